@@ -1,0 +1,107 @@
+"""pyworkflow_nb side of the benchmark: the workloads written with pyworkflow_nb.
+
+The store is a DuckDB file inside the work directory; ``mode`` is the durability setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pyworkflow_nb as pw
+
+REPLAY_STEPS = 1000
+
+
+@pw.step
+async def inc(i: int) -> int:
+    return i + 1
+
+
+@pw.workflow
+async def seq10(x: int) -> int:
+    for _ in range(10):
+        x = await inc(x)
+    return x
+
+
+@pw.workflow
+async def seq5(x: int) -> int:
+    for _ in range(5):
+        x = await inc(x)
+    return x
+
+
+@pw.workflow
+async def fanout(n: int) -> int:
+    return sum(await asyncio.gather(*(inc(i) for i in range(n))))
+
+
+@pw.workflow
+async def long(n: int) -> int:
+    x = 0
+    for _ in range(n):
+        x = await inc(x)
+    return x
+
+
+@pw.workflow
+async def waits_after_1000() -> None:
+    for i in range(REPLAY_STEPS):
+        await inc(i)
+    await pw.wait_for_event("go")
+
+
+def open_side(workdir: Path, mode: str) -> None:
+    pw.configure(store=str(workdir / "store.duckdb"), durability=mode)
+
+
+def close_side() -> None:
+    pw.shutdown()
+
+
+async def run_seq10() -> None:
+    h = await pw.start(seq10, 0)
+    assert await h.result() == 10
+
+
+async def run_many(n: int) -> None:
+    handles = [await pw.start(seq5, i) for i in range(n)]
+    results = await asyncio.gather(*(h.result() for h in handles))
+    assert results == [i + 5 for i in range(n)]
+
+
+async def run_fanout(n: int) -> None:
+    h = await pw.start(fanout, n)
+    assert await h.result() == n * (n + 1) // 2
+
+
+async def run_long(n: int) -> None:
+    h = await pw.start(long, n)
+    assert await h.result() == n
+
+
+def replay_prepare(workdir: Path, mode: str) -> None:
+    """Run waits_after_1000 until it waits for its event, then shut down with the run unfinished."""
+    open_side(workdir, mode)
+    h = pw.SyncClient().start(waits_after_1000)
+    deadline = time.monotonic() + 600
+    while h.status() != "waiting":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waits_after_1000 never reached its wait (status {h.status()!r})")
+        time.sleep(0.01)
+    pw.shutdown()
+
+
+def replay_measure(workdir: Path, mode: str) -> dict[str, float]:
+    """Fresh process, same store: time configure + recover() up to the run's live point."""
+    t0 = time.perf_counter()
+    open_side(workdir, mode)
+    handles = pw.SyncClient().recover()
+    elapsed_ms = (time.perf_counter() - t0) * 1000
+    statuses = [h.status() for h in handles]
+    pw.shutdown()
+    if statuses != ["waiting"]:
+        raise RuntimeError(f"expected one recovered run at 'waiting', got {statuses!r}")
+    return {"replay": elapsed_ms}

@@ -1,0 +1,152 @@
+"""The async client: run handles and the module-level calls of the public API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from .definitions import Workflow
+from .durations import DurationLike, iso_utc, parse_duration
+from .engine import Engine
+from .runtime import runtime
+from .serde import decode
+from .store import EventRow, RunRow
+
+
+def _timeout(value: DurationLike | None) -> float | None:
+    return None if value is None else parse_duration(value, what="result timeout")
+
+
+def event_dict(row: EventRow) -> dict[str, Any]:
+    """An event row as a dict with its ``data`` parsed."""
+    run_id, seq, ts, type_, step, attempt, data = row
+    return {"run_id": run_id, "seq": seq, "ts": ts, "type": type_, "step": step,
+            "attempt": attempt, "data": json.loads(data) if data else {}}
+
+
+class RunHandle:
+    """A run of a workflow: await its result, send it events, cancel it, read its history."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def _engine(self) -> Engine:
+        return runtime.ensure()
+
+    def row(self) -> RunRow:
+        """The run's row of the ``runs`` table, as it is now."""
+        return self._engine().get_row(self.run_id)
+
+    @property
+    def workflow(self) -> str:
+        return self.row().workflow
+
+    def status(self) -> str:
+        """``running``, ``sleeping``, ``waiting``, ``completed``, ``failed``, ``cancelled``, ..."""
+        return self.row().status
+
+    def events(self) -> list[dict[str, Any]]:
+        """The run's events in order, committed or about to be."""
+        return [event_dict(e) for e in self._engine().events(self.run_id)]
+
+    def steps(self) -> list[dict[str, Any]]:
+        """One dict per step (the ``steps`` view) for this run."""
+        rel = self._engine().store.sql(
+            "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at, step_id", [self.run_id])
+        names = [c[0] for c in rel.description]
+        return [dict(zip(names, r)) for r in rel.fetchall()]
+
+    async def result(self, timeout: DurationLike | None = None) -> Any:
+        """Wait for the run and return its result.
+
+        Raises ``WorkflowFailed`` (the workflow's exception as ``__cause__``),
+        ``WorkflowCancelled``, or ``TimeoutError`` after ``timeout`` (the run goes on).
+        """
+        limit = _timeout(timeout)
+        return await runtime.call(lambda e: e.result(self.run_id, limit))
+
+    async def cancel(self) -> None:
+        """Cancel the run: ``asyncio.CancelledError`` is raised at its current await."""
+        await runtime.call(lambda e: e.cancel(self.run_id))
+
+    async def send_event(self, name: str, payload: Any = None) -> None:
+        """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""
+        await runtime.call(lambda e: e.send_event(self.run_id, name, payload))
+
+    def describe(self) -> dict[str, Any]:
+        """The run's row as a dict with decoded input, result and error and ISO times."""
+        data = asdict(self.row())
+        for key in ("input", "result"):
+            data[key] = decode(data[key])
+        data["error"] = json.loads(data["error"]) if data["error"] else None
+        for key in ("created_at", "started_at", "finished_at", "updated_at", "scheduled_at"):
+            if data[key] is not None:
+                data[key] = iso_utc(data[key])
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunHandle) and other.run_id == self.run_id
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+    def __repr__(self) -> str:
+        try:
+            row = self.row()
+        except Exception:  # noqa: BLE001 - a repr must not raise
+            return f"<RunHandle {self.run_id}>"
+        return f"<RunHandle {row.run_id} workflow={row.workflow} status={row.status}>"
+
+
+async def start(workflow: Workflow | str, *args: Any, run_id: str | None = None,
+                idempotency_key: str | None = None, **kwargs: Any) -> RunHandle:
+    """Start a run of ``workflow`` and return its handle at once.
+
+    With an existing ``run_id`` (or an ``idempotency_key`` already used for this workflow),
+    returns the existing run instead of starting a second one.
+    """
+    row = await runtime.call(lambda e: e.start(workflow, args, kwargs, run_id=run_id,
+                                               idempotency_key=idempotency_key))
+    return RunHandle(row.run_id)
+
+
+def get_run(run_id: str) -> RunHandle:
+    """The handle of an existing run; raises ``RunNotFound`` for an unknown id."""
+    runtime.ensure().get_row(run_id)
+    return RunHandle(run_id)
+
+
+def list_runs(workflow: Workflow | str | None = None, status: str | None = None,
+              limit: int | None = 100) -> list[RunHandle]:
+    """Runs, newest first, optionally of one workflow and/or one status."""
+    name = workflow.name if isinstance(workflow, Workflow) else workflow
+    rows = runtime.ensure().store.list_runs(workflow=name, status=status, limit=limit)
+    return [RunHandle(r.run_id) for r in rows]
+
+
+def sql(query: str, params: Any = None) -> Any:
+    """Run SQL on the store; returns DuckDB's relation (``fetchall()``, ``df()``, ...)."""
+    return runtime.ensure().store.sql(query, params)
+
+
+async def recover() -> list[RunHandle]:
+    """Resume unfinished runs of the store now; returns once each has replayed."""
+    runs = await runtime.call(lambda e: e.recover())
+    return [RunHandle(r.run_id) for r in runs]
+
+
+def configure(*, store: str | None = None, durability: str | None = None,
+              read_only: bool | None = None) -> None:
+    """Choose the store (a path or ``":memory:"``) and durability (``"sync"``/``"relaxed"``).
+
+    Call before first use; calling it later closes the current engine (runs resume on the
+    next start). The store defaults to ``$PYWORKFLOW_NB_STORE`` or
+    ``.pyworkflow_nb/store.duckdb`` in the working directory.
+    """
+    runtime.configure(store=store, durability=durability, read_only=read_only)
+
+
+def shutdown() -> None:
+    """Flush pending writes and close the engine and the store."""
+    runtime.shutdown()

@@ -1,0 +1,97 @@
+"""The interface between workflow code and the engine that runs it.
+
+Workflow primitives (``pw.sleep``, ``pw.now``, step calls, ...) look up the current run in a
+context variable and call one method of :class:`RunContext` on it; the engine's run implements
+the interface. Many runs share one event loop, each task carrying its own context.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import WorkflowContextError
+
+if TYPE_CHECKING:
+    from .definitions import Step, Workflow
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a workflow can know about its own run (``pw.info()``)."""
+
+    run_id: str
+    workflow: str
+    version: str | None
+    attempt: int
+    replaying: bool
+    parent_run_id: str | None = None
+    schedule_id: str | None = None
+
+
+class RunContext(ABC):
+    """One method per workflow primitive; implemented by the engine's run."""
+
+    @abstractmethod
+    def call_step(self, step: Step, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """Assign the call's step id now and return the awaitable that runs it durably."""
+
+    @abstractmethod
+    def call_child(self, workflow: Workflow, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """Run ``workflow`` as a child run and return an awaitable of its result."""
+
+    @abstractmethod
+    async def sleep_until(self, until: float) -> None:
+        """Durable timer until the epoch time ``until``."""
+
+    @abstractmethod
+    async def wait_for_event(self, name: str, timeout: float | None) -> Any:
+        """Wait for an external event and return its payload."""
+
+    @abstractmethod
+    def record_value(self, kind: str, make: Callable[[], Any]) -> Any:
+        """Record ``make()`` once and return the recorded value on replay."""
+
+    @abstractmethod
+    async def side_effect(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` once (sync or async) and replay its recorded value."""
+
+    @abstractmethod
+    def clock_now(self) -> float:
+        """The engine clock's time, epoch seconds."""
+
+    @abstractmethod
+    def info(self) -> RunInfo:
+        """The run's identity."""
+
+    @abstractmethod
+    def logger(self) -> logging.Logger:
+        """A logger silent while the run replays."""
+
+
+current_run: ContextVar[RunContext | None] = ContextVar("pyworkflow_nb_run", default=None)
+current_step: ContextVar[str | None] = ContextVar("pyworkflow_nb_step", default=None)
+
+
+def require_run(primitive: str) -> RunContext:
+    """The current run, or an error saying where ``primitive`` can be used."""
+    run = current_run.get()
+    if run is None:
+        raise WorkflowContextError(
+            f"{primitive} needs a @pw.workflow function around it; call it inside a workflow "
+            "(start one with pw.run(wf) or await pw.start(wf))."
+        )
+    step = current_step.get()
+    if step is not None:
+        raise WorkflowContextError(
+            f"{primitive} cannot be used inside step {step}: a step is one unit of work that "
+            "is retried as a whole, so durable primitives belong in the workflow around it. "
+            "Move the call into the workflow, or use a plain asyncio/time call in the step."
+        )
+    return run

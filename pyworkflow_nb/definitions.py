@@ -1,0 +1,244 @@
+"""``@workflow`` and ``@step``: definitions, their retry policies and the registry.
+
+A definition is identified by its name and the hash of its source (its *version*).
+Re-running a notebook cell re-defines the name: the registry keeps the newest definition and
+tells its listeners (the engine records each version and resumes runs that waited for it).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, overload
+
+from .context import current_run, current_step
+from .durations import DurationLike, parse_duration
+from .errors import DefinitionError, FatalError, InvalidInput
+
+F = TypeVar("F", bound=Callable[..., Any])
+RetryDelay = Literal["fixed", "exponential"] | DurationLike | list[DurationLike]
+
+DEFAULT_MAX_RETRIES = 3
+BASE_DELAY = 1.0
+DEFAULT_MAX_DELAY = 300.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed step attempt is tried again."""
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    strategy: str = "fixed"
+    delays: tuple[float, ...] = (BASE_DELAY,)
+    backoff: float = 2.0
+    max_delay: float = DEFAULT_MAX_DELAY
+    non_retryable: tuple[type[BaseException], ...] = ()
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        if self.strategy == "exponential":
+            delay = self.delays[0] * self.backoff ** (attempt - 1)
+        else:
+            delay = self.delays[min(attempt, len(self.delays)) - 1]
+        return min(delay, self.max_delay)
+
+    def retryable(self, exc: BaseException) -> bool:
+        return not isinstance(exc, (FatalError, *self.non_retryable))
+
+
+def _retry_policy(max_retries: int, retry_delay: Any, backoff: float, max_delay: Any,
+                  non_retryable: Iterable[type[BaseException]], where: str) -> RetryPolicy:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidInput(f"{where}: max_retries must be an int >= 0, got {max_retries!r}")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 1:
+        raise InvalidInput(f"{where}: backoff must be a number >= 1, got {backoff!r}")
+    cap = parse_duration(max_delay, what=f"{where} max_delay")
+    if retry_delay in ("fixed", "exponential"):
+        strategy, delays = retry_delay, (BASE_DELAY,)
+    elif isinstance(retry_delay, (list, tuple)):
+        if not retry_delay:
+            raise InvalidInput(f"{where}: retry_delay list is empty; give at least one duration")
+        strategy = "fixed"
+        delays = tuple(parse_duration(d, what=f"{where} retry_delay") for d in retry_delay)
+    else:
+        strategy, delays = "fixed", (parse_duration(retry_delay, what=f"{where} retry_delay"),)
+    kinds = tuple(non_retryable)
+    for kind in kinds:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise InvalidInput(f"{where}: non_retryable must list exception types, got {kind!r}")
+    return RetryPolicy(max_retries, strategy, delays, float(backoff), cap, kinds)
+
+
+def source_of(fn: Callable[..., Any]) -> str:
+    """The function's source, or a stand-in built from its bytecode when none is available."""
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = fn.__code__
+        return f"# no source available\n{code.co_code.hex()}\n{code.co_consts!r}"
+
+
+def code_hash(source: str) -> str:
+    """A short, stable version id for a source text."""
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+@dataclass(eq=False)
+class Definition:
+    """What workflows and steps share: a name, a function and its version."""
+
+    fn: Callable[..., Any]
+    name: str
+    source: str
+    version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.version = code_hash(self.source)
+        self.is_async = inspect.iscoroutinefunction(self.fn)
+        functools.update_wrapper(self, self.fn)  # type: ignore[arg-type]
+
+    @property
+    def module(self) -> str | None:
+        return getattr(self.fn, "__module__", None)
+
+
+@dataclass(eq=False)
+class Step(Definition):
+    """A unit of work whose result is recorded; retried as a whole on failure."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = current_run.get()
+        if run is None or current_step.get() is not None:
+            return self.fn(*args, **kwargs)
+        return run.call_step(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<pw.step {self.name} version={self.version}>"
+
+
+@dataclass(eq=False)
+class Workflow(Definition):
+    """An async function whose every step, sleep and wait is recorded and replayable."""
+
+    timeout: float | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = current_run.get()
+        if run is None or current_step.get() is not None:
+            return self.fn(*args, **kwargs)
+        return run.call_child(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<pw.workflow {self.name} version={self.version}>"
+
+
+class Registry:
+    """Definitions by name; the newest definition of a name wins."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, Workflow] = {}
+        self.steps: dict[str, Step] = {}
+        self._listeners: list[Callable[[Definition], None]] = []
+
+    def add(self, definition: Definition) -> None:
+        table: dict[str, Any] = self.workflows if isinstance(definition, Workflow) else self.steps
+        table[definition.name] = definition
+        for listener in list(self._listeners):
+            listener(definition)
+
+    def workflow(self, name: str) -> Workflow | None:
+        return self.workflows.get(name)
+
+    def subscribe(self, listener: Callable[[Definition], None]) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Definition], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+
+registry = Registry()
+
+
+def _check_function(fn: Any, decorator: str, *, must_be_async: bool) -> None:
+    if not callable(fn) or not hasattr(fn, "__code__"):
+        raise DefinitionError(f"{decorator} decorates a function, got {fn!r}")
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise DefinitionError(f"{decorator} cannot decorate the generator {fn.__qualname__}; "
+                              "return a value instead of yielding")
+    if must_be_async and not inspect.iscoroutinefunction(fn):
+        raise DefinitionError(
+            f"{decorator} needs an `async def` function, {fn.__qualname__} is a plain def: "
+            "workflows await their steps, sleeps and events. Write `async def "
+            f"{fn.__name__}(...)`.")
+
+
+@overload
+def step(fn: F, /) -> F: ...
+@overload
+def step(*, name: str | None = ..., max_retries: int = ..., retry_delay: RetryDelay = ...,
+         backoff: float = ..., max_delay: DurationLike = ..., timeout: DurationLike | None = ...,
+         non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
+def step(fn: Any = None, /, *, name: str | None = None,
+         max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: RetryDelay = "fixed",
+         backoff: float = 2.0, max_delay: DurationLike = DEFAULT_MAX_DELAY,
+         timeout: DurationLike | None = None,
+         non_retryable: Iterable[type[BaseException]] = ()) -> Any:
+    """Declare a step: its result is recorded, and a failed attempt is retried.
+
+    Works bare (``@pw.step``) or with options. ``async def`` steps run on the event loop;
+    plain ``def`` steps run in a worker thread. Called outside a workflow, a step is just
+    its function. Defaults: 3 retries, 1 s apart (``retry_delay="exponential"``: 1 s, 2 s,
+    4 s, ... times ``backoff``, capped at ``max_delay``).
+    """
+
+    def decorate(f: Any) -> Any:
+        _check_function(f, "@pw.step", must_be_async=False)
+        step_name = _check_name(name or f.__name__, "step")
+        where = f"step {step_name!r}"
+        policy = _retry_policy(max_retries, retry_delay, backoff, max_delay, non_retryable,
+                               where)
+        limit = None if timeout is None else parse_duration(timeout, what=f"{where} timeout")
+        definition = Step(f, step_name, source_of(f), policy=policy, timeout=limit)
+        registry.add(definition)
+        return definition
+
+    return decorate if fn is None else decorate(fn)
+
+
+@overload
+def workflow(fn: F, /) -> F: ...
+@overload
+def workflow(*, name: str | None = ..., timeout: DurationLike | None = ...,
+             source: str | None = ...) -> Callable[[F], F]: ...
+def workflow(fn: Any = None, /, *, name: str | None = None,
+             timeout: DurationLike | None = None, source: str | None = None) -> Any:
+    """Declare a workflow: an ``async def`` whose steps, sleeps and waits are durable.
+
+    Works bare (``@pw.workflow``) or with options. Re-defining a name (a re-run cell)
+    replaces the definition; each distinct source is recorded with its code hash.
+    """
+
+    def decorate(f: Any) -> Any:
+        _check_function(f, "@pw.workflow", must_be_async=True)
+        wf_name = _check_name(name or f.__name__, "workflow")
+        limit = None if timeout is None else parse_duration(
+            timeout, what=f"workflow {wf_name!r} timeout")
+        definition = Workflow(f, wf_name, source or source_of(f), timeout=limit)
+        registry.add(definition)
+        return definition
+
+    return decorate if fn is None else decorate(fn)
+
+
+def _check_name(name: Any, kind: str) -> str:
+    if not isinstance(name, str) or not name.strip() or "#" in name or "/" in name:
+        raise DefinitionError(
+            f"invalid {kind} name {name!r}: use a non-empty string without '#' or '/'")
+    return name

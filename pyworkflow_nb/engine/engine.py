@@ -1,0 +1,300 @@
+"""The engine: starts, resumes, cancels and finishes runs on one event loop.
+
+It owns the writer (group commit), the timers and the clock, keeps every unfinished run in
+memory, and resumes runs recorded in the store when their workflow is defined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..definitions import Definition, Registry, Workflow, registry
+from ..errors import (
+    InvalidInput,
+    PyWorkflowError,
+    RunNotFound,
+    WorkflowCancelled,
+    WorkflowFailed,
+)
+from ..serde import decode, decode_error, encode
+from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
+from ..store.writer import Durability
+from .clock import Clock
+from .history import History
+from .run import Run
+from .timers import Timers
+
+EventListener = Callable[[EventRow], None]
+_RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
+
+
+class Engine:
+    """Runs workflows durably against an event store."""
+
+    def __init__(self, store: EventStore, loop: asyncio.AbstractEventLoop, *,
+                 durability: Durability = "sync", clock: Clock | None = None,
+                 definitions: Registry = registry) -> None:
+        self.store = store
+        self.loop = loop
+        self.clock = clock or Clock()
+        self.writer = Writer(store, loop, durability=durability)
+        self.timers = Timers(loop, self.clock)
+        self.registry = definitions
+        self.runs: dict[str, Run] = {}
+        self.listeners: list[EventListener] = []
+        self.closing = False
+        self.step_executor = ThreadPoolExecutor(thread_name_prefix="pyworkflow-step")
+        self._known_versions = store.known_versions() if not store.read_only else set()
+        self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
+        for definition in [*definitions.workflows.values(), *definitions.steps.values()]:
+            self._record_definition(definition)
+        definitions.subscribe(self._on_definition)
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def _record_definition(self, definition: Definition) -> None:
+        key = (definition.name, definition.version)
+        if key in self._known_versions or self.store.read_only:
+            return
+        self._known_versions.add(key)
+        kind = "workflow" if isinstance(definition, Workflow) else "step"
+        self.writer.definition(DefinitionRow(definition.name, definition.version, kind,
+                                             definition.module, definition.source,
+                                             self.clock.now()))
+
+    def _on_definition(self, definition: Definition) -> None:
+        if self.closing:
+            return
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self._defined, definition)
+
+    def _defined(self, definition: Definition) -> None:
+        if self.closing:
+            return
+        self._record_definition(definition)
+        if isinstance(definition, Workflow):
+            for run in list(self.runs.values()):
+                if run.task is None and run.row.workflow == definition.name:
+                    self._resume(run, definition)
+
+    # -- starting ------------------------------------------------------------------------------
+
+    async def start(self, workflow: Workflow | str, args: tuple[Any, ...] = (),
+                    kwargs: dict[str, Any] | None = None, *, run_id: str | None = None,
+                    idempotency_key: str | None = None, parent_run_id: str | None = None,
+                    schedule_id: str | None = None,
+                    scheduled_at: float | None = None) -> RunRow:
+        """Start a run, or return the existing one with this ``run_id``/idempotency key."""
+        wf = self._resolve(workflow)
+        kwargs = kwargs or {}
+        existing = self._existing(wf.name, run_id, idempotency_key)
+        if existing is not None:
+            return existing
+        run_id = run_id or uuid.uuid4().hex[:12]
+        input_json = encode({"args": list(args), "kwargs": kwargs},
+                            where=f"the input of workflow {wf.name!r}")
+        now = self.clock.now()
+        row = RunRow(run_id, wf.name, wf.version, "running", input_json,
+                     parent_run_id=parent_run_id, schedule_id=schedule_id,
+                     scheduled_at=scheduled_at, idempotency_key=idempotency_key,
+                     created_at=now, started_at=now, updated_at=now)
+        run = Run(self, row, None, tuple(args), kwargs)
+        self.runs[run_id] = run
+        self.writer.run_created(row)
+        run.emit("workflow.started", None, None, json.dumps(
+            {"workflow": wf.name, "version": wf.version,
+             "parent_run_id": parent_run_id, "schedule_id": schedule_id})[:-1]
+            + ',"input":' + input_json + "}")
+        run.begin(wf)
+        await run.durable()
+        return row
+
+    def _resolve(self, workflow: Workflow | str) -> Workflow:
+        if isinstance(workflow, Workflow):
+            return workflow
+        if isinstance(workflow, str):
+            wf = self.registry.workflow(workflow)
+            if wf is not None:
+                return wf
+            known = ", ".join(sorted(self.registry.workflows)) or "none yet"
+            raise InvalidInput(
+                f"no workflow named {workflow!r} is defined (defined: {known}); run the cell "
+                "or import the module that defines it with @pw.workflow")
+        raise InvalidInput(
+            f"expected a @pw.workflow function or a workflow name, got {workflow!r}; decorate "
+            "the function with @pw.workflow")
+
+    def _existing(self, workflow: str, run_id: str | None,
+                  idempotency_key: str | None) -> RunRow | None:
+        if run_id is not None:
+            if not isinstance(run_id, str) or not run_id or len(run_id) > 200:
+                raise InvalidInput(f"run_id must be a non-empty string, got {run_id!r}")
+            run = self.runs.get(run_id)
+            row = run.row if run is not None else self.store.get_run(run_id)
+            if row is not None:
+                if row.workflow != workflow:
+                    raise InvalidInput(
+                        f"run id {run_id!r} already belongs to a run of workflow "
+                        f"{row.workflow!r}, not {workflow!r}; choose another run_id")
+                return row
+        if idempotency_key is not None:
+            for run in self.runs.values():
+                if run.row.idempotency_key == idempotency_key and run.row.workflow == workflow:
+                    return run.row
+            return self.store.find_run(workflow, idempotency_key)
+        return None
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    async def recover(self) -> list[Run]:
+        """Resume every unfinished run of the store; wait until each replayed its history."""
+        await self.writer.flush()
+        resumed = []
+        for row in self.store.unfinished_runs():
+            if row.run_id in self.runs:
+                continue
+            history = History.from_events(self.store.load_events(row.run_id))
+            payload = decode(row.input) or {}
+            run = Run(self, row, history, tuple(payload.get("args", ())),
+                      payload.get("kwargs", {}))
+            self.runs[row.run_id] = run
+            workflow = self.registry.workflow(row.workflow)
+            if workflow is None:
+                run.set_status("waiting_for_definition")
+            else:
+                self._resume(run, workflow)
+            resumed.append(run)
+        await asyncio.gather(*(r.replayed for r in resumed if r.task is not None),
+                             return_exceptions=True)
+        return resumed
+
+    def _resume(self, run: Run, workflow: Workflow) -> None:
+        run.row.status = "running"
+        run.row.updated_at = self.clock.now()
+        self.writer.run_changed(run.row)
+        run.begin(workflow)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get_row(self, run_id: str) -> RunRow:
+        run = self.runs.get(run_id)
+        if run is not None:
+            return run.row
+        recent = self._recent.get(run_id)
+        if recent is not None:
+            return recent[0]
+        row = self.store.get_run(run_id)
+        if row is None:
+            raise RunNotFound(run_id, self.store.path)
+        return row
+
+    def events(self, run_id: str) -> list[EventRow]:
+        self.get_row(run_id)
+        return [*self.store.load_events(run_id), *self.writer.pending_events(run_id)]
+
+    # -- acting on runs ------------------------------------------------------------------------
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """The run's result; raises WorkflowFailed / WorkflowCancelled / TimeoutError."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            done = asyncio.shield(run.done)
+            try:
+                await asyncio.wait_for(done, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(
+                    f"run {run_id!r} did not finish within {timeout} s; it keeps running"
+                ) from None
+        return self._outcome(self.get_row(run_id))
+
+    def _outcome(self, row: RunRow) -> Any:
+        if row.status == "completed":
+            return decode(row.result)
+        if row.status == "cancelled":
+            raise WorkflowCancelled(f"run {row.run_id!r} of {row.workflow!r} was cancelled",
+                                    run_id=row.run_id)
+        if row.status == "failed":
+            recent = self._recent.get(row.run_id)
+            cause = recent[1] if recent is not None else None
+            error = json.loads(row.error) if row.error else {}
+            if cause is None:
+                cause = self._stored_failure(row.run_id) or decode_error(error)
+            step = error.get("step")
+            where = f" in step {step}" if step else ""
+            raise WorkflowFailed(
+                f"run {row.run_id!r} of {row.workflow!r} failed{where}: "
+                f"{error.get('type', 'Error')}: {error.get('message', '')}",
+                run_id=row.run_id, step=step, error=error) from cause
+        raise PyWorkflowError(f"run {row.run_id!r} is {row.status}, not finished")
+
+    def _stored_failure(self, run_id: str) -> BaseException | None:
+        for event in reversed(self.store.load_events(run_id)):
+            if event[3] == "workflow.failed" and event[6]:
+                return decode_error(json.loads(event[6])["error"])
+        return None
+
+    async def send_event(self, run_id: str, name: str, payload: Any = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"an event name must be a non-empty string, got {name!r}")
+        run = self.runs.get(run_id)
+        if run is None:
+            row = self.get_row(run_id)
+            raise InvalidInput(
+                f"run {run_id!r} is {row.status}; events can only be sent to unfinished runs")
+        data = ('{"event":' + json.dumps(name) + ',"payload":'
+                + encode(payload, where=f"the payload of event {name!r}") + "}")
+        run.emit("event.received", None, None, data)
+        await self.writer.durable()
+        run.deliver(name, payload)
+
+    async def cancel(self, run_id: str) -> None:
+        run = self.runs.get(run_id)
+        if run is None:
+            self.get_row(run_id)
+            return
+        if run.cancel_requested:
+            return
+        run.cancel_requested = True
+        run.emit("workflow.cancel_requested", None, None, "{}")
+        await self.writer.durable()
+        if run.task is None:
+            await run._finish("cancelled", "workflow.cancelled", "{}", None)
+        else:
+            run.task.cancel()
+
+    def finished(self, run: Run, exc: BaseException | None) -> None:
+        """Called by a run once its final event is recorded."""
+        self.runs.pop(run.run_id, None)
+        self._recent[run.run_id] = (run.row, exc)
+        if len(self._recent) > _RECENT_LIMIT:
+            self._recent.popitem(last=False)
+        if not run.done.done():
+            run.done.set_result(None)
+
+    def notify(self, event: EventRow) -> None:
+        for listener in list(self.listeners):
+            listener(event)
+
+    # -- closing -------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop every run where it is (they resume on the next start) and flush the store."""
+        self.closing = True
+        self.registry.unsubscribe(self._on_definition)
+        tasks = [r.task for r in self.runs.values() if r.task is not None and not r.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.timers.close()
+        try:
+            await self.writer.flush()
+        finally:
+            self.writer.close()
+            self.step_executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,118 @@
+"""A run's recorded history, indexed for replay.
+
+Commands (steps, timers, waits, recorded values, child runs) are keyed by ``(kind, id)``
+where the id is assigned at call time (``fetch#2``, ``sleep#1``, ``event:go#1``). Their order
+of first appearance is the order the code issued them, used to report mismatches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..serde import PICKLE_KEY, decode
+from ..store import EventRow
+
+_KIND_OF_TYPE = {
+    "step": "step", "timer": "timer", "wait": "wait", "value": "value", "child": "child",
+}
+
+
+@dataclass
+class Command:
+    """What the history says about one command."""
+
+    kind: str
+    id: str
+    position: int
+    attempts: int = 0
+    done: bool = False
+    result: Any = None
+    error: dict[str, Any] | None = None
+    failed: bool = False
+    cancelled: bool = False
+    retry_at: float | None = None
+    until: float | None = None
+    timed_out: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+    matched: bool = False
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+@dataclass
+class History:
+    """Commands, received events and run-level facts of a recorded run."""
+
+    commands: dict[tuple[str, str], Command] = field(default_factory=dict)
+    order: list[Command] = field(default_factory=list)
+    inbox: dict[str, deque[Any]] = field(default_factory=dict)
+    last_seq: int = 0
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_events(cls, rows: list[EventRow]) -> History:
+        history = cls()
+        consumed: dict[str, int] = {}
+        for _run_id, seq, _ts, type_, step, attempt, data_text in rows:
+            history.last_seq = seq
+            family, _, what = type_.partition(".")
+            if family == "workflow":
+                if what == "cancel_requested":
+                    history.cancel_requested = True
+                continue
+            data = json.loads(data_text) if data_text else {}
+            if family == "event":
+                history.inbox.setdefault(data["event"], deque()).append(
+                    _value(data.get("payload")))
+                continue
+            kind = _KIND_OF_TYPE.get(family)
+            if kind is None or step is None:
+                continue
+            cmd = history.commands.get((kind, step))
+            if cmd is None:
+                cmd = Command(kind, step, len(history.order))
+                history.commands[(kind, step)] = cmd
+                history.order.append(cmd)
+            _apply(cmd, what, attempt, data)
+            if kind == "wait" and what == "completed":
+                consumed[data["event"]] = consumed.get(data["event"], 0) + 1
+        for name, count in consumed.items():
+            queue = history.inbox.get(name, deque())
+            for _ in range(min(count, len(queue))):
+                queue.popleft()
+        return history
+
+
+def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -> None:
+    if what == "started":
+        cmd.attempts = max(cmd.attempts, attempt or 0)
+        cmd.retry_at = None
+        cmd.data = data
+        if cmd.kind == "timer":
+            cmd.until = data.get("until")
+        elif cmd.kind == "wait":
+            cmd.until = data.get("timeout_at")
+    elif what in ("completed", "recorded", "fired"):
+        cmd.done = True
+        cmd.result = _value(data.get("result", data.get("value", data.get("payload"))))
+    elif what == "failed":
+        cmd.error = data.get("error")
+        if data.get("final"):
+            cmd.done = cmd.failed = True
+        else:
+            cmd.retry_at = data.get("retry_at")
+    elif what == "cancelled":
+        cmd.cancelled = True
+    elif what == "timed_out":
+        cmd.done = cmd.timed_out = True
+
+
+def _value(obj: Any) -> Any:
+    """A recorded value from parsed JSON (only pickled envelopes need decoding)."""
+    if type(obj) is dict and PICKLE_KEY in obj:
+        return decode(json.dumps(obj))
+    return obj

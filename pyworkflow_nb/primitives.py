@@ -1,0 +1,111 @@
+"""Workflow primitives: durable sleeps and waits, recorded values, run info.
+
+Each is one call on the current run (see :mod:`pyworkflow_nb.context`). Recorded values are
+stored the first time and replayed verbatim, so replaying a run sees the same values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random
+import time
+import uuid as _uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from .context import RunInfo, current_run, current_step, require_run
+from .durations import DurationLike, parse_duration, parse_instant
+from .errors import WorkflowContextError
+
+_log = logging.getLogger("pyworkflow_nb.workflow")
+
+
+async def sleep(duration: DurationLike | datetime) -> None:
+    """Sleep durably: the deadline is recorded and survives restarts.
+
+    Accepts a duration (``"30s"``, ``"1h30m"``, ``"2 days"``, seconds, ``timedelta``) or a
+    ``datetime`` to sleep until. Outside a workflow this is a plain ``asyncio.sleep``; inside
+    a step it raises :class:`~pyworkflow_nb.WorkflowContextError` (a step is retried as a
+    whole, so durable timers belong in the workflow).
+    """
+    if isinstance(duration, datetime):
+        await sleep_until(duration)
+        return
+    seconds = parse_duration(duration, what="sleep duration")
+    if current_run.get() is None:
+        await asyncio.sleep(seconds)
+        return
+    run = require_run("pw.sleep()")
+    await run.sleep_until(run.clock_now() + seconds)
+
+
+async def sleep_until(when: datetime | str | float) -> None:
+    """Sleep durably until ``when`` (a datetime, an ISO string or epoch seconds)."""
+    until = parse_instant(when, what="sleep_until time")
+    if current_run.get() is None:
+        await asyncio.sleep(max(0.0, until - time.time()))
+        return
+    await require_run("pw.sleep_until()").sleep_until(until)
+
+
+async def wait_for_event(name: str, *, timeout: DurationLike | None = None) -> Any:
+    """Wait for the event ``name`` sent with ``handle.send_event(name, payload)``.
+
+    Returns the payload. An event sent before the wait started is delivered too (events of
+    one name are consumed in the order they arrived). Raises
+    :class:`~pyworkflow_nb.EventTimeout` after ``timeout``.
+    """
+    if not isinstance(name, str) or not name:
+        raise WorkflowContextError(f"wait_for_event needs an event name string, got {name!r}")
+    seconds = None if timeout is None else parse_duration(timeout, what="wait_for_event timeout")
+    return await require_run("pw.wait_for_event()").wait_for_event(name, seconds)
+
+
+def now() -> datetime:
+    """The current time (UTC, aware), recorded once per call and replayed."""
+    run = current_run.get()
+    if run is None or current_step.get() is not None:
+        return datetime.now(timezone.utc)
+    epoch = run.record_value("now", run.clock_now)
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def random() -> float:
+    """A random float in [0, 1), recorded once per call and replayed."""
+    run = current_run.get()
+    if run is None or current_step.get() is not None:
+        return _random.random()
+    return run.record_value("random", _random.random)
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID, recorded once per call and replayed."""
+    run = current_run.get()
+    if run is None or current_step.get() is not None:
+        return _uuid.uuid4()
+    return _uuid.UUID(run.record_value("uuid4", lambda: str(_uuid.uuid4())))
+
+
+async def side_effect(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` (sync or async) once and record its value; replay returns the record."""
+    run = current_run.get()
+    if run is None or current_step.get() is not None:
+        value = fn()
+        return await value if asyncio.iscoroutine(value) else value
+    return await run.side_effect(fn)
+
+
+def info() -> RunInfo:
+    """The current run's id, workflow, version and attempt (also inside its steps)."""
+    run = current_run.get()
+    if run is None:
+        raise WorkflowContextError("pw.info() needs a running workflow around it")
+    return run.info()
+
+
+def get_logger() -> logging.Logger:
+    """A logger for workflow code; it stays silent while a run replays."""
+    run = current_run.get()
+    return _log if run is None else run.logger()

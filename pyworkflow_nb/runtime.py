@@ -1,0 +1,194 @@
+"""The process-wide engine: its configuration, its event loop, and calls into it.
+
+The engine lives on the event loop that is running when it is first needed (the kernel's in
+Jupyter); with none running (a script), it gets a loop of its own on a background thread.
+Async calls from another loop hop onto the engine's loop; sync calls block on it, re-entering
+the loop with nest-asyncio2 when it is the caller's own running loop (a notebook cell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .engine import Clock, Engine
+from .errors import InvalidInput
+from .store import DuckDBStore
+from .store.writer import Durability
+
+T = TypeVar("T")
+DEFAULT_STORE = Path(".pyworkflow_nb") / "store.duckdb"
+STORE_ENV = "PYWORKFLOW_NB_STORE"
+
+
+@dataclass(frozen=True)
+class Config:
+    """How the engine opens its store and commits."""
+
+    store: str | None = None
+    durability: Durability = "sync"
+    read_only: bool = False
+    clock: Clock | None = None
+
+    def store_path(self) -> str:
+        if self.store is not None:
+            return self.store
+        return os.environ.get(STORE_ENV) or str(DEFAULT_STORE)
+
+
+class Runtime:
+    """Owns the default engine; every public call goes through :meth:`call` or :meth:`call_sync`."""
+
+    def __init__(self) -> None:
+        self.config = Config()
+        self.engine: Engine | None = None
+        self.store: DuckDBStore | None = None
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._nested: set[int] = set()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> Config:
+        durability = changes.get("durability")
+        if durability is not None and durability not in ("sync", "relaxed"):
+            raise InvalidInput(f'durability must be "sync" or "relaxed", got {durability!r}')
+        store = changes.get("store")
+        if store is not None:
+            changes["store"] = os.fspath(store)
+        new = replace(self.config, **{k: v for k, v in changes.items() if v is not None})
+        if new != self.config:
+            self.shutdown()
+            self.config = new
+        return new
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    def ensure(self) -> Engine:
+        """The running engine, created (and recovering) on first use."""
+        with self._lock:
+            engine = self.engine
+            if engine is not None and not engine.loop.is_closed() and not engine.closing:
+                return engine
+            if engine is not None:
+                self._abandon(engine)
+            try:
+                loop = asyncio.get_running_loop()
+                in_thread = False
+            except RuntimeError:
+                loop = self._start_thread()
+                in_thread = True
+            if self.store is None or self.store.path != self.config.store_path():
+                self.store = DuckDBStore(self.config.store_path(),
+                                         read_only=self.config.read_only)
+            store, config = self.store, self.config
+
+            def create() -> Engine:
+                engine = Engine(store, loop, durability=config.durability, clock=config.clock)
+                if not store.read_only:
+                    loop.create_task(engine.recover())
+                return engine
+
+            if in_thread:
+                done: asyncio.Future[Engine] = asyncio.run_coroutine_threadsafe(  # type: ignore
+                    _call(create), loop)
+                self.engine = done.result()
+            else:
+                self.engine = create()
+            return self.engine
+
+    def _start_thread(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="pyworkflow-engine", daemon=True)
+        self._thread.start()
+        ready.wait()
+        return loop
+
+    def _abandon(self, engine: Engine) -> None:
+        """Forget an engine whose loop has closed under it (e.g. after ``asyncio.run``)."""
+        engine.writer.close()
+        engine.step_executor.shutdown(wait=False)
+        self.engine = None
+
+    # -- calling into the engine ---------------------------------------------------------------
+
+    async def call(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+        """Await ``fn(engine)`` on the engine's loop, from whichever loop is running."""
+        engine = self.ensure()
+        if engine.loop is asyncio.get_running_loop():
+            return await fn(engine)
+        return await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(_call(fn, engine), engine.loop))
+
+    def call_sync(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+        """Run ``fn(engine)`` to completion and return its value, blocking the caller."""
+        engine = self.ensure()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is engine.loop:
+            self._allow_nesting(running)
+            return running.run_until_complete(_call(fn, engine))
+        if not engine.loop.is_running():
+            return engine.loop.run_until_complete(_call(fn, engine))
+        return asyncio.run_coroutine_threadsafe(_call(fn, engine), engine.loop).result()
+
+    def _allow_nesting(self, loop: asyncio.AbstractEventLoop) -> None:
+        if id(loop) not in self._nested:
+            import nest_asyncio2
+
+            nest_asyncio2.apply(loop)
+            self._nested.add(id(loop))
+
+    # -- shutting down -------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Flush and close the engine and its store; runs resume on the next start."""
+        with self._lock:
+            engine, self.engine = self.engine, None
+            if engine is not None and not engine.loop.is_closed():
+                self._run_on(engine.loop, engine.close())
+            elif engine is not None:
+                self._abandon(engine)
+            if self._thread is not None and engine is not None:
+                engine.loop.call_soon_threadsafe(engine.loop.stop)
+                self._thread.join(timeout=5)
+                engine.loop.close()
+                self._thread = None
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+
+    def _run_on(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._allow_nesting(loop)
+            loop.run_until_complete(coro)
+        elif loop.is_running():
+            asyncio.run_coroutine_threadsafe(_call(lambda _: coro, None), loop).result()
+        else:
+            loop.run_until_complete(coro)
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    value = fn(*args)
+    return await value if asyncio.iscoroutine(value) or asyncio.isfuture(value) else value
+
+
+runtime = Runtime()

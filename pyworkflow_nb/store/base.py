@@ -1,0 +1,108 @@
+"""What the engine needs from an event store, independent of the database behind it.
+
+The engine never imports a database driver: it hands :class:`Batch` es to a store's
+``commit`` (from the writer thread) and reads histories and runs back as plain tuples
+and :class:`RunRow` s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# (run_id, seq, ts, type, step, attempt, data_json): ts is epoch seconds.
+EventRow = tuple[str, int, float, str, "str | None", "int | None", "str | None"]
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass
+class RunRow:
+    """One row of the ``runs`` table; times are epoch seconds."""
+
+    run_id: str
+    workflow: str
+    version: str | None
+    status: str
+    input: str | None = None
+    result: str | None = None
+    error: str | None = None
+    parent_run_id: str | None = None
+    schedule_id: str | None = None
+    scheduled_at: float | None = None
+    idempotency_key: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """The row's values in column order, frozen for the writer thread."""
+        return (self.run_id, self.workflow, self.version, self.status, self.input, self.result,
+                self.error, self.parent_run_id, self.schedule_id, self.scheduled_at,
+                self.idempotency_key, self.created_at, self.started_at, self.finished_at,
+                self.updated_at)
+
+
+@dataclass
+class DefinitionRow:
+    """One workflow or step definition, identified by name and code hash."""
+
+    name: str
+    version: str
+    kind: str
+    module: str | None
+    source: str | None
+    defined_at: float
+
+
+@dataclass
+class Batch:
+    """Everything one group commit writes, in one transaction."""
+
+    events: list[EventRow] = field(default_factory=list)
+    new_runs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    changed_runs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    definitions: list[DefinitionRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.new_runs or self.changed_runs or self.definitions)
+
+
+class EventStore(Protocol):
+    """The store interface the engine and the writer use."""
+
+    path: str
+    read_only: bool
+
+    def commit(self, batch: Batch) -> None:
+        """Write a batch atomically. Called from the writer thread only."""
+
+    def load_events(self, run_id: str) -> list[EventRow]:
+        """The committed events of one run, in ``seq`` order."""
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        """One run, or ``None``."""
+
+    def find_run(self, workflow: str, idempotency_key: str) -> RunRow | None:
+        """The run started for ``workflow`` with ``idempotency_key``, or ``None``."""
+
+    def list_runs(self, *, workflow: str | None = None, status: str | None = None,
+                  limit: int | None = 100) -> list[RunRow]:
+        """Runs, newest first."""
+
+    def unfinished_runs(self) -> list[RunRow]:
+        """Every run whose status is not terminal, oldest first."""
+
+    def known_versions(self) -> set[tuple[str, str]]:
+        """``(name, version)`` of every recorded definition."""
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        """Run SQL on the store and return the driver's result object."""
+
+    def close(self) -> None:
+        """Close the store."""

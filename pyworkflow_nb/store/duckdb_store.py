@@ -1,0 +1,253 @@
+"""The embedded DuckDB event store: one file (or ``:memory:``), one writing process."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import fields
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..errors import StoreError, StoreLockedError
+from .base import Batch, DefinitionRow, EventRow, RunRow
+
+SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1)
+_RUN_COLUMNS = [f.name for f in fields(RunRow)]
+_RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
+_RUN_SELECT = ", ".join(
+    f"epoch({c}) AS {c}" if c in _RUN_TIME_COLUMNS else c for c in _RUN_COLUMNS
+)
+_TERMINAL = "('completed', 'failed', 'cancelled')"
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def _ts(epoch: float | None) -> datetime | None:
+    return None if epoch is None else _EPOCH + timedelta(seconds=epoch)
+
+
+def _run_values(row: tuple[Any, ...]) -> list[Any]:
+    return [_ts(v) if c in _RUN_TIME_COLUMNS else v for c, v in zip(_RUN_COLUMNS, row)]
+
+
+class DuckDBStore:
+    """Event store in a DuckDB file; see ``schema.sql`` for the tables and views."""
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", *,
+                 read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        self._con = _connect(self.path, read_only)
+        self._local = threading.local()
+        self._closed = False
+        try:
+            self._migrate()
+        except BaseException:
+            self._con.close()
+            raise
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        tables = {t for (t,) in self._con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()}
+        if tables and "pw_meta" not in tables:
+            raise StoreError(
+                f"{self.path} is a DuckDB database but not a pyworkflow_nb store (it has tables "
+                f"{', '.join(sorted(tables)[:5])}); pyworkflow_nb leaves it untouched. "
+                "Point pw.configure(store=...) at a new file or an existing store."
+            )
+        version = 0
+        if tables:
+            row = self._con.execute(
+                "SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has store schema version {version}, newer than this "
+                f"pyworkflow_nb understands ({SCHEMA_VERSION}); upgrade pyworkflow_nb."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise StoreError(f"{self.path} is not initialised and was opened read-only.")
+        script = resources.files(__package__).joinpath("schema.sql").read_text()
+        self._con.execute("BEGIN")
+        try:
+            self._con.execute(script)
+            self._con.execute("DELETE FROM pw_meta WHERE key = 'schema_version'")
+            self._con.execute("INSERT INTO pw_meta VALUES ('schema_version', ?)",
+                              [str(SCHEMA_VERSION)])
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+
+    # -- per-thread connections ----------------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            if self._closed:
+                raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
+            cur = self._local.cursor = self._con.cursor()
+        return cur
+
+    def _appenders(self) -> dict[str, Any]:
+        apps = getattr(self._local, "appenders", None)
+        if apps is None:
+            cur = self._cursor()
+            apps = self._local.appenders = {
+                "events": cur.appender("events"),
+                "runs": cur.appender("runs"),
+                "runs_update": cur.appender("runs", columns=_RUN_COLUMNS, action="update",
+                                            key=["run_id"]),
+                "workflows": cur.appender("workflows"),
+            }
+        return apps
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def commit(self, batch: Batch) -> None:
+        """Write the batch atomically (one statement when it only holds events)."""
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        apps = self._appenders()
+        events = [(r, s, _EPOCH + timedelta(seconds=t), ty, st, a, d)
+                  for (r, s, t, ty, st, a, d) in batch.events]
+        statements = bool(events) + bool(batch.new_runs) + bool(batch.changed_runs) \
+            + bool(batch.definitions)
+        if statements == 1 and events:
+            apps["events"].append_rows(events)
+            self._flush(apps["events"])
+            return
+        cur = self._cursor()
+        cur.execute("BEGIN")
+        try:
+            if events:
+                apps["events"].append_rows(events)
+                self._flush(apps["events"])
+            if batch.new_runs:
+                apps["runs"].append_rows([_run_values(r) for r in batch.new_runs.values()])
+                self._flush(apps["runs"])
+            if batch.changed_runs:
+                apps["runs_update"].append_rows(
+                    [_run_values(r) for r in batch.changed_runs.values()])
+                self._flush(apps["runs_update"])
+            if batch.definitions:
+                apps["workflows"].append_rows(
+                    [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
+                     for d in batch.definitions])
+                self._flush(apps["workflows"])
+            cur.execute("COMMIT")
+        except BaseException:
+            for app in apps.values():
+                app.clear()
+            cur.execute("ROLLBACK")
+            raise
+
+    def _flush(self, appender: Any) -> None:
+        try:
+            appender.flush()
+        except duckdb.Error as exc:
+            appender.clear()
+            raise StoreError(f"writing to the store {self.path} failed: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def load_events(self, run_id: str) -> list[EventRow]:
+        return self._cursor().execute(
+            "SELECT run_id, seq, epoch(ts), type, step, attempt, data FROM events "
+            "WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
+
+    def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRow]:
+        rows = self._cursor().execute(
+            f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params).fetchall()
+        return [RunRow(*row) for row in rows]
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        rows = self._runs("WHERE run_id = ?", [run_id])
+        return rows[0] if rows else None
+
+    def find_run(self, workflow: str, idempotency_key: str) -> RunRow | None:
+        rows = self._runs("WHERE workflow = ? AND idempotency_key = ?",
+                          [workflow, idempotency_key], "ORDER BY created_at LIMIT 1")
+        return rows[0] if rows else None
+
+    def list_runs(self, *, workflow: str | None = None, status: str | None = None,
+                  limit: int | None = 100) -> list[RunRow]:
+        clauses, params = [], []
+        if workflow is not None:
+            clauses.append("workflow = ?")
+            params.append(workflow)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        tail = "ORDER BY created_at DESC, run_id DESC"
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        return self._runs(where, params, tail)
+
+    def unfinished_runs(self) -> list[RunRow]:
+        return self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
+
+    def known_versions(self) -> set[tuple[str, str]]:
+        return set(self._cursor().execute("SELECT name, version FROM workflows").fetchall())
+
+    def definitions(self, name: str) -> list[DefinitionRow]:
+        rows = self._cursor().execute(
+            "SELECT name, version, kind, module, source, epoch(defined_at) FROM workflows "
+            "WHERE name = ? ORDER BY defined_at", [name]).fetchall()
+        return [DefinitionRow(*r) for r in rows]
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        cur = self._cursor()
+        return cur.sql(query, params=params) if params is not None else cur.sql(query)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if not self.read_only and self.path != ":memory:":
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass
+        self._con.close()
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if path != ":memory:" and not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            match = _LOCK_PID.search(text)
+            pid = int(match.group(1)) if match else None
+            holder = f"process {pid}" if pid else "another process"
+            raise StoreLockedError(
+                f"the store {path} is held by {holder}: a DuckDB file has one writing process "
+                f"at a time. Stop that process (pw.shutdown() or %unload_ext pyworkflow_nb "
+                f"there), or use another store with pw.configure(store='other.duckdb'); once "
+                f"the writer is gone, inspect it without writing using "
+                f"pw.configure(store={path!r}, read_only=True).",
+                path=path, pid=pid,
+            ) from exc
+        if "not a valid DuckDB database" in text or "corrupt" in text.lower():
+            raise StoreError(
+                f"{path} is not a pyworkflow_nb store: it exists but is not a valid DuckDB "
+                "database file (corrupt, or another kind of file). It was left untouched; "
+                "point pw.configure(store=...) at a new path."
+            ) from exc
+        raise StoreError(f"cannot open the store {path}: {text}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc

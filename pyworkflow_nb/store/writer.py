@@ -1,0 +1,143 @@
+"""The group-committing writer: one transaction for everything appended meanwhile.
+
+Runs append events and run-row changes without waiting; whoever needs durability awaits
+:meth:`Writer.durable`, which resolves once the batch holding everything appended so far is
+committed. One batch is in flight at a time (on a dedicated thread, so the loop keeps running
+workflows meanwhile), which keeps commits in append order: the store always holds a prefix of
+every run's history.
+
+``durability="sync"`` starts a commit as soon as something is pending; ``"relaxed"`` waits
+``interval`` seconds to gather more, and the engine does not wait for it before moving on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+from ..errors import StoreError
+from .base import Batch, DefinitionRow, EventRow, EventStore, RunRow
+
+Durability = Literal["sync", "relaxed"]
+
+
+class Writer:
+    """Batches appends from every run into one commit on the writer thread."""
+
+    def __init__(self, store: EventStore, loop: asyncio.AbstractEventLoop, *,
+                 durability: Durability = "sync", interval: float = 0.005) -> None:
+        self.store = store
+        self.sync = durability == "sync"
+        self._loop = loop
+        self._interval = interval
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="pyworkflow-writer")
+        self._batch = Batch()
+        self._pending: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self._timer: asyncio.Handle | None = None
+        self.error: BaseException | None = None
+        self.commits = 0
+
+    # -- appending (loop thread only) --------------------------------------------------------
+
+    def event(self, row: EventRow) -> None:
+        self._batch.events.append(row)
+        self._schedule()
+
+    def run_created(self, run: RunRow) -> None:
+        self._batch.new_runs[run.run_id] = run.snapshot()
+        self._schedule()
+
+    def run_changed(self, run: RunRow) -> None:
+        if run.run_id in self._batch.new_runs:
+            self._batch.new_runs[run.run_id] = run.snapshot()
+        else:
+            self._batch.changed_runs[run.run_id] = run.snapshot()
+        self._schedule()
+
+    def definition(self, row: DefinitionRow) -> None:
+        self._batch.definitions.append(row)
+        self._schedule()
+
+    def pending_events(self, run_id: str) -> list[EventRow]:
+        """Events of ``run_id`` appended but not yet handed to the store."""
+        return [e for e in self._batch.events if e[0] == run_id]
+
+    # -- durability --------------------------------------------------------------------------
+
+    def durable(self) -> asyncio.Future[None]:
+        """A future that resolves when everything appended so far is committed."""
+        if self.error is not None:
+            fut = self._loop.create_future()
+            fut.set_exception(self._broken())
+            return fut
+        if self._batch:
+            if self._pending is None:
+                self._pending = self._loop.create_future()
+            return self._pending
+        if self._inflight is not None:
+            return self._inflight
+        fut = self._loop.create_future()
+        fut.set_result(None)
+        return fut
+
+    async def flush(self) -> None:
+        """Commit everything appended so far, now, and wait for it."""
+        fut = self.durable()
+        self._kick()
+        await fut
+
+    def close(self) -> None:
+        """Stop the writer thread (after :meth:`flush`)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._executor.shutdown(wait=True)
+
+    # -- the commit cycle --------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._timer is not None or self._inflight is not None or self.error is not None:
+            return
+        if self.sync:
+            self._timer = self._loop.call_soon(self._kick)
+        else:
+            self._timer = self._loop.call_later(self._interval, self._kick)
+
+    def _kick(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._inflight is not None or not self._batch or self.error is not None:
+            return
+        batch, self._batch = self._batch, Batch()
+        done = self._pending or self._loop.create_future()
+        self._pending = None
+        self._inflight = done
+        job = self._loop.run_in_executor(self._executor, self.store.commit, batch)
+        job.add_done_callback(lambda job: self._committed(job, done))
+
+    def _committed(self, job: asyncio.Future[None], done: asyncio.Future[None]) -> None:
+        self._inflight = None
+        self.commits += 1
+        exc = job.exception()
+        if exc is not None:
+            self.error = exc
+            for fut in (done, self._pending):
+                if fut is not None and not fut.done():
+                    fut.set_exception(self._broken())
+                    fut.exception()  # mark retrieved: runs waiting on it report the error
+            self._pending = None
+            return
+        if not done.done():
+            done.set_result(None)
+        if self._batch:
+            if self.sync:
+                self._kick()
+            else:
+                self._schedule()
+
+    def _broken(self) -> StoreError:
+        err = StoreError(f"the store {self.store.path} could not be written: {self.error}")
+        err.__cause__ = self.error
+        return err

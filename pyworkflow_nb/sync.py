@@ -1,0 +1,74 @@
+"""The sync client: every async call of the API, without ``await``.
+
+Works in scripts (the engine runs on its own thread) and in notebook cells (the kernel's
+loop is re-entered with nest-asyncio2, so other runs keep moving while a cell blocks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import client
+from .client import RunHandle
+from .definitions import Workflow
+from .durations import DurationLike
+from .runtime import runtime
+
+
+class SyncRunHandle(RunHandle):
+    """A :class:`RunHandle` whose ``result``, ``cancel`` and ``send_event`` block."""
+
+    def result(self, timeout: DurationLike | None = None) -> Any:  # type: ignore[override]
+        """Block until the run finishes and return its result (see ``RunHandle.result``)."""
+        limit = client._timeout(timeout)
+        return runtime.call_sync(lambda e: e.result(self.run_id, limit))
+
+    def cancel(self) -> None:  # type: ignore[override]
+        """Cancel the run and wait until the request is recorded."""
+        runtime.call_sync(lambda e: e.cancel(self.run_id))
+
+    def send_event(self, name: str, payload: Any = None) -> None:  # type: ignore[override]
+        """Deliver an event to the run and wait until it is recorded."""
+        runtime.call_sync(lambda e: e.send_event(self.run_id, name, payload))
+
+
+class SyncClient:
+    """The blocking twin of the module-level async API."""
+
+    def start(self, workflow: Workflow | str, *args: Any, run_id: str | None = None,
+              idempotency_key: str | None = None, **kwargs: Any) -> SyncRunHandle:
+        """Start a run and return its handle (see ``pw.start``)."""
+        row = runtime.call_sync(lambda e: e.start(workflow, args, kwargs, run_id=run_id,
+                                                  idempotency_key=idempotency_key))
+        return SyncRunHandle(row.run_id)
+
+    def run(self, workflow: Workflow | str, *args: Any, run_id: str | None = None,
+            idempotency_key: str | None = None, **kwargs: Any) -> Any:
+        """Start a run and block until its result."""
+        return self.start(workflow, *args, run_id=run_id, idempotency_key=idempotency_key,
+                          **kwargs).result()
+
+    def get_run(self, run_id: str) -> SyncRunHandle:
+        """The handle of an existing run; raises ``RunNotFound`` for an unknown id."""
+        return SyncRunHandle(client.get_run(run_id).run_id)
+
+    def list_runs(self, workflow: Workflow | str | None = None, status: str | None = None,
+                  limit: int | None = 100) -> list[SyncRunHandle]:
+        """Runs, newest first (see ``pw.list_runs``)."""
+        return [SyncRunHandle(h.run_id) for h in client.list_runs(workflow, status, limit)]
+
+    def sql(self, query: str, params: Any = None) -> Any:
+        """Run SQL on the store (see ``pw.sql``)."""
+        return client.sql(query, params)
+
+    def recover(self) -> list[SyncRunHandle]:
+        """Resume unfinished runs now; returns once each has replayed its history."""
+        runs = runtime.call_sync(lambda e: e.recover())
+        return [SyncRunHandle(r.run_id) for r in runs]
+
+
+def run(workflow: Workflow | str, *args: Any, run_id: str | None = None,
+        idempotency_key: str | None = None, **kwargs: Any) -> Any:
+    """Start a run of ``workflow`` and return its result, blocking (scripts and cells)."""
+    return SyncClient().run(workflow, *args, run_id=run_id, idempotency_key=idempotency_key,
+                            **kwargs)
