@@ -55,7 +55,7 @@ class RunHandle:
         rel = self._engine().store.sql(
             "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at, step_id", [self.run_id])
         names = [c[0] for c in rel.description]
-        return [dict(zip(names, r)) for r in rel.fetchall()]
+        return [dict(zip(names, r, strict=False)) for r in rel.fetchall()]
 
     async def result(self, timeout: DurationLike | None = None) -> Any:
         """Wait for the run and return its result.
@@ -94,7 +94,7 @@ class RunHandle:
     def __repr__(self) -> str:
         try:
             row = self.row()
-        except Exception:  # noqa: BLE001 - a repr must not raise
+        except Exception:
             return f"<RunHandle {self.run_id}>"
         return f"<RunHandle {row.run_id} workflow={row.workflow} status={row.status}>"
 

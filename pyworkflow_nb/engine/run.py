@@ -46,7 +46,7 @@ class _ReplayLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().__init__(_log, {"run_id": run.row.run_id})
         self._run = run
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 (logging API)
+    def isEnabledFor(self, level: int) -> bool:
         return not self._run.replaying and super().isEnabledFor(level)
 
 

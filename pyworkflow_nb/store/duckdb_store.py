@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -32,7 +33,8 @@ def _ts(epoch: float | None) -> datetime | None:
 
 
 def _run_values(row: tuple[Any, ...]) -> list[Any]:
-    return [_ts(v) if c in _RUN_TIME_COLUMNS else v for c, v in zip(_RUN_COLUMNS, row)]
+    return [_ts(v) if c in _RUN_TIME_COLUMNS else v
+            for c, v in zip(_RUN_COLUMNS, row, strict=False)]
 
 
 class DuckDBStore:
@@ -216,10 +218,8 @@ class DuckDBStore:
             return
         self._closed = True
         if not self.read_only and self.path != ":memory:":
-            try:
+            with contextlib.suppress(duckdb.Error):
                 self._con.execute("CHECKPOINT")
-            except duckdb.Error:
-                pass
         self._con.close()
 
 

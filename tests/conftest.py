@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own real DuckDB store file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import Config, runtime
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh store file for the default engine, closed after the test."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYWORKFLOW_NB_STORE", raising=False)
+    path = tmp_path / "store.duckdb"
+    pw.configure(store=str(path), durability="sync")
+    yield path
+    pw.shutdown()
+    runtime.config = Config()
+
+
+@pytest.fixture
+def client(store: Path) -> pw.SyncClient:
+    return pw.SyncClient()
