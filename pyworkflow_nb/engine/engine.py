@@ -154,9 +154,12 @@ class Engine:
     # -- recovery ------------------------------------------------------------------------------
 
     async def recover(self) -> list[Run]:
-        """Resume every unfinished run of the store; wait until each replayed its history."""
+        """Resume every unfinished run of the store.
+
+        Returns the unfinished runs that came from the store (this call's and earlier ones'),
+        once each has replayed its history up to where it is live again.
+        """
         await self.writer.flush()
-        resumed = []
         for row in self.store.unfinished_runs():
             if row.run_id in self.runs:
                 continue
@@ -164,16 +167,17 @@ class Engine:
             payload = decode(row.input) or {}
             run = Run(self, row, history, tuple(payload.get("args", ())),
                       payload.get("kwargs", {}))
+            run.recovered = True
             self.runs[row.run_id] = run
             workflow = self.registry.workflow(row.workflow)
             if workflow is None:
                 run.set_status("waiting_for_definition")
             else:
                 self._resume(run, workflow)
-            resumed.append(run)
-        await asyncio.gather(*(r.replayed for r in resumed if r.task is not None),
+        recovered = [r for r in self.runs.values() if r.recovered]
+        await asyncio.gather(*(r.replayed for r in recovered if r.task is not None),
                              return_exceptions=True)
-        return resumed
+        return recovered
 
     def _resume(self, run: Run, workflow: Workflow) -> None:
         run.row.status = "running"

@@ -63,6 +63,8 @@ class History:
             if family == "workflow":
                 if what == "cancel_requested":
                     history.cancel_requested = True
+                elif what == "retried":
+                    history.forget_failures()
                 continue
             data = json.loads(data_text) if data_text else {}
             if family == "event":
@@ -85,6 +87,13 @@ class History:
             for _ in range(min(count, len(queue))):
                 queue.popleft()
         return history
+
+    def forget_failures(self) -> None:
+        """Drop the commands that failed for good, so a retried run executes them afresh."""
+        failed = [c for c in self.order if c.failed]
+        for cmd in failed:
+            del self.commands[(cmd.kind, cmd.id)]
+            self.order.remove(cmd)
 
 
 def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -> None:

@@ -83,6 +83,7 @@ class Run(RunContext):
         self.waiting = 0
         self.failed_step: tuple[BaseException, str] | None = None
         self._logger: _ReplayLogger | None = None
+        self.recovered = False
         if not self.unmatched:
             self.replayed.set_result(None)
 

@@ -33,8 +33,8 @@ class Writer:
         self._interval = interval
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pyworkflow-writer")
         self._batch = Batch()
-        self._pending: asyncio.Future[None] | None = None
-        self._inflight: asyncio.Future[None] | None = None
+        self._pending: list[asyncio.Future[None]] = []
+        self._inflight: list[asyncio.Future[None]] | None = None
         self._timer: asyncio.Handle | None = None
         self.error: BaseException | None = None
         self.commits = 0
@@ -67,19 +67,19 @@ class Writer:
     # -- durability --------------------------------------------------------------------------
 
     def durable(self) -> asyncio.Future[None]:
-        """A future that resolves when everything appended so far is committed."""
-        if self.error is not None:
-            fut = self._loop.create_future()
-            fut.set_exception(self._broken())
-            return fut
-        if self._batch:
-            if self._pending is None:
-                self._pending = self._loop.create_future()
-            return self._pending
-        if self._inflight is not None:
-            return self._inflight
+        """A future that resolves when everything appended so far is committed.
+
+        Each caller gets its own future, so cancelling one waiter never disturbs another.
+        """
         fut = self._loop.create_future()
-        fut.set_result(None)
+        if self.error is not None:
+            fut.set_exception(self._broken())
+        elif self._batch:
+            self._pending.append(fut)
+        elif self._inflight is not None:
+            self._inflight.append(fut)
+        else:
+            fut.set_result(None)
         return fut
 
     async def flush(self) -> None:
@@ -111,26 +111,25 @@ class Writer:
         if self._inflight is not None or not self._batch or self.error is not None:
             return
         batch, self._batch = self._batch, Batch()
-        done = self._pending or self._loop.create_future()
-        self._pending = None
-        self._inflight = done
+        waiters, self._pending = self._pending, []
+        self._inflight = waiters
         job = self._loop.run_in_executor(self._executor, self.store.commit, batch)
-        job.add_done_callback(lambda job: self._committed(job, done))
+        job.add_done_callback(lambda job: self._committed(job, waiters))
 
-    def _committed(self, job: asyncio.Future[None], done: asyncio.Future[None]) -> None:
+    def _committed(self, job: asyncio.Future[None], waiters: list[asyncio.Future[None]]) -> None:
         self._inflight = None
         self.commits += 1
         exc = job.exception()
         if exc is not None:
             self.error = exc
-            for fut in (done, self._pending):
-                if fut is not None and not fut.done():
+            for fut in [*waiters, *self._pending]:
+                if not fut.done():
                     fut.set_exception(self._broken())
-                    fut.exception()  # mark retrieved: runs waiting on it report the error
-            self._pending = None
+            self._pending = []
             return
-        if not done.done():
-            done.set_result(None)
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
         if self._batch:
             if self.sync:
                 self._kick()

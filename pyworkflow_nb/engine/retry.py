@@ -1,0 +1,48 @@
+"""Retrying a failed run from its first failed step, keeping the steps that finished.
+
+A ``workflow.retried`` event marks the point: replay drops every command that had failed
+for good before it (see :meth:`History.forget_failures`), so the workflow re-runs from the
+first of them with a fresh retry budget while finished steps return their recorded results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput
+from ..serde import decode
+from ..store import RunRow
+from .history import History
+from .run import Run
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+async def retry_run(engine: Engine, run_id: str) -> RunRow:
+    """Resume the failed run ``run_id`` from its first failed step; returns its new row."""
+    row = engine.get_row(run_id)
+    if row.status != "failed":
+        raise InvalidInput(
+            f"run {run_id!r} is {row.status}; only failed runs can be retried. Start a new run "
+            "instead, or cancel this one first if it is stuck.")
+    await engine.writer.flush()
+    history = History.from_events(engine.store.load_events(run_id))
+    history.forget_failures()
+    payload = decode(row.input) or {}
+    now = engine.clock.now()
+    row = dataclasses.replace(row, status="running", result=None, error=None,
+                              finished_at=None, updated_at=now)
+    run = Run(engine, row, history, tuple(payload.get("args", ())), payload.get("kwargs", {}))
+    engine._recent.pop(run_id, None)
+    engine.runs[run_id] = run
+    run.emit("workflow.retried", None, None, "{}")
+    engine.writer.run_changed(row)
+    workflow = engine.registry.workflow(row.workflow)
+    if workflow is None:
+        run.set_status("waiting_for_definition")
+    else:
+        run.begin(workflow)
+    await run.durable()
+    return row
