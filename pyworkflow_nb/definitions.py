@@ -144,11 +144,13 @@ class Registry:
     def __init__(self) -> None:
         self.workflows: dict[str, Workflow] = {}
         self.steps: dict[str, Step] = {}
+        self.seen: dict[tuple[str, str], Definition] = {}
         self._listeners: list[Callable[[Definition], None]] = []
 
     def add(self, definition: Definition) -> None:
         table: dict[str, Any] = self.workflows if isinstance(definition, Workflow) else self.steps
         table[definition.name] = definition
+        self.seen[(definition.name, definition.version)] = definition
         for listener in list(self._listeners):
             listener(definition)
 

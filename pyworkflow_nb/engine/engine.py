@@ -52,7 +52,7 @@ class Engine:
         self.step_executor = ThreadPoolExecutor(thread_name_prefix="pyworkflow-step")
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
-        for definition in [*definitions.workflows.values(), *definitions.steps.values()]:
+        for definition in list(definitions.seen.values()):
             self._record_definition(definition)
         definitions.subscribe(self._on_definition)
 
