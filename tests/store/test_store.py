@@ -1,0 +1,141 @@
+"""The DuckDB store: schema, payloads, paths, locking and foreign files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import Config, runtime
+from pyworkflow_nb.store import DuckDBStore
+from pyworkflow_nb.store.duckdb_store import SCHEMA_VERSION
+
+
+@pw.step
+async def returns(value: object) -> object:
+    return value
+
+
+@pw.workflow
+async def store_value(kind: str) -> object:
+    values = {"tuple": (1, 2), "lock": threading.Lock(), "json": {"a": [1, "x", None]}}
+    return await returns(values[kind])
+
+
+def test_schema_is_created_with_its_version(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    tables = {t for (t,) in store.sql("SELECT table_name FROM information_schema.tables")
+              .fetchall()}
+    assert {"runs", "events", "workflows", "steps", "timers", "waits"} <= tables
+    assert store.sql("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchall() == [
+        (str(SCHEMA_VERSION),)]
+    store.close()
+    DuckDBStore(tmp_path / "s.duckdb").close()  # re-opening migrates nothing
+
+
+def test_json_payloads_are_queryable(client: pw.SyncClient) -> None:
+    handle = client.start(store_value, "json")
+    assert handle.result() == {"a": [1, "x", None]}
+    rows = pw.sql("SELECT result ->> '$.a[1]' FROM steps WHERE run_id = ?",
+                  [handle.run_id]).fetchall()
+    assert rows == [("x",)]
+
+
+def test_values_json_cannot_hold_are_pickled_and_marked(client: pw.SyncClient) -> None:
+    handle = client.start(store_value, "tuple")
+    assert handle.result() == (1, 2)
+    [(raw,)] = pw.sql("SELECT result FROM steps WHERE run_id = ?", [handle.run_id]).fetchall()
+    envelope = json.loads(raw)
+    assert envelope["type"] == "builtins.tuple" and envelope["repr"] == "(1, 2)"
+
+
+def test_unserialisable_result_fails_the_step_clearly(client: pw.SyncClient) -> None:
+    handle = client.start(store_value, "lock")
+    with pytest.raises(pw.WorkflowFailed) as info:
+        handle.result()
+    cause = info.value.__cause__
+    assert isinstance(cause, pw.SerializationError)
+    assert "the result of step returns#1" in str(cause)
+    assert "_thread.lock" in str(cause)
+    failed = [e for e in handle.events() if e["type"] == "step.failed"]
+    assert len(failed) == 1 and failed[0]["data"]["final"]
+
+
+def test_memory_store_works() -> None:
+    pw.configure(store=":memory:")
+    try:
+        assert pw.run(store_value, "json") == {"a": [1, "x", None]}
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
+
+
+def test_default_path_and_environment_variable(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYWORKFLOW_NB_STORE", raising=False)
+    assert Config().store_path() == str(Path(".pyworkflow_nb") / "store.duckdb")
+    monkeypatch.setenv("PYWORKFLOW_NB_STORE", str(tmp_path / "env.duckdb"))
+    assert Config().store_path() == str(tmp_path / "env.duckdb")
+    assert Config(store="explicit.duckdb").store_path() == "explicit.duckdb"
+    try:
+        pw.run(store_value, "json")
+        assert (tmp_path / "env.duckdb").exists()
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
+
+
+def test_second_process_gets_store_locked_error(store: Path, client: pw.SyncClient) -> None:
+    client.run(store_value, "json")
+    code = (
+        "import pyworkflow_nb as pw\n"
+        f"pw.configure(store={str(store)!r})\n"
+        "try:\n    pw.list_runs()\n"
+        "except pw.StoreLockedError as e:\n    print('LOCKED', e.pid, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert out.startswith(f"LOCKED {os.getpid()} ")
+    assert str(store) in out and "read_only=True" in out
+
+
+def test_corrupt_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_bytes(b"these are my notes, not a database" * 100)
+    before = path.read_bytes()
+    with pytest.raises(pw.StoreError, match="not a valid DuckDB database file"):
+        DuckDBStore(path)
+    assert path.read_bytes() == before
+
+
+def test_foreign_duckdb_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "analytics.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sales(x INTEGER)")
+    con.close()
+    with pytest.raises(pw.StoreError, match="not a pyworkflow_nb store.*sales"):
+        DuckDBStore(path)
+    con = duckdb.connect(str(path))
+    tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    assert tables == [("sales",)]
+    con.close()
+
+
+def test_read_only_store_reads(store: Path, client: pw.SyncClient) -> None:
+    handle = client.start(store_value, "json")
+    handle.result()
+    pw.shutdown()
+    pw.configure(store=str(store), read_only=True)
+    try:
+        assert pw.get_run(handle.run_id).status() == "completed"
+    finally:
+        pw.shutdown()
+        runtime.config = Config(store=str(store))
