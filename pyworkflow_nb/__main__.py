@@ -1,0 +1,7 @@
+"""``python -m pyworkflow_nb``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
