@@ -265,7 +265,7 @@ def test_primitives_outside_a_workflow_are_plain() -> None:
     assert pw.uuid4().version == 4
     assert square(3) == 9  # a step called outside a workflow just runs
     assert asyncio.run(echo(5)) == 5
-    with pytest.raises(pw.WorkflowContextError, match="needs a @pw.workflow"):
+    with pytest.raises(pw.WorkflowContextError, match=r"needs a @pw\.workflow"):
         asyncio.run(pw.wait_for_event("x"))
 
 

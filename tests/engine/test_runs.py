@@ -59,7 +59,7 @@ def test_unknown_run_and_workflow_are_clear_errors(client: pw.SyncClient) -> Non
         pw.get_run("nope")
     with pytest.raises(pw.InvalidInput, match="no workflow named 'ghost'"):
         client.start("ghost")
-    with pytest.raises(pw.InvalidInput, match="decorate the function with @pw.workflow"):
+    with pytest.raises(pw.InvalidInput, match=r"decorate the function with @pw\.workflow"):
         client.start(lambda: None)  # type: ignore[arg-type]
     with pytest.raises(pw.InvalidInput, match="invalid result timeout"):
         client.start(adder, 1).result(timeout="soon")

@@ -121,7 +121,7 @@ def test_foreign_duckdb_file_is_refused_and_left_untouched(tmp_path: Path) -> No
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE sales(x INTEGER)")
     con.close()
-    with pytest.raises(pw.StoreError, match="not a pyworkflow_nb store.*sales"):
+    with pytest.raises(pw.StoreError, match=r"not a pyworkflow_nb store.*sales"):
         DuckDBStore(path)
     con = duckdb.connect(str(path))
     tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
