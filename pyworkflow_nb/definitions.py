@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from .context import current_run, current_step
 from .durations import DurationLike, parse_duration
-from .errors import DefinitionError, FatalError, InvalidInput
+from .errors import DefinitionError, FatalError, InvalidInput, WorkflowContextError
 
 F = TypeVar("F", bound=Callable[..., Any])
 RetryDelay = Literal["fixed", "exponential"] | DurationLike | list[DurationLike]
@@ -46,7 +46,7 @@ class RetryPolicy:
         return min(delay, self.max_delay)
 
     def retryable(self, exc: BaseException) -> bool:
-        return not isinstance(exc, (FatalError, *self.non_retryable))
+        return not isinstance(exc, (FatalError, WorkflowContextError, *self.non_retryable))
 
 
 def _retry_policy(max_retries: int, retry_delay: Any, backoff: float, max_delay: Any,
