@@ -192,6 +192,13 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "n/a"
+    r = value / base
+    return f"{r:.0f}x" if r >= 10 else f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
+
+
 def _meets(row: Row, value: float, limit: float | None) -> str:
     if limit is None:
         return ""
@@ -220,7 +227,7 @@ def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], li
     table = [["workload", "target", "pw sync", "pw relaxed", "DBOS", "sync/DBOS", "relaxed/DBOS"]]
     for row in ROWS:
         (s_txt, s), (r_txt, r), (d_txt, d) = (cell(x, row) for x in SIDES)
-        ratios = [f"{v / d:.2f}x" if v is not None and d else "n/a" for v in (s, r)]
+        ratios = [_ratio(v, d) for v in (s, r)]
         table.append([row.label, row.target, s_txt, r_txt, d_txt, *ratios])
 
     dbos = cast(dict[str, float], data["dbos"].get("results", {}))
@@ -231,6 +238,13 @@ def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], li
             f"internal-queue poller (about 1 s) that picks up recovered runs; end to end "
             f"was {dbos['replay_end_to_end']:.0f} ms."
         )
+    for col, side in [(2, "pw-sync"), (3, "pw-relaxed")]:
+        res = cast(dict[str, float], data[side].get("results", {}))
+        if res.get("replay_handles", 1) == 0:
+            table[-1][col] += " " + note(
+                f"{side}: recover() returned no handles after {res['replay_recover_call']:.0f} "
+                f"ms; the figure is the time until the run was back at its wait."
+            )
     return table, notes
 
 

@@ -28,6 +28,7 @@ from ..store.writer import Durability
 from .clock import Clock
 from .history import History
 from .run import Run
+from .scheduler import Scheduler
 from .timers import Timers
 
 EventListener = Callable[[EventRow], None]
@@ -45,6 +46,7 @@ class Engine:
         self.clock = clock or Clock()
         self.writer = Writer(store, loop, durability=durability)
         self.timers = Timers(loop, self.clock)
+        self.scheduler = Scheduler(self)
         self.registry = definitions
         self.runs: dict[str, Run] = {}
         self.listeners: list[EventListener] = []
@@ -113,7 +115,6 @@ class Engine:
              "parent_run_id": parent_run_id, "schedule_id": schedule_id})[:-1]
             + ',"input":' + input_json + "}")
         run.begin(wf)
-        await run.durable()
         return row
 
     def _resolve(self, workflow: Workflow | str) -> Workflow:
@@ -177,6 +178,7 @@ class Engine:
         recovered = [r for r in self.runs.values() if r.recovered]
         await asyncio.gather(*(r.replayed for r in recovered if r.task is not None),
                              return_exceptions=True)
+        self.scheduler.start()
         return recovered
 
     def _resume(self, run: Run, workflow: Workflow) -> None:
@@ -292,6 +294,7 @@ class Engine:
         """Stop every run where it is (they resume on the next start) and flush the store."""
         self.closing = True
         self.registry.unsubscribe(self._on_definition)
+        self.scheduler.close()
         tasks = [r.task for r in self.runs.values() if r.task is not None and not r.task.done()]
         for task in tasks:
             task.cancel()
