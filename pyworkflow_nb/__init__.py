@@ -41,9 +41,12 @@ from .primitives import (
     uuid4,
     wait_for_event,
 )
+from .schedules import ScheduleHandle, get_schedule, list_schedules, schedule
 from .sync import SyncClient, SyncRunHandle, run
+from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
 
 __version__ = "0.1.0"
+
 
 __all__ = [
     "DefinitionError",
@@ -58,6 +61,7 @@ __all__ = [
     "RunHandle",
     "RunInfo",
     "RunNotFound",
+    "ScheduleHandle",
     "SerializationError",
     "StoreError",
     "StoreLockedError",
@@ -69,19 +73,26 @@ __all__ = [
     "configure",
     "get_logger",
     "get_run",
+    "get_schedule",
     "info",
     "list_runs",
+    "list_schedules",
     "now",
     "random",
     "recover",
     "run",
+    "schedule",
     "shutdown",
     "side_effect",
+    "skip",
+    "skip_until_idle",
     "sleep",
     "sleep_until",
     "sql",
     "start",
     "step",
+    "use_real_clock",
+    "use_virtual_clock",
     "uuid4",
     "wait_for_event",
     "workflow",

@@ -218,13 +218,17 @@ def step(fn: Any = None, /, *, name: str | None = None,
 def workflow(fn: F, /) -> F: ...
 @overload
 def workflow(*, name: str | None = ..., timeout: DurationLike | None = ...,
-             source: str | None = ...) -> Callable[[F], F]: ...
+             source: str | None = ...,
+             schedule: str | dict[str, Any] | None = ...) -> Callable[[F], F]: ...
 def workflow(fn: Any = None, /, *, name: str | None = None,
-             timeout: DurationLike | None = None, source: str | None = None) -> Any:
+             timeout: DurationLike | None = None, source: str | None = None,
+             schedule: str | dict[str, Any] | None = None) -> Any:
     """Declare a workflow: an ``async def`` whose steps, sleeps and waits are durable.
 
     Works bare (``@pw.workflow``) or with options. Re-defining a name (a re-run cell)
     replaces the definition; each distinct source is recorded with its code hash.
+    ``schedule`` (a cron expression, or a dict of ``pw.schedule`` options) also declares
+    its schedule, as ``@pw.schedule(...)`` does.
     """
 
     def decorate(f: Any) -> Any:
@@ -234,6 +238,10 @@ def workflow(fn: Any = None, /, *, name: str | None = None,
             timeout, what=f"workflow {wf_name!r} timeout")
         definition = Workflow(f, wf_name, source or source_of(f), timeout=limit)
         registry.add(definition)
+        if schedule is not None:
+            from .schedules import schedule_option  # schedules sit above definitions
+
+            schedule_option(definition, schedule)
         return definition
 
     return decorate if fn is None else decorate(fn)

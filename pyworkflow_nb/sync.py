@@ -6,9 +6,10 @@ loop is re-entered with nest-asyncio2, so other runs keep moving while a cell bl
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from . import client
+from . import client, timeskip
 from .client import RunHandle
 from .definitions import Workflow
 from .durations import DurationLike
@@ -65,6 +66,14 @@ class SyncClient:
         """Resume unfinished runs now; returns once each has replayed its history."""
         runs = runtime.call_sync(lambda e: e.recover())
         return [SyncRunHandle(r.run_id) for r in runs]
+
+    def skip(self, duration: DurationLike) -> datetime:
+        """Move virtual time forward (see ``pw.skip``)."""
+        return timeskip.skip(duration)
+
+    def skip_until_idle(self) -> datetime:
+        """Move virtual time until no run waits on a timer (see ``pw.skip_until_idle``)."""
+        return timeskip.skip_until_idle_sync()
 
 
 def run(workflow: Workflow | str, *args: Any, run_id: str | None = None,

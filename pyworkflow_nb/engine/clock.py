@@ -1,8 +1,26 @@
-"""Time as the engine sees it: the real clock, or a virtual one tests can move forward."""
+"""Time as the engine sees it: the real clock, or a virtual one tests can move forward.
+
+The engine reads time only through ``engine.clock``. With a :class:`VirtualClock`, nothing
+waits for real time: :func:`advance` moves the clock to each pending deadline in turn (durable
+timers, retry delays, event timeouts, schedule fires), fires what is due, and lets every run
+*settle* (reach its next wait) before moving on.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput, PyWorkflowError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+_QUIET_ITERATIONS = 20  # loop iterations without any append before runs count as settled
+_THREAD_POLL = 0.0005  # while a step runs in a thread, the loop has nothing to do but wait
+DEFAULT_SKIP_LIMIT = 10_000
 
 
 class Clock:
@@ -26,4 +44,78 @@ class VirtualClock(Clock):
         return self._now
 
     def set(self, when: float) -> None:
+        """Move to ``when``; the clock never goes back."""
         self._now = max(self._now, when)
+
+
+def _busy(engine: Engine) -> bool:
+    return (not engine.writer.idle or engine.scheduler.busy
+            or any(run.running_steps for run in engine.runs.values()))
+
+
+async def settle(engine: Engine) -> None:
+    """Return once no run has appended anything for a while and no step or commit is running.
+
+    Deterministic: it counts loop iterations, not seconds. Work that really runs (a step in a
+    thread, a commit) is waited for, however long it takes.
+    """
+    quiet, mark = 0, None
+    while quiet < _QUIET_ITERATIONS:
+        busy = _busy(engine)
+        now_mark = (engine.writer.appended, engine.scheduler.activity)
+        if busy or now_mark != mark:
+            quiet, mark = 0, now_mark
+        else:
+            quiet += 1
+        if not engine.writer.idle:
+            await engine.writer.durable()
+        elif busy:
+            await asyncio.sleep(_THREAD_POLL)
+        else:
+            await asyncio.sleep(0)
+
+
+def _virtual(engine: Engine) -> VirtualClock:
+    clock = engine.clock
+    if not isinstance(clock, VirtualClock):
+        raise InvalidInput(
+            "skipping time needs the virtual clock: call pw.use_virtual_clock() first "
+            "(the real clock cannot be moved)")
+    return clock
+
+
+async def advance(engine: Engine, target: float | None,
+                  limit: int = DEFAULT_SKIP_LIMIT) -> float:
+    """Move virtual time to ``target`` firing everything due on the way, in time order.
+
+    With ``target=None``, move until no run has a pending timer (schedules fire on the way
+    but are not waited for on their own). Returns the new time. Raises ``PyWorkflowError``
+    after ``limit`` moves, so that an endless chain of timers cannot hang the caller.
+    """
+    clock = _virtual(engine)
+    end = math.inf if target is None else target
+    await settle(engine)
+    moves = 0
+    while True:
+        timer = engine.timers.next_deadline()
+        if target is None and timer is None:
+            break
+        due = min(t for t in (timer, engine.scheduler.next_wake(), math.inf) if t is not None)
+        if due > end:
+            break
+        moves += 1
+        if moves > limit:
+            raise PyWorkflowError(
+                f"time was moved {limit} times and timers are still pending (a run or "
+                "schedule keeps setting new ones); skip a fixed duration with pw.skip(...) "
+                "or raise the limit")
+        clock.set(due)
+        engine.timers.fire_due()
+        engine.scheduler.fire_due()
+        await settle(engine)
+    if target is not None:
+        clock.set(target)
+        engine.timers.fire_due()
+        engine.scheduler.fire_due()
+        await settle(engine)
+    return clock.now()

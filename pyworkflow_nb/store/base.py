@@ -61,6 +61,31 @@ class DefinitionRow:
 
 
 @dataclass
+class ScheduleRow:
+    """One row of the ``schedules`` table; times are epoch seconds, JSON columns are text."""
+
+    schedule_id: str
+    workflow: str
+    status: str
+    spec: str
+    input: str | None = None
+    note: str | None = None
+    next_fire_at: float | None = None
+    last_fire_at: float | None = None
+    fire_count: int = 0
+    last_run_id: str | None = None
+    buffered: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """The row's values in column order, frozen for the writer thread."""
+        return (self.schedule_id, self.workflow, self.status, self.spec, self.input, self.note,
+                self.next_fire_at, self.last_fire_at, self.fire_count, self.last_run_id,
+                self.buffered, self.created_at, self.updated_at)
+
+
+@dataclass
 class Batch:
     """Everything one group commit writes, in one transaction."""
 
@@ -68,9 +93,12 @@ class Batch:
     new_runs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     changed_runs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     definitions: list[DefinitionRow] = field(default_factory=list)
+    # schedule_id -> the row's values (ScheduleRow.snapshot()), or None to delete it
+    schedules: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.new_runs or self.changed_runs or self.definitions)
+        return bool(self.events or self.new_runs or self.changed_runs or self.definitions
+                    or self.schedules)
 
 
 class EventStore(Protocol):
@@ -100,6 +128,12 @@ class EventStore(Protocol):
 
     def known_versions(self) -> set[tuple[str, str]]:
         """``(name, version)`` of every recorded definition."""
+
+    def load_schedules(self) -> list[ScheduleRow]:
+        """Every schedule, oldest first."""
+
+    def schedule_seqs(self) -> dict[str, int]:
+        """The last event ``seq`` of each schedule's event stream (``schedule:<id>``)."""
 
     def sql(self, query: str, params: Any = None) -> Any:
         """Run SQL on the store and return the driver's result object."""

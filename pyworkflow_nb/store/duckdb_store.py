@@ -15,9 +15,10 @@ from typing import Any
 import duckdb
 
 from ..errors import StoreError, StoreLockedError
-from .base import Batch, DefinitionRow, EventRow, RunRow
+from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
-SCHEMA_VERSION = 1
+# 2: the schedules table. Older stores upgrade in place: schema.sql only adds objects.
+SCHEMA_VERSION = 2
 _EPOCH = datetime(1970, 1, 1)
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
@@ -25,6 +26,11 @@ _RUN_SELECT = ", ".join(
     f"epoch({c}) AS {c}" if c in _RUN_TIME_COLUMNS else c for c in _RUN_COLUMNS
 )
 _TERMINAL = "('completed', 'failed', 'cancelled')"
+_SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
+_SCHEDULE_TIME_COLUMNS = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
+_SCHEDULE_SELECT = ", ".join(
+    f"epoch({c}) AS {c}" if c in _SCHEDULE_TIME_COLUMNS else c for c in _SCHEDULE_COLUMNS
+)
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -124,7 +130,7 @@ class DuckDBStore:
         events = [(r, s, _EPOCH + timedelta(seconds=t), ty, st, a, d)
                   for (r, s, t, ty, st, a, d) in batch.events]
         statements = bool(events) + bool(batch.new_runs) + bool(batch.changed_runs) \
-            + bool(batch.definitions)
+            + bool(batch.definitions) + bool(batch.schedules)
         if statements == 1 and events:
             apps["events"].append_rows(events)
             self._flush(apps["events"])
@@ -147,12 +153,24 @@ class DuckDBStore:
                     [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
                      for d in batch.definitions])
                 self._flush(apps["workflows"])
+            if batch.schedules:
+                self._write_schedules(cur, batch.schedules)
             cur.execute("COMMIT")
         except BaseException:
             for app in apps.values():
                 app.clear()
             cur.execute("ROLLBACK")
             raise
+
+    def _write_schedules(self, cur: duckdb.DuckDBPyConnection,
+                         rows: dict[str, tuple[Any, ...] | None]) -> None:
+        cur.execute("DELETE FROM schedules WHERE list_contains(?, schedule_id)", [list(rows)])
+        values = [[_ts(v) if c in _SCHEDULE_TIME_COLUMNS else v
+                   for c, v in zip(_SCHEDULE_COLUMNS, row, strict=True)]
+                  for row in rows.values() if row is not None]
+        if values:
+            marks = ", ".join("?" * len(_SCHEDULE_COLUMNS))
+            cur.executemany(f"INSERT INTO schedules VALUES ({marks})", values)
 
     def _flush(self, appender: Any) -> None:
         try:
@@ -202,6 +220,17 @@ class DuckDBStore:
 
     def known_versions(self) -> set[tuple[str, str]]:
         return set(self._cursor().execute("SELECT name, version FROM workflows").fetchall())
+
+    def load_schedules(self) -> list[ScheduleRow]:
+        rows = self._cursor().execute(
+            f"SELECT {_SCHEDULE_SELECT} FROM schedules ORDER BY created_at, schedule_id"
+        ).fetchall()
+        return [ScheduleRow(*row) for row in rows]
+
+    def schedule_seqs(self) -> dict[str, int]:
+        return dict(self._cursor().execute(
+            "SELECT run_id[10:], max(seq) FROM events WHERE run_id LIKE 'schedule:%' "
+            "GROUP BY run_id").fetchall())
 
     def definitions(self, name: str) -> list[DefinitionRow]:
         rows = self._cursor().execute(

@@ -1,4 +1,4 @@
--- pyworkflow_nb store, schema version 1.
+-- pyworkflow_nb store, schema version 2 (2 added the schedules table).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -41,6 +41,23 @@ CREATE TABLE IF NOT EXISTS workflows (
     module     VARCHAR,
     source     VARCHAR,
     defined_at TIMESTAMP NOT NULL
+);
+
+-- One row per schedule (deleted schedules are removed; their schedule.* events remain).
+CREATE TABLE IF NOT EXISTS schedules (
+    schedule_id  VARCHAR NOT NULL,
+    workflow     VARCHAR NOT NULL,
+    status       VARCHAR NOT NULL,          -- active | paused
+    spec         JSON NOT NULL,             -- cron/every, timezone, overlap, jitter, catchup, ...
+    input        JSON,                      -- {"args": [...], "kwargs": {...}}
+    note         VARCHAR,
+    next_fire_at TIMESTAMP,                 -- next nominal fire time (UTC), NULL when ended
+    last_fire_at TIMESTAMP,
+    fire_count   BIGINT NOT NULL,
+    last_run_id  VARCHAR,
+    buffered     JSON,                      -- nominal times waiting for a running run to end
+    created_at   TIMESTAMP NOT NULL,
+    updated_at   TIMESTAMP NOT NULL
 );
 
 CREATE OR REPLACE VIEW steps AS

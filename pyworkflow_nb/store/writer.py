@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from ..errors import StoreError
-from .base import Batch, DefinitionRow, EventRow, EventStore, RunRow
+from .base import Batch, DefinitionRow, EventRow, EventStore, RunRow, ScheduleRow
 
 Durability = Literal["sync", "relaxed"]
 
@@ -38,6 +38,7 @@ class Writer:
         self._timer: asyncio.Handle | None = None
         self.error: BaseException | None = None
         self.commits = 0
+        self.appended = 0  # appends so far: lets pw.skip() tell when runs have settled
 
     # -- appending (loop thread only) --------------------------------------------------------
 
@@ -59,6 +60,19 @@ class Writer:
     def definition(self, row: DefinitionRow) -> None:
         self._batch.definitions.append(row)
         self._schedule()
+
+    def schedule_changed(self, row: ScheduleRow) -> None:
+        self._batch.schedules[row.schedule_id] = row.snapshot()
+        self._schedule()
+
+    def schedule_deleted(self, schedule_id: str) -> None:
+        self._batch.schedules[schedule_id] = None
+        self._schedule()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing appended is waiting to be committed or being committed."""
+        return not self._batch and self._inflight is None
 
     def pending_events(self, run_id: str) -> list[EventRow]:
         """Events of ``run_id`` appended but not yet handed to the store."""
@@ -97,6 +111,7 @@ class Writer:
     # -- the commit cycle --------------------------------------------------------------------
 
     def _schedule(self) -> None:
+        self.appended += 1
         if self._timer is not None or self._inflight is not None or self.error is not None:
             return
         if self.sync:

@@ -1,0 +1,518 @@
+"""Schedules inside the engine: when each fires, and what a fire does.
+
+A :class:`ScheduleSpec` says *when* (a cron expression in a timezone, or a fixed interval,
+bounded by ``start_at``/``end_at``) and *how* (overlap, catch-up and jitter policies). The
+:class:`Scheduler` keeps every schedule of the store in memory and sleeps on one loop timer
+until the earliest due time (with the virtual clock, :func:`~.clock.advance` wakes it).
+
+A fire at nominal time ``t`` starts the run ``<schedule_id>@<t as UTC>``: the run id is
+deterministic, so a fire replayed after a crash, or backfilled twice, never starts two runs.
+State changes are ``schedule.*`` events whose ``run_id`` is ``schedule:<schedule_id>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from ..definitions import Definition, Workflow
+from ..durations import iso_utc
+from ..errors import InvalidInput
+from ..serde import decode, encode_error
+from ..store import ScheduleRow
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+OVERLAPS = ("skip", "buffer_one", "buffer_all", "cancel_other", "allow")
+CATCHUPS = ("latest", "all", "none")
+MAX_CATCHUP = 1000  # catchup="all" starts at most this many missed fires
+MAX_BACKFILL = 1000
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When a schedule fires and how it treats overlaps, missed fires and jitter."""
+
+    cron: str | None = None
+    every: float | None = None
+    timezone: str = "UTC"
+    overlap: str = "skip"
+    catchup: str = "latest"
+    jitter: float = 0.0
+    start_at: float | None = None
+    end_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (self.every is None):
+            raise InvalidInput("a schedule needs exactly one of cron=\"0 9 * * 1-5\" or "
+                               "every=\"15m\"")
+        if self.cron is not None and (not isinstance(self.cron, str)
+                                      or not croniter.is_valid(self.cron)):
+            raise InvalidInput(
+                f"invalid cron expression {self.cron!r}: expected five fields 'minute hour "
+                "day-of-month month day-of-week', e.g. \"0 9 * * 1-5\" or \"*/15 * * * *\"")
+        if self.every is not None and self.every <= 0:
+            raise InvalidInput(f"every= must be a positive duration, got {self.every!r}")
+        if self.overlap not in OVERLAPS:
+            raise InvalidInput(f"invalid overlap policy {self.overlap!r}: use one of "
+                               + ", ".join(repr(o) for o in OVERLAPS))
+        if self.catchup not in CATCHUPS:
+            raise InvalidInput(f"invalid catchup policy {self.catchup!r}: use one of "
+                               + ", ".join(repr(c) for c in CATCHUPS))
+        if (self.start_at is not None and self.end_at is not None
+                and self.end_at <= self.start_at):
+            raise InvalidInput("end_at must be later than start_at "
+                               f"({iso_utc(self.end_at)} <= {iso_utc(self.start_at)})")
+        self.zone()
+
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InvalidInput(
+                f"unknown timezone {self.timezone!r}: use an IANA name such as \"UTC\", "
+                "\"Europe/Paris\" or \"America/New_York\"") from None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ScheduleSpec:
+        return cls(**json.loads(text))
+
+    # -- fire times ----------------------------------------------------------------------------
+
+    def next_after(self, t: float, anchor: float) -> float | None:
+        """The first nominal fire time strictly after ``t``, or ``None`` past ``end_at``."""
+        if self.start_at is not None and t < self.start_at:
+            t = math.nextafter(self.start_at, -math.inf)
+        when = self._cron_next(t) if self.cron is not None else self._every_next(t, anchor)
+        if self.end_at is not None and when > self.end_at:
+            return None
+        return when
+
+    def _every_next(self, t: float, anchor: float) -> float:
+        every = self.every or 0.0
+        start = self.start_at if self.start_at is not None else anchor
+        if t < start:
+            return start
+        return start + (math.floor((t - start) / every) + 1) * every
+
+    def _cron_next(self, t: float) -> float:
+        zone = self.zone()
+        local = datetime.fromtimestamp(t, zone)
+        nxt = croniter(self.cron, local).get_next(datetime)
+        if nxt.replace(tzinfo=None) == local.replace(tzinfo=None):
+            # the second pass through a wall-clock time when DST ends: fire once only
+            nxt = croniter(self.cron, nxt).get_next(datetime)
+        return float(nxt.timestamp())
+
+    def latest_at_or_before(self, t: float, anchor: float, after: float) -> float | None:
+        """The last nominal fire time in ``(after, t]``, or ``None``."""
+        if self.cron is not None:
+            prev = croniter(self.cron, datetime.fromtimestamp(t, self.zone())).get_next(datetime)
+            prev_t = float(croniter(self.cron, prev).get_prev(datetime).timestamp())
+        else:
+            start = self.start_at if self.start_at is not None else anchor
+            prev_t = start + math.floor((t - start) / (self.every or 1.0)) * (self.every or 1.0)
+        if prev_t <= after or prev_t > t:
+            return None
+        if self.start_at is not None and prev_t < self.start_at:
+            return None
+        return prev_t
+
+    def jitter_for(self, schedule_id: str, nominal: float) -> float:
+        """A deterministic delay in ``[0, jitter)`` for the fire at ``nominal``."""
+        if not self.jitter:
+            return 0.0
+        digest = hashlib.sha256(f"{schedule_id}|{nominal!r}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 * self.jitter
+
+
+def run_id_for(schedule_id: str, nominal: float) -> str:
+    """The run id a fire at ``nominal`` starts: the same fire never starts two runs."""
+    stamp = datetime.fromtimestamp(nominal, timezone.utc).strftime("%Y%m%dT%H%M%S")
+    frac = nominal % 1
+    return f"{schedule_id}@{stamp}{f'.{round(frac * 1000):03d}' if frac else ''}Z"
+
+
+class Schedule:
+    """The live state of one schedule."""
+
+    def __init__(self, row: ScheduleRow, seq: int = 0) -> None:
+        self.row = row
+        self.spec = ScheduleSpec.from_json(row.spec)
+        self.seq = seq
+        self.active: set[str] = set()
+        self.buffered: list[float] = json.loads(row.buffered) if row.buffered else []
+        self.waiting_for_definition = False
+        self.caught_up = 0
+
+    @property
+    def schedule_id(self) -> str:
+        return self.row.schedule_id
+
+    @property
+    def due_at(self) -> float | None:
+        """When the next fire happens: its nominal time plus its jitter."""
+        nominal = self.row.next_fire_at
+        if nominal is None or self.row.status != "active":
+            return None
+        return nominal + self.spec.jitter_for(self.schedule_id, nominal)
+
+    def upcoming(self, count: int) -> list[float]:
+        """The next ``count`` nominal fire times, from ``next_fire_at`` on."""
+        times: list[float] = []
+        t = self.row.next_fire_at
+        while t is not None and len(times) < count:
+            times.append(t)
+            t = self.spec.next_after(t, self.row.created_at)
+        return times
+
+
+class Scheduler:
+    """Every schedule of the engine's store; fires them on time and applies their policies."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.schedules: dict[str, Schedule] = {}
+        self.started_at: float | None = None
+        self.activity = 0  # bumped by every fire and run end; lets pw.skip() see progress
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the store's schedules and start firing (once; missed fires catch up)."""
+        if self.started_at is not None or self.engine.store.read_only:
+            return
+        engine = self.engine
+        self.started_at = engine.clock.now()
+        seqs = engine.store.schedule_seqs()
+        for row in engine.store.load_schedules():
+            self.schedules[row.schedule_id] = Schedule(row, seqs.get(row.schedule_id, 0))
+        for run in engine.runs.values():
+            sched = self.schedules.get(run.row.schedule_id or "")
+            if sched is not None:
+                sched.active.add(run.run_id)
+                self._on_end(sched.schedule_id, run.run_id, run.done)
+        engine.registry.subscribe(self._on_definition)
+        for apply in pending.pop_all():
+            apply(self)
+        self.fire_due()
+
+    def close(self) -> None:
+        self.engine.registry.unsubscribe(self._on_definition)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for task in self._tasks:
+            task.cancel()
+
+    def _on_definition(self, definition: Definition) -> None:
+        if isinstance(definition, Workflow) and not self.engine.loop.is_closed():
+            self.engine.loop.call_soon_threadsafe(self._defined, definition.name)
+
+    def _defined(self, name: str) -> None:
+        if any(s.waiting_for_definition and s.row.workflow == name
+               for s in self.schedules.values()):
+            self.fire_due()
+
+    # -- waking --------------------------------------------------------------------------------
+
+    def next_wake(self) -> float | None:
+        """The earliest due time of any active schedule."""
+        dues = [s.due_at for s in self.schedules.values()
+                if not s.waiting_for_definition and s.due_at is not None]
+        return min(dues) if dues else None
+
+    def _arm(self) -> None:
+        engine = self.engine
+        if engine.clock.virtual or engine.closing:
+            return
+        wake = self.next_wake()
+        if wake == self._armed_for:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed_for = wake
+        if wake is not None:
+            delay = max(0.0, wake - engine.clock.now())
+            self._handle = engine.loop.call_at(engine.loop.time() + delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._handle = None
+        self._armed_for = None
+        self.fire_due()
+
+    def fire_due(self) -> None:
+        """Fire every schedule whose due time the clock has reached, earliest first."""
+        if self.started_at is None or self.engine.closing:
+            return
+        now = self.engine.clock.now()
+        while True:
+            due = [s for s in self.schedules.values() if s.due_at is not None
+                   and s.due_at <= now and not self._blocked(s)]
+            if not due:
+                break
+            self._fire_next(min(due, key=lambda s: (s.due_at, s.schedule_id)))
+        self._arm()
+
+    def _blocked(self, sched: Schedule) -> bool:
+        sched.waiting_for_definition = self.engine.registry.workflow(sched.row.workflow) is None
+        return sched.waiting_for_definition
+
+    def _fire_next(self, sched: Schedule) -> None:
+        row, spec = sched.row, sched.spec
+        nominal = row.next_fire_at
+        assert nominal is not None and self.started_at is not None
+        missed = nominal < self.started_at
+        if missed and spec.catchup == "all":
+            sched.caught_up += 1
+        if missed and (spec.catchup != "all" or sched.caught_up > MAX_CATCHUP):
+            self._skip_missed(sched, nominal)
+            return
+        row.next_fire_at = spec.next_after(nominal, row.created_at)
+        self._fire(sched, nominal, "catchup" if missed else "schedule")
+
+    def _skip_missed(self, sched: Schedule, first: float) -> None:
+        """Skip the fires missed while the engine was down; catchup="latest" runs the last."""
+        row, spec = sched.row, sched.spec
+        start = self.started_at or first
+        last = math.nextafter(start, -math.inf)
+        if spec.end_at is not None:
+            last = min(last, spec.end_at)
+        latest = spec.latest_at_or_before(last, row.created_at, math.nextafter(first, -math.inf))
+        latest = first if latest is None else latest
+        row.next_fire_at = spec.next_after(latest, row.created_at)
+        skipped_to = latest if spec.catchup == "none" else math.nextafter(latest, -math.inf)
+        self._emit(sched, "schedule.skipped", {"reason": f"catchup={spec.catchup}",
+                                               "from": first, "to": skipped_to})
+        if spec.catchup == "none":
+            self._save(sched)
+        else:
+            self._fire(sched, latest, "catchup")
+
+    # -- firing --------------------------------------------------------------------------------
+
+    def _fire(self, sched: Schedule, nominal: float, reason: str) -> str | None:
+        """Start the run for ``nominal`` unless the overlap policy says otherwise."""
+        self.activity += 1
+        overlap = sched.spec.overlap
+        if sched.active and reason not in ("trigger", "backfill") and overlap != "allow":
+            if overlap == "cancel_other":
+                for run_id in list(sched.active):
+                    self._spawn(self.engine.cancel(run_id))
+            elif overlap == "buffer_all" or (overlap == "buffer_one" and not sched.buffered):
+                sched.buffered.append(nominal)
+                self._emit(sched, "schedule.buffered", {"scheduled_at": nominal})
+                self._save(sched)
+                return None
+            else:
+                self._emit(sched, "schedule.skipped", {"reason": "overlap",
+                                                       "scheduled_at": nominal})
+                self._save(sched)
+                return None
+        return self._start(sched, nominal, reason)
+
+    def _start(self, sched: Schedule, nominal: float | None, reason: str) -> str:
+        row = sched.row
+        now = self.engine.clock.now()
+        when = nominal if nominal is not None else now
+        run_id = run_id_for(row.schedule_id, when)
+        if reason == "trigger":
+            run_id = f"{run_id}-trigger{row.fire_count + 1}"
+        jitter = sched.spec.jitter_for(row.schedule_id, when) if nominal is not None else 0.0
+        row.fire_count += 1
+        row.last_run_id = run_id
+        if reason in ("schedule", "catchup", "buffered"):
+            row.last_fire_at = max(row.last_fire_at or when, when)
+        self._emit(sched, "schedule.fired", {"scheduled_at": when, "jitter": jitter,
+                                             "run_id": run_id, "reason": reason})
+        self._save(sched)
+        sched.active.add(run_id)
+        self._spawn(self._start_run(sched, run_id, when))
+        return run_id
+
+    async def _start_run(self, sched: Schedule, run_id: str, scheduled_at: float) -> None:
+        payload = decode(sched.row.input) or {}
+        try:
+            await self.engine.start(sched.row.workflow, tuple(payload.get("args", ())),
+                                    payload.get("kwargs", {}), run_id=run_id,
+                                    schedule_id=sched.schedule_id, scheduled_at=scheduled_at)
+        except Exception as exc:
+            self._emit(sched, "schedule.fire_failed", {"run_id": run_id,
+                                                       "error": encode_error(exc)})
+            self._run_ended(sched.schedule_id, run_id)
+            return
+        run = self.engine.runs.get(run_id)
+        if run is None:
+            self._run_ended(sched.schedule_id, run_id)
+        else:
+            self._on_end(sched.schedule_id, run_id, run.done)
+
+    def _on_end(self, schedule_id: str, run_id: str, done: asyncio.Future[Any]) -> None:
+        done.add_done_callback(lambda _: self._run_ended(schedule_id, run_id))
+
+    async def wait_started(self) -> None:
+        """Wait until every run a fire asked for has been started (or failed to start)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _run_ended(self, schedule_id: str, run_id: str) -> None:
+        self.activity += 1
+        sched = self.schedules.get(schedule_id)
+        if sched is None or run_id not in sched.active:
+            return
+        sched.active.discard(run_id)
+        if not sched.active and sched.buffered and not self.engine.closing:
+            nominal = sched.buffered.pop(0)
+            self._start(sched, nominal, "buffered")
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.engine.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- recording -----------------------------------------------------------------------------
+
+    def _emit(self, sched: Schedule, type_: str, data: dict[str, Any]) -> None:
+        engine = self.engine
+        sched.seq += 1
+        event = (f"schedule:{sched.schedule_id}", sched.seq, engine.clock.now(), type_, None,
+                 None, json.dumps(data, default=str))
+        engine.writer.event(event)
+        if engine.listeners:
+            engine.notify(event)
+
+    def _save(self, sched: Schedule) -> None:
+        row = sched.row
+        row.buffered = json.dumps(sched.buffered) if sched.buffered else None
+        row.updated_at = self.engine.clock.now()
+        self.engine.writer.schedule_changed(row)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def get(self, schedule_id: str) -> Schedule:
+        sched = self.schedules.get(schedule_id)
+        if sched is None:
+            known = ", ".join(sorted(self.schedules)) or "none"
+            raise InvalidInput(f"no schedule with id {schedule_id!r} (schedules: {known}); "
+                               "create it with pw.schedule(workflow, cron=... or every=...)")
+        return sched
+
+    def apply(self, schedule_id: str, workflow: str, spec: ScheduleSpec, input_json: str,
+              *, paused: bool = False, note: str | None = None) -> Schedule:
+        """Create the schedule, or update it if its spec or input changed (idempotent)."""
+        sched = self.schedules.get(schedule_id)
+        if sched is None:
+            now = self.engine.clock.now()
+            row = ScheduleRow(schedule_id, workflow, "paused" if paused else "active",
+                              spec.to_json(), input_json, note, created_at=now, updated_at=now)
+            sched = self.schedules[schedule_id] = Schedule(
+                row, self.engine.store.schedule_seqs().get(schedule_id, 0))
+            row.next_fire_at = spec.next_after(now, now)
+            self._emit(sched, "schedule.created", {"workflow": workflow, "spec": asdict(spec),
+                                                   "status": row.status, "note": note})
+            self._save(sched)
+        elif (sched.row.workflow, sched.spec, sched.row.input) != (workflow, spec, input_json):
+            self.update(schedule_id, spec, workflow=workflow, input_json=input_json)
+        self.fire_due()
+        return sched
+
+    def update(self, schedule_id: str, spec: ScheduleSpec, *, workflow: str | None = None,
+               input_json: str | None = None) -> Schedule:
+        sched = self.get(schedule_id)
+        row = sched.row
+        changes: dict[str, Any] = {k: v for k, v in asdict(spec).items()
+                                   if getattr(sched.spec, k) != v}
+        if workflow is not None and workflow != row.workflow:
+            row.workflow = changes["workflow"] = workflow
+        if input_json is not None and input_json != row.input:
+            row.input = input_json
+            changes["input"] = json.loads(input_json)
+        sched.spec = spec
+        row.spec = spec.to_json()
+        row.next_fire_at = spec.next_after(self.engine.clock.now(), row.created_at)
+        self._emit(sched, "schedule.updated", {"changes": changes})
+        self._save(sched)
+        self.fire_due()
+        return sched
+
+    def set_status(self, schedule_id: str, status: str, note: str | None) -> None:
+        sched = self.get(schedule_id)
+        row = sched.row
+        if row.status == status:
+            return
+        row.status, row.note = status, note
+        if status == "active":
+            row.next_fire_at = sched.spec.next_after(self.engine.clock.now(), row.created_at)
+        self._emit(sched, "schedule.paused" if status == "paused" else "schedule.resumed",
+                   {"note": note})
+        self._save(sched)
+        self.fire_due()
+
+    def trigger(self, schedule_id: str) -> str:
+        """Start a run now, whatever the overlap policy and the pause state."""
+        return self._start(self.get(schedule_id), None, "trigger")
+
+    def backfill(self, schedule_id: str, start: float, end: float) -> list[str]:
+        """Start the runs of every nominal fire time in ``[start, end]``."""
+        sched = self.get(schedule_id)
+        if end < start:
+            raise InvalidInput("backfill end must not be earlier than its start "
+                               f"({iso_utc(end)} < {iso_utc(start)})")
+        free = replace(sched.spec, start_at=None, end_at=None)
+        times: list[float] = []
+        t = free.next_after(math.nextafter(start, -math.inf), start)
+        while t is not None and t <= end:
+            times.append(t)
+            if len(times) > MAX_BACKFILL:
+                raise InvalidInput(
+                    f"backfill from {iso_utc(start)} to {iso_utc(end)} covers more than "
+                    f"{MAX_BACKFILL} fires; split it into smaller ranges")
+            t = free.next_after(t, start)
+        self._emit(sched, "schedule.backfilled", {"start": start, "end": end,
+                                                  "fires": len(times)})
+        return [self._start(sched, t, "backfill") for t in times]
+
+    def delete(self, schedule_id: str) -> None:
+        sched = self.get(schedule_id)
+        self._emit(sched, "schedule.deleted", {})
+        del self.schedules[schedule_id]
+        self.engine.writer.schedule_deleted(schedule_id)
+        self._arm()
+
+
+class PendingSchedules:
+    """Schedules declared (``@pw.schedule``) before the engine started; applied at start."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Callable[[Scheduler], Any]] = {}
+
+    def add(self, schedule_id: str, apply: Callable[[Scheduler], Any]) -> None:
+        self._items[schedule_id] = apply
+
+    def pop_all(self) -> list[Callable[[Scheduler], Any]]:
+        items, self._items = list(self._items.values()), {}
+        return items
+
+
+pending = PendingSchedules()

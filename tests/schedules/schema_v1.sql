@@ -1,0 +1,100 @@
+-- pyworkflow_nb store, schema version 1.
+-- Tables are written only by the engine's single writer; the views are public API.
+
+CREATE TABLE IF NOT EXISTS pw_meta (
+    key   VARCHAR,
+    value VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id          VARCHAR NOT NULL,
+    workflow        VARCHAR NOT NULL,
+    version         VARCHAR,
+    status          VARCHAR NOT NULL,
+    input           JSON,
+    result          JSON,
+    error           JSON,
+    parent_run_id   VARCHAR,
+    schedule_id     VARCHAR,
+    scheduled_at    TIMESTAMP,
+    idempotency_key VARCHAR,
+    created_at      TIMESTAMP NOT NULL,
+    started_at      TIMESTAMP,
+    finished_at     TIMESTAMP,
+    updated_at      TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    run_id  VARCHAR NOT NULL,
+    seq     INTEGER NOT NULL,
+    ts      TIMESTAMP NOT NULL,
+    type    VARCHAR NOT NULL,
+    step    VARCHAR,
+    attempt INTEGER,
+    data    JSON
+);
+
+CREATE TABLE IF NOT EXISTS workflows (
+    name       VARCHAR NOT NULL,
+    version    VARCHAR NOT NULL,
+    kind       VARCHAR NOT NULL,
+    module     VARCHAR,
+    source     VARCHAR,
+    defined_at TIMESTAMP NOT NULL
+);
+
+CREATE OR REPLACE VIEW steps AS
+SELECT
+    run_id,
+    step                                                        AS step_id,
+    split_part(step, '#', 1)                                    AS name,
+    CASE
+        WHEN bool_or(type = 'step.completed') THEN 'completed'
+        WHEN bool_or(type = 'step.cancelled') THEN 'cancelled'
+        WHEN bool_or(type = 'step.failed' AND (data ->> 'final')::BOOLEAN) THEN 'failed'
+        WHEN arg_max(type, seq) = 'step.failed' THEN 'retrying'
+        ELSE 'running'
+    END                                                         AS status,
+    max(attempt)                                                AS attempts,
+    min(ts)                                                     AS started_at,
+    max(ts) FILTER (WHERE type <> 'step.started')               AS finished_at,
+    date_diff('millisecond', min(ts),
+              max(ts) FILTER (WHERE type <> 'step.started'))    AS duration_ms,
+    any_value(data -> 'input') FILTER (WHERE type = 'step.started')     AS input,
+    any_value(data -> 'result') FILTER (WHERE type = 'step.completed')  AS result,
+    arg_max(data -> 'error', seq) FILTER (WHERE type = 'step.failed')   AS error
+FROM events
+WHERE type LIKE 'step.%'
+GROUP BY run_id, step;
+
+CREATE OR REPLACE VIEW timers AS
+SELECT
+    run_id,
+    step                                                        AS timer_id,
+    min(ts)                                                     AS started_at,
+    to_timestamp(any_value((data ->> 'until')::DOUBLE)
+                 FILTER (WHERE type = 'timer.started'))::TIMESTAMP AS fires_at,
+    max(ts) FILTER (WHERE type = 'timer.fired')                 AS fired_at,
+    CASE WHEN bool_or(type = 'timer.fired') THEN 'fired' ELSE 'pending' END AS status
+FROM events
+WHERE type LIKE 'timer.%'
+GROUP BY run_id, step;
+
+CREATE OR REPLACE VIEW waits AS
+SELECT
+    run_id,
+    step                                                        AS wait_id,
+    any_value(data ->> 'event')                                 AS event,
+    min(ts)                                                     AS started_at,
+    to_timestamp(any_value((data ->> 'timeout_at')::DOUBLE)
+                 FILTER (WHERE type = 'wait.started'))::TIMESTAMP AS timeout_at,
+    max(ts) FILTER (WHERE type <> 'wait.started')               AS finished_at,
+    CASE
+        WHEN bool_or(type = 'wait.completed') THEN 'received'
+        WHEN bool_or(type = 'wait.timed_out') THEN 'timed_out'
+        ELSE 'waiting'
+    END                                                         AS status,
+    any_value(data -> 'payload') FILTER (WHERE type = 'wait.completed') AS payload
+FROM events
+WHERE type LIKE 'wait.%'
+GROUP BY run_id, step;
