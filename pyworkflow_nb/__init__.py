@@ -48,6 +48,20 @@ from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
 __version__ = "0.1.0"
 
 
+def load_ipython_extension(shell: object) -> None:
+    """``%load_ext pyworkflow_nb``: open the store, resume runs, register the magics."""
+    from .notebook import load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: object) -> None:
+    """``%unload_ext pyworkflow_nb``: stop runs where they are and close the store."""
+    from .notebook import unload
+
+    unload(shell)
+
+
 __all__ = [
     "DefinitionError",
     "DurationLike",

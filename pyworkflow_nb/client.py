@@ -9,6 +9,7 @@ from typing import Any
 from .definitions import Workflow
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
+from .engine.retry import retry_run
 from .runtime import runtime
 from .serde import decode
 from .store import EventRow, RunRow
@@ -74,6 +75,10 @@ class RunHandle:
         """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""
         await runtime.call(lambda e: e.send_event(self.run_id, name, payload))
 
+    async def retry(self) -> None:
+        """Re-run a failed run from its first failed step; finished steps are kept."""
+        await runtime.call(lambda e: retry_run(e, self.run_id))
+
     def describe(self) -> dict[str, Any]:
         """The run's row as a dict with decoded input, result and error and ISO times."""
         data = asdict(self.row())
@@ -90,6 +95,11 @@ class RunHandle:
 
     def __hash__(self) -> int:
         return hash(self.run_id)
+
+    def _repr_html_(self) -> str:
+        from .notebook.display import run_html
+
+        return run_html(self._engine(), self.run_id)
 
     def __repr__(self) -> str:
         try:

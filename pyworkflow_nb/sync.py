@@ -13,11 +13,12 @@ from . import client, timeskip
 from .client import RunHandle
 from .definitions import Workflow
 from .durations import DurationLike
+from .engine.retry import retry_run
 from .runtime import runtime
 
 
 class SyncRunHandle(RunHandle):
-    """A :class:`RunHandle` whose ``result``, ``cancel`` and ``send_event`` block."""
+    """A :class:`RunHandle` whose ``result``, ``cancel``, ``send_event`` and ``retry`` block."""
 
     def result(self, timeout: DurationLike | None = None) -> Any:  # type: ignore[override]
         """Block until the run finishes and return its result (see ``RunHandle.result``)."""
@@ -31,6 +32,10 @@ class SyncRunHandle(RunHandle):
     def send_event(self, name: str, payload: Any = None) -> None:  # type: ignore[override]
         """Deliver an event to the run and wait until it is recorded."""
         runtime.call_sync(lambda e: e.send_event(self.run_id, name, payload))
+
+    def retry(self) -> None:  # type: ignore[override]
+        """Re-run a failed run from its first failed step and wait until it restarted."""
+        runtime.call_sync(lambda e: retry_run(e, self.run_id))
 
 
 class SyncClient:

@@ -1,0 +1,7 @@
+"""The notebook surface: the IPython extension, its magics and the rich displays."""
+
+from .display import EventList, QueryResult, RunList
+from .extension import load, unload
+from .magics import WorkflowMagics
+
+__all__ = ["EventList", "QueryResult", "RunList", "WorkflowMagics", "load", "unload"]

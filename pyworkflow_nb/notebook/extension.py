@@ -1,0 +1,53 @@
+"""``%load_ext pyworkflow_nb``: open the store, resume runs, register the magics; and undo it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..runtime import runtime
+from .magics import RUN_FAILURES, WorkflowMagics
+from .wf_commands import open_store
+
+_MAGIC_NAMES = {"line": ("workflow", "wf", "wfsql"), "cell": ("workflow", "wfsql")}
+
+
+def load(shell: Any) -> None:
+    """Register the magics, then open the store and resume its unfinished runs.
+
+    Loaded at kernel start-up (``c.InteractiveShellApp.extensions``) the kernel's loop is not
+    running yet, so the store opens before the first cell instead, on that loop.
+    """
+    magics = WorkflowMagics(shell)
+    shell.register_magics(magics)
+    shell.set_custom_exc(RUN_FAILURES, magics.render_failure)
+    if getattr(shell, "kernel", None) is not None and not _loop_running():
+        shell.events.register("pre_run_cell", _open_on_first_cell(shell))
+        return
+    print(open_store())
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _open_on_first_cell(shell: Any) -> Any:
+    def opener(info: Any = None) -> None:
+        shell.events.unregister("pre_run_cell", opener)
+        print(open_store())
+
+    return opener
+
+
+def unload(shell: Any) -> None:
+    """Stop every run where it is (they resume on the next load), flush and close the store."""
+    runtime.shutdown()
+    shell.set_custom_exc((), None)
+    for kind, names in _MAGIC_NAMES.items():
+        for name in names:
+            shell.magics_manager.magics[kind].pop(name, None)
+    shell.magics_manager.registry.pop(WorkflowMagics.__name__, None)

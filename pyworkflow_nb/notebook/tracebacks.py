@@ -1,0 +1,52 @@
+"""Short tracebacks for run failures: the user's frames (cells, their modules), not the engine's."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import traceback
+from types import TracebackType
+from typing import Any
+
+import pyworkflow_nb
+
+_HIDDEN_DIRS = (os.path.dirname(pyworkflow_nb.__file__), os.path.dirname(asyncio.__file__),
+                os.path.dirname(traceback.__file__) + os.sep + "concurrent")
+HINT = ("(engine frames hidden; `%config WorkflowMagics.short_errors = False` shows the full "
+        "traceback)")
+
+
+def _user_frames(tb: TracebackType | None) -> traceback.StackSummary:
+    frames = [f for f in traceback.extract_tb(tb)
+              if not f.filename.startswith(_HIDDEN_DIRS)]
+    return traceback.StackSummary.from_list(frames)
+
+
+def _location(filename: str, shell: Any) -> str:
+    cell = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
+    return f"Cell In[{cell}]" if cell is not None else filename
+
+
+def short_traceback(exc: BaseException, shell: Any = None) -> list[str]:
+    """The lines to show for ``exc``: each cause with its user frames, then ``exc``'s message.
+
+    ``exc`` itself was raised where the cell waited for the run, so its frames say nothing.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__
+    lines: list[str] = []
+    for i, err in enumerate(reversed(chain)):
+        if i:
+            lines.append("\nwhich made:")
+        frames = _user_frames(err.__traceback__) if err is not exc else []
+        for frame in frames:
+            lines.append(f"  {_location(frame.filename, shell)}, line {frame.lineno}, "
+                         f"in {frame.name}")
+            if frame.line:
+                lines.append(f"    {frame.line}")
+        lines.append(f"{type(err).__name__}: {err}")
+    lines.append(HINT)
+    return lines

@@ -1,0 +1,128 @@
+"""``%wf``: subcommands over the client: runs, show, events, send, cancel, retry, store, ..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from .. import client
+from ..errors import InvalidInput, PyWorkflowError
+from ..runtime import runtime
+from ..sync import SyncClient, SyncRunHandle
+from .display import EventList, RunList
+
+USAGE = """\
+%wf runs [--status S] [--workflow W] [--limit N]   list runs, newest first
+%wf show RUN                                      a run's timeline (h = %wf show RUN: its handle)
+%wf events RUN                                    a run's events
+%wf send RUN EVENT [JSON]                         deliver an event (payload as JSON)
+%wf cancel RUN                                    cancel a run
+%wf retry RUN                                     re-run a failed run from its failed step
+%wf store [PATH]                                  show the store, or switch to PATH
+%wf recover                                       resume the store's unfinished runs now
+%wf help                                          this text"""
+
+
+def _parser() -> MagicArgumentParser:
+    parser = MagicArgumentParser(prog="%wf", add_help=False)
+    sub = parser.add_subparsers(dest="command", parser_class=MagicArgumentParser)
+    runs = sub.add_parser("runs", add_help=False)
+    runs.add_argument("--status")
+    runs.add_argument("--workflow")
+    runs.add_argument("--limit", type=int, default=20)
+    for name in ("show", "events", "cancel", "retry"):
+        sub.add_parser(name, add_help=False).add_argument("run")
+    sub.add_parser("store", add_help=False).add_argument("path", nargs="?")
+    sub.add_parser("recover", add_help=False)
+    sub.add_parser("help", add_help=False)
+    return parser
+
+
+_PARSER = _parser()
+
+
+def _parse(line: str) -> argparse.Namespace:
+    words = line.split(None, 3)
+    if words and words[0] == "send":
+        if len(words) < 3:
+            raise UsageError("%wf send needs a run id and an event name: "
+                             "%wf send RUN EVENT [JSON]")
+        try:
+            payload = json.loads(words[3]) if len(words) > 3 else None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"%wf send: the payload is not valid JSON ({exc}): "
+                             f"{words[3]!r}; e.g. %wf send RUN approved {{\"by\": \"ana\"}}"
+                             ) from None
+        return argparse.Namespace(command="send", run=words[1], event=words[2], payload=payload)
+    try:
+        args = _PARSER.parse_args(shlex.split(line))
+    except (UsageError, ValueError) as exc:
+        raise UsageError(f"%wf: {exc}\n{USAGE}") from None
+    if args.command is None:
+        raise UsageError(f"%wf needs a subcommand.\n{USAGE}")
+    return args
+
+
+def store_line(resumed: list[Any]) -> str:
+    """The one line saying which store is open and which runs it resumed."""
+    path = runtime.config.store_path()
+    if not resumed:
+        return f"pyworkflow_nb: store {path}, no unfinished runs"
+    names = ", ".join(f"{r.run_id} ({r.row.workflow}, {r.row.status})" for r in resumed[:5])
+    more = f" and {len(resumed) - 5} more" if len(resumed) > 5 else ""
+    plural = "s" if len(resumed) != 1 else ""
+    return f"pyworkflow_nb: resumed {len(resumed)} run{plural} from {path}: {names}{more}"
+
+
+def open_store() -> str:
+    """Open the configured store, resume its unfinished runs, and say so in one line."""
+    engine = runtime.ensure()
+    runtime.call_sync(lambda e: e.recover())
+    return store_line(list(engine.runs.values()))
+
+
+def run_wf(line: str, start_live: Callable[[SyncRunHandle], None]) -> Any:
+    """Execute one ``%wf`` line; returns what the cell should show."""
+    args = _parse(line)
+    sync = SyncClient()
+    try:
+        if args.command == "help":
+            print(USAGE)
+            return None
+        if args.command == "runs":
+            if args.limit < 1:
+                raise UsageError(f"%wf runs --limit must be >= 1, got {args.limit}")
+            return RunList(sync.list_runs(args.workflow, args.status, args.limit))
+        if args.command == "store":
+            if args.path is not None:
+                client.configure(store=args.path)
+                print(open_store())
+            else:
+                print(f"store: {runtime.config.store_path()}")
+            return None
+        if args.command == "recover":
+            print(open_store())
+            return None
+        handle = sync.get_run(args.run)
+        if args.command == "show":
+            return handle
+        if args.command == "events":
+            return EventList(handle.events())
+        if args.command == "send":
+            handle.send_event(args.event, args.payload)
+            print(f"sent {args.event!r} to run {handle.run_id}")
+        elif args.command == "cancel":
+            handle.cancel()
+            print(f"cancelled run {handle.run_id}")
+        elif args.command == "retry":
+            handle.retry()
+            start_live(handle)
+    except (InvalidInput, PyWorkflowError) as exc:
+        raise UsageError(f"%wf {args.command}: {exc}") from None
+    return None

@@ -1,0 +1,222 @@
+"""The magics in a real IPython shell: %%workflow, %wf, %%wfsql, errors and reloading."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from ipyshell import Shell
+from IPython.core.error import UsageError
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.notebook import EventList, RunList
+from pyworkflow_nb.runtime import runtime
+
+STEPS = """
+calls = []
+
+@pw.step
+def add(a, b):
+    calls.append((a, b))
+    return a + b
+
+@pw.step(max_retries=0)
+def flaky(x):
+    if not ok:
+        raise ValueError(f"flaky failed on {x}")
+    return x * 10
+
+ok = True
+"""
+
+
+def _wait_status(handle: pw.RunHandle, status: str, deadline: float = 10.0) -> None:
+    end = time.monotonic() + deadline
+    while handle.status() != status:
+        assert time.monotonic() < end, f"run stayed {handle.status()}, expected {status}"
+        time.sleep(0.01)
+
+
+def test_load_prints_store_line(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run("%reload_ext pyworkflow_nb")
+    assert "pyworkflow_nb: store" in capsys.readouterr().out
+    assert "wf" in shell.ip.magics_manager.magics["line"]
+
+
+def test_workflow_cell_defines_and_runs(shell: Shell) -> None:
+    shell.run(STEPS)
+    value = shell.run('%%workflow pipe(x, y=2) --run "1, y=5" --id r1 --wait\n'
+                      "s = await add(x, y)\nreturn s * 2\n")
+    assert value == 12
+    assert isinstance(shell.ns["pipe"], pw.definitions.Workflow)
+    source = pw.sql("SELECT source FROM workflows WHERE name = 'pipe'").fetchall()[0][0]
+    assert source.startswith("%%workflow pipe(x, y=2)\ns = await add(x, y)")
+
+
+def test_same_id_resumes_without_recomputing(shell: Shell) -> None:
+    shell.run(STEPS)
+    cell = '%%workflow pipe(x) --run "3" --id same --wait\nreturn await add(x, 1)\n'
+    assert shell.run(cell) == 4
+    assert shell.run(cell) == 4
+    assert shell.ns["calls"] == [(3, 1)]
+
+
+def test_workflow_without_run_only_defines(shell: Shell) -> None:
+    assert shell.run("%%workflow noop()\nreturn 1\n") is None
+    assert pw.run(shell.ns["noop"]) == 1
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ("%%workflow 1bad()", "expected a workflow name"),
+    ("%%workflow f(1)", "not a valid name(parameters)"),
+    ("%%workflow f() --bogus", "unrecognized arguments"),
+    ("%%workflow f() --id x", "--id and --wait need --run"),
+    ('%%workflow f() --run "1,,"', "not valid call arguments"),
+])
+def test_workflow_bad_line_is_usage_error(shell: Shell, line: str, hint: str) -> None:
+    error = shell.fail(f"{line}\nreturn 1\n")
+    assert isinstance(error, UsageError)
+    assert hint in str(error)
+
+
+def test_workflow_line_magic_says_use_cell(shell: Shell) -> None:
+    error = shell.fail("%workflow f()")
+    assert isinstance(error, UsageError) and "cell magic" in str(error)
+
+
+def test_failure_traceback_points_at_cell(shell: Shell,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run(STEPS + "ok = False")
+    error = shell.fail('%%workflow pipe() --run --id bad --wait\nx = 1\nreturn await flaky(x)\n')
+    assert isinstance(error, pw.WorkflowFailed)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "line 3, in pipe" in text
+    assert "return await flaky(x)" in text
+    assert "ValueError: flaky failed on 1" in text
+    assert "engine frames hidden" in text
+    assert "pyworkflow_nb/engine" not in text
+
+
+def test_syntax_error_in_body_names_cell_line(shell: Shell) -> None:
+    error = shell.fail("%%workflow broken()\nx = 1\nreturn (\n")
+    assert isinstance(error, SyntaxError)
+    assert error.lineno is not None and error.lineno >= 3
+
+
+def test_wf_runs_show_events(shell: Shell) -> None:
+    shell.run(STEPS)
+    shell.run('%%workflow pipe(x) --run "2" --id r2 --wait\nreturn await add(x, x)\n')
+    runs = shell.run("%wf runs --workflow pipe")
+    assert isinstance(runs, RunList) and [h.run_id for h in runs] == ["r2"]
+    assert "r2" in repr(runs) and "completed" in runs._repr_html_()
+    handle = shell.run("h = %wf show r2")
+    assert handle is None and shell.ns["h"].status() == "completed"
+    events = shell.run("%wf events r2")
+    assert isinstance(events, EventList)
+    assert [e["type"] for e in events][-1] == "workflow.completed"
+    assert "step.completed" in events._repr_html_()
+
+
+def test_wf_send_and_cancel(shell: Shell) -> None:
+    shell.run('%%workflow approval() --run --id w1\nreturn await pw.wait_for_event("ok")\n')
+    _wait_status(pw.get_run("w1"), "waiting")
+    shell.run('%wf send w1 ok {"by": "ana"}')
+    assert pw.SyncClient().get_run("w1").result(timeout=10) == {"by": "ana"}
+    shell.run('%%workflow approval() --run --id w2\nreturn await pw.wait_for_event("ok")\n')
+    shell.run("%wf cancel w2")
+    _wait_status(pw.get_run("w2"), "cancelled")
+
+
+def test_wf_retry_keeps_finished_steps(shell: Shell) -> None:
+    shell.run(STEPS + "ok = False")
+    shell.fail('%%workflow pipe() --run --id rt --wait\n'
+               "a = await add(1, 2)\nreturn await flaky(a)\n")
+    shell.run("ok = True")
+    shell.run("%wf retry rt")
+    assert pw.SyncClient().get_run("rt").result(timeout=10) == 30
+    assert shell.ns["calls"] == [(1, 2)]
+    types = [e["type"] for e in pw.get_run("rt").events()]
+    assert "workflow.retried" in types and types[-1] == "workflow.completed"
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ("%wf", "needs a subcommand"),
+    ("%wf bogus", "invalid choice"),
+    ("%wf show", "the following arguments are required"),
+    ("%wf show nope", "no run with id 'nope'"),
+    ("%wf runs --limit x", "invalid int value"),
+    ("%wf runs --limit 0", "--limit must be >= 1"),
+    ("%wf send r1", "needs a run id and an event name"),
+    ("%wf send r1 ev {bad", "not valid JSON"),
+])
+def test_wf_bad_input_is_usage_error(shell: Shell, line: str, hint: str) -> None:
+    error = shell.fail(line)
+    assert isinstance(error, UsageError)
+    assert hint in str(error)
+
+
+def test_wf_retry_of_completed_run_explains(shell: Shell) -> None:
+    shell.run("%%workflow one() --run --id c1 --wait\nreturn 1\n")
+    error = shell.fail("%wf retry c1")
+    assert isinstance(error, UsageError) and "only failed runs can be retried" in str(error)
+
+
+def test_wf_help_and_store(shell: Shell, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run("%wf help")
+    assert "%wf retry RUN" in capsys.readouterr().out
+    shell.run("%wf store")
+    assert str(tmp_path / "store.duckdb") in capsys.readouterr().out
+    other = tmp_path / "other.duckdb"
+    shell.run(f"%wf store {other}")
+    assert f"store {other}" in capsys.readouterr().out
+    assert runtime.store is not None and runtime.store.path == str(other)
+
+
+def test_wfsql_capture_and_parameters(shell: Shell) -> None:
+    shell.run(STEPS)
+    shell.run('%%workflow pipe(x) --run "2" --id q1 --wait\nreturn await add(x, x)\n')
+    shell.run("rid = 'q1'")
+    frame = shell.run("%wfsql SELECT step_id, status FROM steps WHERE run_id = {{rid}}")
+    assert frame.to_dict("records") == [{"step_id": "add#1", "status": "completed"}]
+    assert shell.run("%%wfsql found <<\nSELECT count(*) AS n FROM runs WHERE run_id = $rid\n") \
+        is None
+    assert int(shell.ns["found"]["n"][0]) == 1
+    both = shell.run("%%wfsql again= <<\nSELECT run_id FROM runs\n")
+    assert list(both["run_id"]) == ["q1"] and shell.ns["again"] is both
+
+
+def test_wfsql_parameters_are_not_pasted(shell: Shell) -> None:
+    shell.run("evil = \"x' OR '1'='1\"")
+    frame = shell.run("%wfsql SELECT count(*) AS n FROM runs WHERE run_id = $evil")
+    assert int(frame["n"][0]) == 0
+
+
+@pytest.mark.parametrize(("cell", "hint"), [
+    ("%wfsql SELEC 1", "SQL error: Parser Error"),
+    ("%wfsql SELECT * FROM nope", "Table with name nope does not exist"),
+    ("%wfsql DELETE FROM runs", "read-only"),
+    ("%wfsql SELECT 1; SELECT 2", "one statement at a time"),
+    ("%wfsql SELECT $missing", "no notebook variable named 'missing'"),
+    ("%wfsql", "no query given"),
+])
+def test_wfsql_errors_are_usage_errors(shell: Shell, cell: str, hint: str) -> None:
+    error = shell.fail(cell)
+    assert isinstance(error, UsageError)
+    assert hint in str(error)
+
+
+def test_unload_and_reload_leave_one_engine(shell: Shell) -> None:
+    shell.run("%%workflow sleeper() --run --id s1\nawait pw.sleep('1h')\nreturn 1\n")
+    _wait_status(pw.get_run("s1"), "sleeping")
+    engine = runtime.engine
+    shell.run("%reload_ext pyworkflow_nb")
+    assert engine is not None and engine.closing
+    assert runtime.engine is not engine and "s1" in runtime.engine.runs  # type: ignore[union-attr]
+    shell.run("%unload_ext pyworkflow_nb")
+    assert runtime.engine is None and runtime.store is None
+    assert "wf" not in shell.ip.magics_manager.magics["line"]
+    shell.run("%load_ext pyworkflow_nb")
+    assert pw.get_run("s1").status() == "sleeping"
