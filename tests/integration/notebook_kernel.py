@@ -1,0 +1,48 @@
+"""Helpers for executing notebooks on a real ipykernel with nbclient."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+KERNEL = "python3"
+
+
+@pytest.fixture(scope="session")
+def kernel_name() -> str:
+    """The ``python3`` kernel spec, installed for this Python when missing."""
+    if KERNEL not in KernelSpecManager().find_kernel_specs():
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name",
+                        KERNEL], check=True, capture_output=True)
+    return KERNEL
+
+
+def load(name: str) -> Any:
+    return nbformat.read(NOTEBOOKS / name, as_version=4)
+
+
+def client(nb: Any, cwd: Path, kernel: str, **kwargs: Any) -> NotebookClient:
+    """A client whose kernel runs in ``cwd`` (so the default store lands there)."""
+    return NotebookClient(nb, timeout=60, kernel_name=kernel,
+                          resources={"metadata": {"path": str(cwd)}}, **kwargs)
+
+
+def text(cell: Any) -> str:
+    """Every output of a cell as one string (streams, plain text and HTML)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append(out["text"])
+        elif "data" in out:
+            parts.extend(str(out["data"].get(k, "")) for k in ("text/plain", "text/html"))
+        elif out["output_type"] == "error":
+            parts.append("\n".join(out["traceback"]))
+    return "\n".join(parts)
