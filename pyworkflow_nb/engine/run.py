@@ -260,7 +260,11 @@ class Run(RunContext):
                 if not retry:
                     self.failed_step = (exc, step_id)
                     raise
-                await self._retry_wait(retry_at)  # type: ignore[arg-type]
+                self.running_steps -= 1  # waiting to retry is sleeping, not running
+                try:
+                    await self._retry_wait(retry_at)  # type: ignore[arg-type]
+                finally:
+                    self.running_steps += 1
                 attempt += 1
                 self.emit("step.started", step_id, attempt, _describe_input(args, kwargs))
                 continue

@@ -37,6 +37,7 @@ OVERLAPS = ("skip", "buffer_one", "buffer_all", "cancel_other", "allow")
 CATCHUPS = ("latest", "all", "none")
 MAX_CATCHUP = 1000  # catchup="all" starts at most this many missed fires
 MAX_BACKFILL = 1000
+_JUST = 0.001  # "just before": fire times are whole seconds, datetimes keep microseconds
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class ScheduleSpec:
     def next_after(self, t: float, anchor: float) -> float | None:
         """The first nominal fire time strictly after ``t``, or ``None`` past ``end_at``."""
         if self.start_at is not None and t < self.start_at:
-            t = math.nextafter(self.start_at, -math.inf)
+            t = self.start_at - _JUST
         when = self._cron_next(t) if self.cron is not None else self._every_next(t, anchor)
         if self.end_at is not None and when > self.end_at:
             return None
@@ -296,13 +297,13 @@ class Scheduler:
         """Skip the fires missed while the engine was down; catchup="latest" runs the last."""
         row, spec = sched.row, sched.spec
         start = self.started_at or first
-        last = math.nextafter(start, -math.inf)
+        last = start - _JUST
         if spec.end_at is not None:
             last = min(last, spec.end_at)
-        latest = spec.latest_at_or_before(last, row.created_at, math.nextafter(first, -math.inf))
+        latest = spec.latest_at_or_before(last, row.created_at, first - _JUST)
         latest = first if latest is None else latest
         row.next_fire_at = spec.next_after(latest, row.created_at)
-        skipped_to = latest if spec.catchup == "none" else math.nextafter(latest, -math.inf)
+        skipped_to = latest if spec.catchup == "none" else latest - _JUST
         self._emit(sched, "schedule.skipped", {"reason": f"catchup={spec.catchup}",
                                                "from": first, "to": skipped_to})
         if spec.catchup == "none":
@@ -316,6 +317,8 @@ class Scheduler:
         """Start the run for ``nominal`` unless the overlap policy says otherwise."""
         self.activity += 1
         overlap = sched.spec.overlap
+        if reason == "catchup" and overlap != "allow":
+            overlap = "buffer_all"  # missed fires run one after another, none is dropped
         if sched.active and reason not in ("trigger", "backfill") and overlap != "allow":
             if overlap == "cancel_other":
                 for run_id in list(sched.active):
@@ -481,7 +484,7 @@ class Scheduler:
                                f"({iso_utc(end)} < {iso_utc(start)})")
         free = replace(sched.spec, start_at=None, end_at=None)
         times: list[float] = []
-        t = free.next_after(math.nextafter(start, -math.inf), start)
+        t = free.next_after(start - _JUST, start)
         while t is not None and t <= end:
             times.append(t)
             if len(times) > MAX_BACKFILL:
