@@ -3,5 +3,7 @@
 from .display import EventList, QueryResult, RunList
 from .extension import load, unload
 from .magics import WorkflowMagics
+from .sql import store_connection
 
-__all__ = ["EventList", "QueryResult", "RunList", "WorkflowMagics", "load", "unload"]
+__all__ = ["EventList", "QueryResult", "RunList", "WorkflowMagics", "load", "store_connection",
+           "unload"]

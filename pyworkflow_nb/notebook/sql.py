@@ -68,6 +68,11 @@ def _check_read_only(query: str) -> None:
             "engine writes. Use SELECT (copy rows out with `df << SELECT ...`).")
 
 
+def store_connection() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to the open store, e.g. for jupysql: ``%sql conn --alias pw``."""
+    return runtime.ensure().store.cursor()
+
+
 def execute(command: SqlCommand, namespace: dict[str, Any]) -> Any:
     """Run the query; a pandas DataFrame when pandas is installed, else a ``QueryResult``."""
     missing = [n for n in command.params if n not in namespace]

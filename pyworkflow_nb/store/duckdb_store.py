@@ -238,6 +238,12 @@ class DuckDBStore:
             "WHERE name = ? ORDER BY defined_at", [name]).fetchall()
         return [DefinitionRow(*r) for r in rows]
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new DuckDB connection to the store's database, for tools such as jupysql."""
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
+        return self._con.cursor()
+
     def sql(self, query: str, params: Any = None) -> Any:
         cur = self._cursor()
         return cur.sql(query, params=params) if params is not None else cur.sql(query)

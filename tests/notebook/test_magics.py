@@ -10,7 +10,7 @@ from ipyshell import Shell
 from IPython.core.error import UsageError
 
 import pyworkflow_nb as pw
-from pyworkflow_nb.notebook import EventList, RunList
+from pyworkflow_nb.notebook import EventList, RunList, store_connection
 from pyworkflow_nb.runtime import runtime
 
 STEPS = """
@@ -220,3 +220,10 @@ def test_unload_and_reload_leave_one_engine(shell: Shell) -> None:
     assert "wf" not in shell.ip.magics_manager.magics["line"]
     shell.run("%load_ext pyworkflow_nb")
     assert pw.get_run("s1").status() == "sleeping"
+
+
+def test_store_connection_reads_the_store(shell: Shell) -> None:
+    shell.run("%%workflow one() --run --id sc --wait\nreturn 1\n")
+    conn = store_connection()
+    assert conn.execute("SELECT status FROM runs WHERE run_id = 'sc'").fetchall() == [
+        ("completed",)]
