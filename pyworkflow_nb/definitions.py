@@ -34,7 +34,7 @@ class RetryPolicy:
     strategy: str = "fixed"
     delays: tuple[float, ...] = (BASE_DELAY,)
     backoff: float = 2.0
-    max_delay: float = DEFAULT_MAX_DELAY
+    max_delay: float | None = DEFAULT_MAX_DELAY
     non_retryable: tuple[type[BaseException], ...] = ()
 
     def delay(self, attempt: int) -> float:
@@ -43,7 +43,7 @@ class RetryPolicy:
             delay = self.delays[0] * self.backoff ** (attempt - 1)
         else:
             delay = self.delays[min(attempt, len(self.delays)) - 1]
-        return min(delay, self.max_delay)
+        return delay if self.max_delay is None else min(delay, self.max_delay)
 
     def retryable(self, exc: BaseException) -> bool:
         return not isinstance(exc, (FatalError, WorkflowContextError, *self.non_retryable))
@@ -55,7 +55,7 @@ def _retry_policy(max_retries: int, retry_delay: Any, backoff: float, max_delay:
         raise InvalidInput(f"{where}: max_retries must be an int >= 0, got {max_retries!r}")
     if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 1:
         raise InvalidInput(f"{where}: backoff must be a number >= 1, got {backoff!r}")
-    cap = parse_duration(max_delay, what=f"{where} max_delay")
+    cap = None if max_delay is None else parse_duration(max_delay, what=f"{where} max_delay")
     if retry_delay in ("fixed", "exponential"):
         strategy, delays = retry_delay, (BASE_DELAY,)
     elif isinstance(retry_delay, (list, tuple)):
@@ -65,6 +65,8 @@ def _retry_policy(max_retries: int, retry_delay: Any, backoff: float, max_delay:
         delays = tuple(parse_duration(d, what=f"{where} retry_delay") for d in retry_delay)
     else:
         strategy, delays = "fixed", (parse_duration(retry_delay, what=f"{where} retry_delay"),)
+    if cap is None and strategy == "exponential":
+        cap = DEFAULT_MAX_DELAY
     kinds = tuple(non_retryable)
     for kind in kinds:
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
@@ -185,11 +187,11 @@ def _check_function(fn: Any, decorator: str, *, must_be_async: bool) -> None:
 def step(fn: F, /) -> F: ...
 @overload
 def step(*, name: str | None = ..., max_retries: int = ..., retry_delay: RetryDelay = ...,
-         backoff: float = ..., max_delay: DurationLike = ..., timeout: DurationLike | None = ...,
+         backoff: float = ..., max_delay: DurationLike | None = ..., timeout: DurationLike | None = ...,
          non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
 def step(fn: Any = None, /, *, name: str | None = None,
          max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: RetryDelay = "fixed",
-         backoff: float = 2.0, max_delay: DurationLike = DEFAULT_MAX_DELAY,
+         backoff: float = 2.0, max_delay: DurationLike | None = None,
          timeout: DurationLike | None = None,
          non_retryable: Iterable[type[BaseException]] = ()) -> Any:
     """Declare a step: its result is recorded, and a failed attempt is retried.
@@ -197,7 +199,8 @@ def step(fn: Any = None, /, *, name: str | None = None,
     Works bare (``@pw.step``) or with options. ``async def`` steps run on the event loop;
     plain ``def`` steps run in a worker thread. Called outside a workflow, a step is just
     its function. Defaults: 3 retries, 1 s apart (``retry_delay="exponential"``: 1 s, 2 s,
-    4 s, ... times ``backoff``, capped at ``max_delay``).
+    4 s, ... times ``backoff``, capped at ``max_delay``, 5 min unless given). Explicit
+    delays (``retry_delay="1h"`` or a list) are capped only by an explicit ``max_delay``.
     """
 
     def decorate(f: Any) -> Any:

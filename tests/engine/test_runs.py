@@ -156,3 +156,13 @@ def test_relaxed_durability_runs_and_persists(store: object, tmp_path: object) -
     pw.shutdown()
     pw.configure(durability="sync")
     assert pw.sql("SELECT count(*) FROM runs WHERE status = 'completed'").fetchall() == [(20,)]
+
+
+def test_retry_delay_caps() -> None:
+    long_fixed = pw.step(retry_delay="1h")(lambda: None)
+    assert long_fixed.policy.delay(1) == 3600
+    exponential = pw.step(retry_delay="exponential")(lambda: None)
+    assert [exponential.policy.delay(n) for n in (1, 2, 3)] == [1, 2, 4]
+    assert exponential.policy.delay(20) == 300
+    capped = pw.step(retry_delay=["10s", "1h"], max_delay="1m")(lambda: None)
+    assert [capped.policy.delay(n) for n in (1, 2, 3)] == [10, 60, 60]
