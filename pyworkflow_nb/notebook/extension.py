@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
+from IPython.core.error import UsageError
+
+from ..errors import StoreError
 from ..runtime import runtime
 from .magics import RUN_FAILURES, WorkflowMagics
 from .wf_commands import open_store
@@ -24,7 +28,10 @@ def load(shell: Any) -> None:
     if getattr(shell, "kernel", None) is not None and not _loop_running():
         shell.events.register("pre_run_cell", _open_on_first_cell(shell))
         return
-    print(open_store())
+    try:
+        print(open_store())
+    except StoreError as exc:
+        raise UsageError(f"pyworkflow_nb: {exc}") from None
 
 
 def _loop_running() -> bool:
@@ -38,7 +45,10 @@ def _loop_running() -> bool:
 def _open_on_first_cell(shell: Any) -> Any:
     def opener(info: Any = None) -> None:
         shell.events.unregister("pre_run_cell", opener)
-        print(open_store())
+        try:
+            print(open_store())
+        except StoreError as exc:
+            print(f"pyworkflow_nb: {exc}", file=sys.stderr)
 
     return opener
 

@@ -9,9 +9,12 @@ from types import TracebackType
 from typing import Any
 
 import pyworkflow_nb
+from pyworkflow_nb.errors import NonDeterminismError
 
 _HIDDEN_DIRS = (os.path.dirname(pyworkflow_nb.__file__), os.path.dirname(asyncio.__file__),
                 os.path.dirname(traceback.__file__) + os.sep + "concurrent")
+REPLAY_HINT = ("The cell changed since this run recorded its history: run it with a new "
+               "`--id` to start afresh with the new code, or revert the edit to resume the run.")
 HINT = ("(engine frames hidden; `%config WorkflowMagics.short_errors = False` shows the full "
         "traceback)")
 
@@ -48,5 +51,7 @@ def short_traceback(exc: BaseException, shell: Any = None) -> list[str]:
             if frame.line:
                 lines.append(f"    {frame.line}")
         lines.append(f"{type(err).__name__}: {err}")
+    if any(isinstance(err, NonDeterminismError) for err in chain):
+        lines.append(REPLAY_HINT)
     lines.append(HINT)
     return lines

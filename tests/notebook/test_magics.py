@@ -227,3 +227,31 @@ def test_store_connection_reads_the_store(shell: Shell) -> None:
     conn = store_connection()
     assert conn.execute("SELECT status FROM runs WHERE run_id = 'sc'").fetchall() == [
         ("completed",)]
+
+
+def test_edited_cell_that_no_longer_matches_says_so(
+        shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run(STEPS)
+    shell.run('%%workflow div() --run --id d1\nawait add(1, 1)\n'
+              'return await pw.wait_for_event("go")\n')
+    _wait_status(pw.get_run("d1"), "waiting")
+    shell.run("%unload_ext pyworkflow_nb")
+    shell.run('@pw.workflow(name="div")\nasync def changed():\n    return await flaky(1)\n')
+    shell.run("%load_ext pyworkflow_nb")
+    error = shell.fail('pw.SyncClient().get_run("d1").result(timeout=10)')
+    assert isinstance(error, pw.WorkflowFailed)
+    assert isinstance(error.__cause__, pw.NonDeterminismError)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "expected: step add#1" in text and "actual:   step flaky#1" in text
+    assert "run it with a new `--id`" in text
+
+
+def test_load_on_a_file_that_is_not_a_store_is_a_usage_error(
+        shell: Shell, tmp_path: Path) -> None:
+    bad = tmp_path / "not_a_store.duckdb"
+    bad.write_text("hello")
+    shell.run("%unload_ext pyworkflow_nb")
+    shell.run(f"pw.configure(store={str(bad)!r})")
+    error = shell.fail("%load_ext pyworkflow_nb")
+    assert isinstance(error, UsageError) and "not a pyworkflow_nb store" in str(error)
