@@ -187,8 +187,8 @@ def _check_function(fn: Any, decorator: str, *, must_be_async: bool) -> None:
 def step(fn: F, /) -> F: ...
 @overload
 def step(*, name: str | None = ..., max_retries: int = ..., retry_delay: RetryDelay = ...,
-         backoff: float = ..., max_delay: DurationLike | None = ..., timeout: DurationLike | None = ...,
-         non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
+         backoff: float = ..., max_delay: DurationLike | None = ...,
+         timeout: DurationLike | None = ..., non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
 def step(fn: Any = None, /, *, name: str | None = None,
          max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: RetryDelay = "fixed",
          backoff: float = 2.0, max_delay: DurationLike | None = None,
