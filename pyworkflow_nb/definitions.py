@@ -188,7 +188,8 @@ def step(fn: F, /) -> F: ...
 @overload
 def step(*, name: str | None = ..., max_retries: int = ..., retry_delay: RetryDelay = ...,
          backoff: float = ..., max_delay: DurationLike | None = ...,
-         timeout: DurationLike | None = ..., non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
+         timeout: DurationLike | None = ...,
+         non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
 def step(fn: Any = None, /, *, name: str | None = None,
          max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: RetryDelay = "fixed",
          backoff: float = 2.0, max_delay: DurationLike | None = None,
