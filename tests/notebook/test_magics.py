@@ -255,3 +255,16 @@ def test_load_on_a_file_that_is_not_a_store_is_a_usage_error(
     shell.run(f"pw.configure(store={str(bad)!r})")
     error = shell.fail("%load_ext pyworkflow_nb")
     assert isinstance(error, UsageError) and "not a pyworkflow_nb store" in str(error)
+
+
+def test_retried_run_recovers_after_reload(shell: Shell) -> None:
+    shell.run(STEPS + "ok = False")
+    shell.fail('%%workflow gated() --run --id rr --wait\na = await add(2, 3)\n'
+               'b = await flaky(a)\nreturn b + (await pw.wait_for_event("go"))\n')
+    shell.run("ok = True")
+    shell.run("await pw.get_run('rr').retry()")
+    _wait_status(pw.get_run("rr"), "waiting")
+    shell.run("%reload_ext pyworkflow_nb")
+    shell.run("%wf send rr go 1")
+    assert pw.SyncClient().get_run("rr").result(timeout=10) == 51
+    assert shell.ns["calls"] == [(2, 3)]
