@@ -24,6 +24,7 @@ def load(shell: Any) -> None:
     """
     magics = WorkflowMagics(shell)
     shell.register_magics(magics)
+    shell.configurables.append(magics)
     shell.set_custom_exc(RUN_FAILURES, magics.render_failure)
     if getattr(shell, "kernel", None) is not None and not _loop_running():
         shell.events.register("pre_run_cell", _open_on_first_cell(shell))
@@ -57,6 +58,8 @@ def unload(shell: Any) -> None:
     """Stop every run where it is (they resume on the next load), flush and close the store."""
     runtime.shutdown()
     shell.set_custom_exc((), None)
+    shell.configurables[:] = [c for c in shell.configurables
+                              if not isinstance(c, WorkflowMagics)]
     for kind, names in _MAGIC_NAMES.items():
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)

@@ -21,7 +21,7 @@ from .tracebacks import short_traceback
 class WorkflowMagics(Magics):
     """Magics that define, run, inspect and query durable workflows from cells."""
 
-    short_errors = Bool(True, config=True, help=(
+    short_errors = Bool(True, help=(
         "Show run failures with the notebook's frames only; False shows full tracebacks, "
         "engine frames included.")).tag(config=True)
 

@@ -268,3 +268,11 @@ def test_retried_run_recovers_after_reload(shell: Shell) -> None:
     shell.run("%wf send rr go 1")
     assert pw.SyncClient().get_run("rr").result(timeout=10) == 51
     assert shell.ns["calls"] == [(2, 3)]
+
+
+def test_full_tracebacks_on_request(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run(STEPS + "ok = False")
+    shell.run("%config WorkflowMagics.short_errors = False")
+    shell.fail('%%workflow pipe() --run --id full --wait\nreturn await flaky(1)\n')
+    out = capsys.readouterr()
+    assert "pyworkflow_nb/engine" in out.out + out.err
