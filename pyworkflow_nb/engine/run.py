@@ -112,10 +112,11 @@ class Run(RunContext):
     # -- recording -----------------------------------------------------------------------------
 
     def emit(self, type_: str, step: str | None = None, attempt: int | None = None,
-             data: str | None = None) -> None:
-        """Append one event of this run to the writer."""
+             data: str | None = None, ts: float | None = None) -> None:
+        """Append one event of this run to the writer (``ts`` defaults to now)."""
         self.seq += 1
-        event = (self.row.run_id, self.seq, self.engine.clock.now(), type_, step, attempt, data)
+        when = self.engine.clock.now() if ts is None else ts
+        event = (self.row.run_id, self.seq, when, type_, step, attempt, data)
         self.engine.writer.event(event)
         if self.engine.listeners:
             self.engine.notify(event)
@@ -248,14 +249,16 @@ class Run(RunContext):
                     raise
                 retry = (attempt <= policy.max_retries and policy.retryable(exc)
                          and not isinstance(exc, SerializationError))
+                failed_at = self.engine.clock.now()
                 retry_at = None
                 if retry:
                     delay = policy.delay(attempt)
                     if isinstance(exc, RetryableError) and exc.retry_after is not None:
                         delay = parse_duration(exc.retry_after, what="retry_after")
-                    retry_at = self.engine.clock.now() + delay
+                    retry_at = failed_at + delay
                 self.emit("step.failed", step_id, attempt, json.dumps(
-                    {"error": encode_error(exc), "retry_at": retry_at, "final": not retry}))
+                    {"error": encode_error(exc), "retry_at": retry_at, "final": not retry}),
+                    ts=failed_at)
                 await self.durable()
                 if not retry:
                     self.failed_step = (exc, step_id)
