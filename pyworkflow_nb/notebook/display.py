@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..client import RunHandle
     from ..engine import Engine
 
-__all__ = ["EventList", "QueryResult", "RunList", "html_table", "run_html", "text_table"]
+__all__ = ["EventList", "QueryResult", "RunList", "ScheduleList", "html_table", "run_html",
+           "text_table"]
 
 _CELL_CHARS = 200
 _TABLE = ('<table style="border-collapse:collapse;font-size:12px;'
@@ -125,3 +126,25 @@ class QueryResult:
 
     def __repr__(self) -> str:
         return text_table(self.columns, self.rows)
+
+
+class ScheduleList(list):  # type: ignore[type-arg]
+    """Schedule descriptions (``%wf schedules``) that display as a table."""
+
+    _COLUMNS = ("schedule_id", "workflow", "status", "when", "next fire", "fires", "last run")
+
+    def _rows(self) -> list[list[Any]]:
+        rows = []
+        for d in self:
+            when = d.get("cron") or (f"every {d['every']} s" if d.get("every") else "")
+            upcoming = d["next_fire_times"][0] if d["next_fire_times"] else ""
+            last = d["last_runs"][0]["run_id"] if d["last_runs"] else ""
+            rows.append([d["schedule_id"], d["workflow"], d["status"], when, upcoming,
+                         d["fire_count"], last])
+        return rows
+
+    def _repr_html_(self) -> str:
+        return html_table(self._COLUMNS, self._rows(), caption=f"{len(self)} schedules")
+
+    def __repr__(self) -> str:
+        return text_table(self._COLUMNS, self._rows())

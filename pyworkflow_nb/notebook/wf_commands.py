@@ -14,8 +14,10 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from .. import client
 from ..errors import InvalidInput, PyWorkflowError
 from ..runtime import runtime
+from ..schedules import get_schedule, list_schedules
 from ..sync import SyncClient, SyncRunHandle
-from .display import EventList, RunList
+from ..timeskip import skip
+from .display import EventList, RunList, ScheduleList
 
 USAGE = """\
 %wf runs [--status S] [--workflow W] [--limit N]   list runs, newest first
@@ -24,6 +26,9 @@ USAGE = """\
 %wf send RUN EVENT [JSON]                         deliver an event (payload as JSON)
 %wf cancel RUN                                    cancel a run
 %wf retry RUN                                     re-run a failed run from its failed step
+%wf schedules                                     list schedules with their next fire times
+%wf schedule pause|resume|trigger|delete ID       act on one schedule
+%wf skip DURATION                                 move the virtual clock forward (e.g. 3d)
 %wf store [PATH]                                  show the store, or switch to PATH
 %wf recover                                       resume the store's unfinished runs now
 %wf help                                          this text"""
@@ -38,6 +43,11 @@ def _parser() -> MagicArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     for name in ("show", "events", "cancel", "retry"):
         sub.add_parser(name, add_help=False).add_argument("run")
+    sub.add_parser("schedules", add_help=False)
+    one = sub.add_parser("schedule", add_help=False)
+    one.add_argument("action", choices=["pause", "resume", "trigger", "delete"])
+    one.add_argument("schedule_id")
+    sub.add_parser("skip", add_help=False).add_argument("duration")
     sub.add_parser("store", add_help=False).add_argument("path", nargs="?")
     sub.add_parser("recover", add_help=False)
     sub.add_parser("help", add_help=False)
@@ -109,6 +119,13 @@ def run_wf(line: str, start_live: Callable[[SyncRunHandle], None]) -> Any:
         if args.command == "recover":
             print(open_store())
             return None
+        if args.command == "schedules":
+            return ScheduleList(h.describe() for h in list_schedules())
+        if args.command == "schedule":
+            return _act_on_schedule(args.action, args.schedule_id)
+        if args.command == "skip":
+            print(f"virtual time is now {skip(args.duration).isoformat()}")
+            return None
         handle = sync.get_run(args.run)
         if args.command == "show":
             return handle
@@ -125,4 +142,15 @@ def run_wf(line: str, start_live: Callable[[SyncRunHandle], None]) -> Any:
             start_live(handle)
     except (InvalidInput, PyWorkflowError) as exc:
         raise UsageError(f"%wf {args.command}: {exc}") from None
+    return None
+
+
+def _act_on_schedule(action: str, schedule_id: str) -> Any:
+    handle = get_schedule(schedule_id)
+    if action == "trigger":
+        run = handle.trigger()
+        print(f"schedule {schedule_id} triggered run {run.run_id}")
+        return None
+    getattr(handle, action)()
+    print(f"schedule {schedule_id}: {action}d")
     return None
