@@ -162,6 +162,11 @@ class ScheduleHandle:
     def __hash__(self) -> int:
         return hash(self.schedule_id)
 
+    def _repr_html_(self) -> str:
+        from .notebook.display import ScheduleList
+
+        return ScheduleList([self.describe()])._repr_html_()
+
     def __repr__(self) -> str:
         try:
             sched = self._state()

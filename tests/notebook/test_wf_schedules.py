@@ -20,6 +20,7 @@ def test_schedules_list_and_actions(shell: Shell, capsys: pytest.CaptureFixture[
     assert row[:4] == ["nightly", "nightly", "active", "0 9 * * *"]
     assert row[4] == "2030-01-01T09:00:00.000Z"
     assert "<td" in listed._repr_html_() and "nightly" in repr(listed)
+    assert "0 9 * * *" in shell.run("sched")._repr_html_()
 
     shell.run("%wf skip 10h")
     assert "virtual time is now 2030-01-01T10:00:00" in capsys.readouterr().out
