@@ -13,7 +13,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from .timeline_data import format_duration, layout, time_to_x
+from .timeline_data import format_duration, layout, short_duration, time_to_x
 
 __all__ = ["STATUS_COLORS", "axis_ticks", "render_html", "render_runs_table_html"]
 
@@ -163,7 +163,7 @@ def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200)
             continue
         x0, x1 = LABEL_W + p["x0"], LABEL_W + p["x1"]
         gap = next((g for g in state.get("gaps", []) if g["start"] <= p["start"] < g["end"]), {})
-        label = gap.get("label") or f"idle {format_duration(p['end'] - p['start'])}"
+        label = gap.get("label") or f"idle {short_duration(p['end'] - p['start'])}"
         svg.append(
             f'<rect x="{_n(x0)}" y="{AXIS_H - 14}" width="{_n(x1 - x0)}" '
             f'height="{height - AXIS_H + 14}" fill="#eeeaf6" stroke="#b9b0d6" '
@@ -172,13 +172,14 @@ def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200)
         if x1 - x0 >= 40:
             svg.append(
                 f'<text x="{_n((x0 + x1) / 2)}" y="{AXIS_H - 17}" text-anchor="middle" '
-                f'font-size="10" fill="#5b4e8c">{_e(_cut(label, int((x1 - x0) / 5.5)))}</text>'
+                f'font-size="10" fill="#5b4e8c">{_e(_cut(label, int((x1 - x0) / 5)))}</text>'
             )
     for _t, x, label in axis_ticks(pieces):
         xx = _n(LABEL_W + x)
+        anchor = "end" if x > track_w - 25 else "start" if x < 25 else "middle"
         svg.append(
             f'<line x1="{xx}" y1="{AXIS_H - 4}" x2="{xx}" y2="{height}" stroke="#e3e5e8"/>'
-            f'<text x="{xx}" y="{AXIS_H - 6}" text-anchor="middle" fill="#666">{_e(label)}</text>'
+            f'<text x="{xx}" y="{AXIS_H - 6}" text-anchor="{anchor}" fill="#666">{_e(label)}</text>'
         )
     svg.append(f'<line x1="{LABEL_W}" y1="{AXIS_H}" x2="{width}" y2="{AXIS_H}" stroke="#bbb"/>')
     for i, row in enumerate(shown):
@@ -345,6 +346,6 @@ def render_runs_table_html(runs: list[dict[str, Any]]) -> str:
         body.append('<tr><td colspan="7" style="padding:2px 8px;color:#666">no runs</td></tr>')
     return (
         f'<div class="pw-runs-static" style="font-family:{FONT};font-size:12px;color:#222">'
-        '<table style="border-collapse:collapse">'
+        '<table style="border-collapse:collapse;font-size:12px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )

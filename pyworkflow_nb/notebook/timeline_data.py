@@ -16,7 +16,8 @@ State (``build_state``)::
       "markers": [{"ts", "kind": "event" | "cancel", "label", "text"}, ...],
       "gaps": [{"start", "end", "verb", "label", "open"}, ...],
       "progress": {"done", "failed", "total"},   # step rows only
-    }
+    }                               # optional "live": False stops a front-end from
+                                    # moving a running run's clock on by itself
 
     row     = {"id", "kind": "workflow"|"step"|"sleep"|"wait", "name", "n", "label",
                "status", "segments": [segment, ...]}
@@ -25,7 +26,13 @@ State (``build_state``)::
                "output": str | None, "error": {"type", "message", "traceback"} | None,
                "truncated": bool}
 
-Statuses: ``running completed failed retrying sleeping waiting cancelled pending``.
+Events folded in: ``workflow.started/completed/failed/cancelled/cancel_requested/retried``
+(a retried run gets a new workflow segment), ``step.started/completed/failed/cancelled``,
+``timer.started/fired``, ``wait.started/completed/timed_out``, ``event.received`` (a
+marker); ``value.recorded`` and unknown types only count as instants for gap detection.
+
+Statuses: ``running completed failed retrying sleeping waiting cancelled pending``
+(the front-ends colour any other status, e.g. a store status set by the caller, grey).
 A step gets one segment per attempt; the wait between a failed attempt and the
 next one is its own segment with status ``retrying`` (its ``attempt`` is the failed
 attempt's number, ``until`` the planned ``retry_at``).  Open segments have
@@ -42,7 +49,8 @@ Message protocol (anywidget custom messages, ``model.send`` / ``widget.send``):
   dropped and the view sends ``{"type": "resync"}``.
 * kernel -> view ``{"type": "state", "state": {...}}`` (or a change of the ``state``
   trait): replace the whole state.
-* view -> kernel ``{"type": "resync"}``: send the full state again.
+* view -> kernel ``{"type": "resync"}``: send the full state again (a new view starts
+  from the ``state`` trait, so a kernel that only sends deltas must answer this).
 * view -> kernel ``{"type": "details", "row": id, "attempt": n | None, "req": str}``:
   the kernel replies ``details_for(events, row, attempt, req=req)``, i.e.
   ``{"type": "details", "req", "row", "attempt", "found", "input", "output",
@@ -79,6 +87,7 @@ __all__ = [
     "format_duration",
     "format_value",
     "layout",
+    "short_duration",
     "text_limit",
     "time_to_x",
 ]
@@ -271,6 +280,11 @@ def format_duration(seconds: float) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
+def short_duration(seconds: float) -> str:
+    """``format_duration`` cut to its largest unit (``3 h``, ``4 min``), for gap labels."""
+    return " ".join(format_duration(seconds).split(" ")[:2])
+
+
 # ---------------------------------------------------------------------------
 # building the state
 
@@ -408,6 +422,10 @@ def build_state(
                 seg.output = data.get("result")
             elif typ == "workflow.failed":
                 seg.error = data.get("error")
+            _close_open(rows, ts, terminal)
+        elif typ == "workflow.retried":  # a finished run runs again: a new workflow segment
+            terminal, run["end"], run["cancel_requested"] = None, None, False
+            wf.segments.append(_Seg(None, ts, "running"))
         elif typ == "workflow.cancel_requested":
             run["cancel_requested"] = True
             raw_markers.append((ts, "cancel", "cancel requested", _NOTHING))
@@ -426,6 +444,9 @@ def build_state(
             seg = _Seg(ev.get("attempt") or len(r.segments) + 1, ts, "running")
             seg.input, seg.input_kind = data.get("input"), "call"
             r.segments.append(seg)
+        elif typ == "step.cancelled":
+            seg = _attempt_seg(row_for(step, "step"), ev.get("attempt"), ts)
+            seg.end, seg.status = ts, "cancelled"
         elif typ in ("step.completed", "step.failed"):
             r = row_for(step, "step")
             seg = _attempt_seg(r, ev.get("attempt"), ts)
@@ -434,7 +455,8 @@ def build_state(
                 seg.status, seg.output = "completed", data.get("result")
             else:
                 seg.status, seg.error = "failed", data.get("error")
-                if data.get("final") is False:
+                final = data.get("final")
+                if final is False or (final is None and data.get("retry_at") is not None):
                     wait = _Seg(seg.attempt, ts, "retrying")
                     wait.until = _t(data.get("retry_at"))
                     r.segments.append(wait)
@@ -467,22 +489,12 @@ def build_state(
                 }
         # value.recorded and unknown types: only a point in time (for gap detection)
 
-    # the run's status, and open segments of a finished run
+    # the run's status
     open_kinds = set()
     for r in rows.values():
-        if r.kind == "workflow":
-            continue
         seg = r.open_seg()
-        if seg is None:
-            continue
-        if terminal is None:
+        if seg is not None and r.kind != "workflow":
             open_kinds.add(seg.status)
-            continue
-        seg.end = run["end"]
-        if terminal == "failed" and seg.status == "running":
-            seg.status = "failed"
-        else:
-            seg.status = "cancelled"
     if terminal is not None:
         status = terminal
     elif not events:
@@ -531,6 +543,16 @@ def build_state(
     }
     state["gaps"] = find_gaps(state, points)
     return state
+
+
+def _close_open(rows: dict[str, _Row], ts: float, terminal: str) -> None:
+    """Close the open segments of a run that just finished as ``terminal``."""
+    for r in rows.values():
+        seg = r.open_seg()
+        if seg is None or r.kind == "workflow":
+            continue
+        seg.end = max(ts, seg.start)
+        seg.status = "failed" if terminal == "failed" and seg.status == "running" else "cancelled"
 
 
 def _new_seg(r: _Row, ts: float, status: str) -> _Seg:
@@ -633,7 +655,8 @@ def find_gaps(state: dict[str, Any], points: Iterable[float] = ()) -> list[dict[
     A stretch between busy time inside ``[run.start, run.end or now]`` is a gap
     when it is longer than ``MIN_GAP_S`` and ``GAP_FACTOR`` x the median length of
     the merged busy spans.  Each gap is labelled by the idle kind overlapping it
-    most (``slept 3 h``, ``waited 5 min``, ``retry wait 2 min``, ``idle 1 h``);
+    most (``slept 3 h``, ``waited 5 min``, ``retry wait 2 min``, ``idle 1 h``: see
+    ``short_duration``);
     ``open`` marks a trailing gap of a live run (a front-end extends it to its clock).
     """
     t0, t1 = _domain(state)
@@ -690,7 +713,7 @@ def find_gaps(state: dict[str, Any], points: Iterable[float] = ()) -> list[dict[
             if ov:
                 g["verb"] = _VERBS[max(ov, key=lambda k: ov[k])]
     for g in gaps:
-        g["label"] = f"{g['verb']} {format_duration(g['end'] - g['start'])}"
+        g["label"] = f"{g['verb']} {short_duration(g['end'] - g['start'])}"
     return gaps
 
 
@@ -815,7 +838,7 @@ def apply_delta(state: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
         ids = delta["order"]
     else:
         ids = [r["id"] for r in state.get("rows", ())] + list(delta.get("added", ()))
-    out["rows"] = [changed.get(i) or by_id[i] for i in ids]
+    out["rows"] = [r for r in (changed.get(i) or by_id.get(i) for i in ids) if r is not None]
     if "markers_from" in delta:
         out["markers"] = list(state.get("markers", []))[: delta["markers_from"]] + list(
             delta["markers"]
