@@ -35,7 +35,6 @@ class Writer:
         self._pending: list[asyncio.Future[None]] = []
         self._timer: asyncio.Handle | None = None
         self.error: BaseException | None = None
-        self.commits = 0
         self.appended = 0  # appends so far: lets pw.skip() tell when runs have settled
 
     # -- appending (loop thread only) --------------------------------------------------------
@@ -131,7 +130,6 @@ class Writer:
                 if not fut.done():
                     fut.set_exception(self._broken())
             return
-        self.commits += 1
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
