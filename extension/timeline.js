@@ -403,6 +403,9 @@ export class TimelineView {
     // @ts-ignore: Node's timers can be unref'd so tests never hang on them
     if (typeof this.ticker === "object" && this.ticker.unref) this.ticker.unref();
     this.draw();
+    // The state trait may be older than the kernel's (deltas do not update it): say which
+    // seq this view holds; the kernel answers with the full state only if it moved on.
+    this.model.send({ type: "sync", seq: this.state.seq || 0 });
   }
 
   /** Rebuild the id -> row map after a state change. */

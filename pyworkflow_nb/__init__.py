@@ -1,5 +1,9 @@
 """pyworkflow_nb: durable workflows you write, run and inspect from a Jupyter notebook."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .client import (
     RunHandle,
     configure,
@@ -44,6 +48,9 @@ from .primitives import (
 from .schedules import ScheduleHandle, get_schedule, list_schedules, schedule
 from .sync import SyncClient, SyncRunHandle, run
 from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
+
+if TYPE_CHECKING:
+    from .notebook.runs_table_widget import RunsTable as RunsTableWidget
 
 __version__ = "0.1.0"
 
@@ -95,6 +102,7 @@ __all__ = [
     "random",
     "recover",
     "run",
+    "runs_table",
     "schedule",
     "shutdown",
     "side_effect",
@@ -111,3 +119,14 @@ __all__ = [
     "wait_for_event",
     "workflow",
 ]
+
+
+def runs_table(workflow: object = None, status: str | None = None,
+               limit: int = 50) -> RunsTableWidget:
+    """A live table of runs, newest first, with cancel / retry / send event / timeline.
+
+    A widget for Jupyter front-ends (imported on first use, so scripts never load it).
+    """
+    from .notebook.runs_table_widget import RunsTable
+
+    return RunsTable(workflow=workflow, status=status, limit=limit)

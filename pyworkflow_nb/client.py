@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .definitions import Workflow
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
 from .engine.retry import retry_run
-from .runtime import runtime
+from .runtime import in_kernel, runtime
 from .serde import decode
 from .store import EventRow, RunRow
+
+if TYPE_CHECKING:
+    from .notebook.timeline_widget import TimelineWidget
 
 
 def _timeout(value: DurationLike | None) -> float | None:
@@ -95,6 +98,21 @@ class RunHandle:
 
     def __hash__(self) -> int:
         return hash(self.run_id)
+
+    def timeline(self) -> TimelineWidget:
+        """The run's timeline widget; it follows the run live until it ends."""
+        from .notebook.timeline_widget import TimelineWidget
+
+        return TimelineWidget(self.run_id, engine=self._engine())
+
+    def _ipython_display_(self) -> None:
+        """In a kernel, the live timeline widget; elsewhere, the static timeline."""
+        from IPython.display import display
+
+        if in_kernel():
+            self.timeline().show()
+        else:
+            display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
 
     def _repr_html_(self) -> str:
         from .notebook.display import run_html

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -25,6 +26,15 @@ T = TypeVar("T")
 DEFAULT_STORE = Path(".pyworkflow_nb") / "store.duckdb"
 STORE_ENV = "PYWORKFLOW_NB_STORE"
 
+
+
+def in_kernel() -> bool:
+    """Whether code runs in a Jupyter kernel, where widgets can reach a page."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
 
 @dataclass(frozen=True)
 class Config:

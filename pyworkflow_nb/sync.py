@@ -14,7 +14,9 @@ from .client import RunHandle
 from .definitions import Workflow
 from .durations import DurationLike
 from .engine.retry import retry_run
-from .runtime import runtime
+from .runtime import in_kernel, runtime
+
+PROGRESS_AFTER = 1.0
 
 
 class SyncRunHandle(RunHandle):
@@ -50,9 +52,20 @@ class SyncClient:
 
     def run(self, workflow: Workflow | str, *args: Any, run_id: str | None = None,
             idempotency_key: str | None = None, **kwargs: Any) -> Any:
-        """Start a run and block until its result."""
-        return self.start(workflow, *args, run_id=run_id, idempotency_key=idempotency_key,
-                          **kwargs).result()
+        """Start a run and block until its result.
+
+        In a notebook cell, a run still going after ``PROGRESS_AFTER`` seconds shows its live
+        timeline (with its "N done / M total" progress) while the cell waits.
+        """
+        handle = self.start(workflow, *args, run_id=run_id, idempotency_key=idempotency_key,
+                            **kwargs)
+        if not in_kernel():
+            return handle.result()
+        try:
+            return handle.result(timeout=PROGRESS_AFTER)
+        except TimeoutError:
+            handle.timeline().show()
+        return handle.result()
 
     def get_run(self, run_id: str) -> SyncRunHandle:
         """The handle of an existing run; raises ``RunNotFound`` for an unknown id."""

@@ -15,7 +15,7 @@ def test_every_exported_name_exists() -> None:
 
 def test_core_names_are_exported() -> None:
     core = {"workflow", "step", "sleep", "sleep_until", "wait_for_event", "now", "random",
-            "uuid4", "side_effect", "info", "get_logger", "start", "run", "get_run",
+            "uuid4", "side_effect", "info", "get_logger", "start", "run", "runs_table", "get_run",
             "list_runs", "sql", "configure", "shutdown", "SyncClient", "RunHandle",
             "FatalError", "NonRetryableError", "RetryableError", "EventTimeout",
             "NonDeterminismError", "WorkflowFailed", "WorkflowCancelled", "RunNotFound",

@@ -12,6 +12,8 @@ function mount(state) {
   const { el, document } = makeDom();
   const model = new FakeModel({ state });
   const cleanup = widget.render({ model, el });
+  assert.deepEqual(model.sent, [{ type: "sync", seq: state.seq || 0 }], "a new view says what it holds");
+  model.sent.length = 0;
   return { el, document, model, cleanup };
 }
 

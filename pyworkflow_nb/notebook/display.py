@@ -17,11 +17,11 @@ from .static_timeline import render_html, render_runs_table_html
 from .timeline_data import build_state
 
 if TYPE_CHECKING:
-    from ..client import RunHandle
     from ..engine import Engine
+    from ..store import RunRow
 
-__all__ = ["EventList", "QueryResult", "RunList", "ScheduleList", "html_table", "run_html",
-           "text_table"]
+__all__ = ["EventList", "QueryResult", "RunList", "ScheduleList", "html_table",
+           "run_html", "run_row_dict", "text_table"]
 
 _CELL_CHARS = 200
 _TABLE = ('<table style="border-collapse:collapse;font-size:12px;'
@@ -70,8 +70,8 @@ def run_html(engine: Engine, run_id: str) -> str:
     return render_html(state)
 
 
-def _run_dict(handle: RunHandle) -> dict[str, Any]:
-    row = handle.row()
+def run_row_dict(row: RunRow) -> dict[str, Any]:
+    """A run's row as the runs tables show it (epoch times, parsed error)."""
     return {"run_id": row.run_id, "workflow": row.workflow, "status": row.status,
             "created_at": row.created_at, "finished_at": row.finished_at,
             "error": json.loads(row.error) if row.error else None}
@@ -83,7 +83,7 @@ class RunList(list):  # type: ignore[type-arg]
     _COLUMNS = ("run_id", "workflow", "status", "created_at", "finished_at", "error")
 
     def _rows(self) -> list[dict[str, Any]]:
-        return [_run_dict(h) for h in self]
+        return [run_row_dict(h.row()) for h in self]
 
     def _repr_html_(self) -> str:
         return render_runs_table_html(self._rows())

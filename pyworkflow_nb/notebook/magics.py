@@ -6,14 +6,13 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.display import display
 from traitlets import Bool
 
 from .. import definitions
 from ..errors import NonDeterminismError, PyWorkflowError, WorkflowFailed
-from ..runtime import runtime
 from ..sync import SyncClient, SyncRunHandle
 from . import sql, wf_commands, workflow_cell
-from .live import LiveRun
 from .tracebacks import short_traceback
 
 
@@ -24,10 +23,6 @@ class WorkflowMagics(Magics):
     short_errors = Bool(True, help=(
         "Show run failures with the notebook's frames only; False shows full tracebacks, "
         "engine frames included.")).tag(config=True)
-
-    def __init__(self, shell: Any) -> None:
-        super().__init__(shell)
-        self.live: list[LiveRun] = []
 
     # -- %%workflow ----------------------------------------------------------------------------
 
@@ -68,9 +63,8 @@ class WorkflowMagics(Magics):
         return handle.result()
 
     def show_live(self, handle: SyncRunHandle) -> None:
-        """Display ``handle`` and keep that display up to date while the run lives."""
-        self.live = [live for live in self.live if live.engine is runtime.engine]
-        self.live.append(LiveRun(runtime.ensure(), handle))
+        """Display ``handle``: in a kernel, its timeline widget, which follows the run live."""
+        display(handle)
 
     # -- %wf -----------------------------------------------------------------------------------
 

@@ -13,14 +13,15 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from .. import client
 from ..errors import InvalidInput, PyWorkflowError
-from ..runtime import runtime
+from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
 from ..sync import SyncClient, SyncRunHandle
 from ..timeskip import skip
 from .display import EventList, RunList, ScheduleList
+from .runs_table_widget import RunsTable
 
 USAGE = """\
-%wf runs [--status S] [--workflow W] [--limit N]   list runs, newest first
+%wf runs [--status S] [--workflow W] [--limit N]   runs, newest first (a live table)
 %wf show RUN                                      a run's timeline (h = %wf show RUN: its handle)
 %wf events RUN                                    a run's events
 %wf send RUN EVENT [JSON]                         deliver an event (payload as JSON)
@@ -108,6 +109,8 @@ def run_wf(line: str, start_live: Callable[[SyncRunHandle], None]) -> Any:
         if args.command == "runs":
             if args.limit < 1:
                 raise UsageError(f"%wf runs --limit must be >= 1, got {args.limit}")
+            if in_kernel():
+                return RunsTable(workflow=args.workflow, status=args.status, limit=args.limit)
             return RunList(sync.list_runs(args.workflow, args.status, args.limit))
         if args.command == "store":
             if args.path is not None:

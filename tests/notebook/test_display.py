@@ -1,15 +1,11 @@
-"""Rich displays: escaped static HTML, readable reprs, and throttled live updates."""
+"""Rich displays: escaped static HTML and readable reprs."""
 
 from __future__ import annotations
-
-import time
 
 from ipyshell import Shell
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.notebook import EventList, QueryResult, RunList
-from pyworkflow_nb.notebook.live import MIN_INTERVAL, LiveRun
-from pyworkflow_nb.runtime import runtime
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -35,19 +31,3 @@ def test_reprs_are_readable(shell: Shell) -> None:
     assert repr(QueryResult(["a"], [(1,)])).splitlines() == ["a", "1"]
     assert repr(RunList()) == "no runs"
 
-
-def test_live_display_is_throttled(shell: Shell) -> None:
-    shell.run("@pw.step\ndef tick(i): return i\n")
-    shell.run("%%workflow ticks(n)\nfor i in range(n):\n    await tick(i)\n"
-              "    await pw.sleep(0.005)\nreturn n\n")
-    handle = pw.SyncClient().start(shell.ns["ticks"], 60)
-    started = time.monotonic()
-    live = LiveRun(runtime.ensure(), handle)
-    assert handle.result(timeout=20) == 60
-    elapsed = time.monotonic() - started
-    deadline = time.monotonic() + 5
-    while live.engine.listeners and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(2 * MIN_INTERVAL)
-    assert live._on_event not in live.engine.listeners
-    assert 1 <= live.updates <= elapsed / MIN_INTERVAL + 2

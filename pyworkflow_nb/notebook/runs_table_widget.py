@@ -1,0 +1,170 @@
+"""The runs-table widget: runs newest first, live, with actions that call the engine.
+
+``pw.runs_table()`` and ``%wf runs`` (in a kernel) show a :class:`RunsTable`: the table
+(an anywidget over ``extension/runs_table.js``) and, below it, the timeline of the run whose
+"timeline" button was clicked last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anywidget
+import ipywidgets
+import traitlets
+
+from ..engine import Engine
+from ..engine.retry import retry_run
+from ..errors import InvalidInput, PyWorkflowError
+from ..runtime import runtime
+from ..store import EventRow, RunRow
+from .display import run_row_dict
+from .static_timeline import render_runs_table_html
+from .timeline_widget import MIN_INTERVAL, STATIC, TimelineWidget, with_html
+
+__all__ = ["RunsTable", "RunsTableWidget"]
+
+
+class RunsTableWidget(anywidget.AnyWidget):
+    """The table itself: the ``runs`` trait holds the rows, refreshed at most 10 times a second."""
+
+    _esm = STATIC / "runs_table.js"
+    _css = STATIC / "timeline.css"
+    runs = traitlets.List().tag(sync=True)
+
+    def __init__(self, *, workflow: str | None = None, status: str | None = None,
+                 limit: int = 50, engine: Engine | None = None,
+                 on_timeline: Callable[[str], None] | None = None) -> None:
+        self.engine = engine or runtime.ensure()
+        self.workflow, self.status, self.limit = workflow, status, limit
+        self.on_timeline = on_timeline
+        self.updates = 0
+        self._last_update = 0.0
+        self._pending: Any = None
+        super().__init__(runs=self._rows())
+        self.on_msg(self._on_msg)
+        self.engine.listeners.append(self._on_event)
+
+    def _rows(self) -> list[dict[str, Any]]:
+        """The store's runs with the live runs' in-memory rows (newer than the store's)."""
+        engine = self.engine
+        rows: dict[str, RunRow] = {
+            r.run_id: r for r in engine.store.list_runs(workflow=self.workflow,
+                                                        status=self.status, limit=self.limit)}
+        for run in engine.runs.values():
+            row = run.row
+            if ((self.workflow is None or row.workflow == self.workflow)
+                    and (self.status is None or row.status == self.status)):
+                rows[row.run_id] = row
+        newest = sorted(rows.values(), key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return [run_row_dict(r) for r in newest[:self.limit]]
+
+    def _on_event(self, _event: EventRow) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._pending is None:
+            wait = self._last_update + MIN_INTERVAL - time.monotonic()
+            self._pending = self.engine.loop.call_later(max(wait, 0.0), self.refresh)
+
+    def refresh(self) -> None:
+        """Re-read the runs now."""
+        self._pending = None
+        if self.engine.closing:
+            return
+        self._last_update = time.monotonic()
+        rows = self._rows()
+        if rows != self.runs:
+            self.updates += 1
+            self.runs = rows
+
+    def close(self) -> None:
+        """Stop refreshing and close the widget's views."""
+        if self._on_event in self.engine.listeners:
+            self.engine.listeners.remove(self._on_event)
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        super().close()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "action":
+            return
+        action, run_id = content.get("action"), str(content.get("run_id"))
+        if action == "timeline":
+            if self.on_timeline is not None:
+                self.on_timeline(run_id)
+            self._reply(action, run_id, True, "timeline below")
+            return
+        work = self._action(action, run_id, content)
+        if work is None:
+            self._reply(str(action), run_id, False, f"unknown action {action!r}")
+            return
+        future = asyncio.run_coroutine_threadsafe(work, self.engine.loop)
+        future.add_done_callback(lambda f: self._done(str(action), run_id, f))
+
+    def _action(self, action: Any, run_id: str,
+                content: dict[str, Any]) -> Awaitable[Any] | None:
+        engine = self.engine
+        if action == "cancel":
+            return engine.cancel(run_id)
+        if action == "retry":
+            return retry_run(engine, run_id)
+        if action == "send_event":
+            return engine.send_event(run_id, str(content.get("event")), content.get("payload"))
+        return None
+
+    def _done(self, action: str, run_id: str, future: Any) -> None:
+        exc = future.exception()
+        if exc is None:
+            self._reply(action, run_id, True, "done")
+        elif isinstance(exc, PyWorkflowError):
+            self._reply(action, run_id, False, str(exc))
+        else:
+            self._reply(action, run_id, False, f"{type(exc).__name__}: {exc}")
+        self._schedule()
+
+    def _reply(self, action: str, run_id: str, ok: bool, message: str) -> None:
+        self.send({"type": "action_result", "action": action, "run_id": run_id, "ok": ok,
+                   "message": message})
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict]:
+        return with_html(super()._repr_mimebundle_(**kwargs), render_runs_table_html(self.runs))
+
+
+class RunsTable(ipywidgets.VBox):
+    """The runs table with the timeline of the run picked in it underneath."""
+
+    def __init__(self, *, workflow: Any = None, status: str | None = None,
+                 limit: int = 50, engine: Engine | None = None) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"runs_table(limit=...) must be an int >= 1, got {limit!r}")
+        self.table = RunsTableWidget(workflow=getattr(workflow, "name", workflow),
+                                     status=status, limit=limit, engine=engine,
+                                     on_timeline=self.show_timeline)
+        self.timeline: TimelineWidget | None = None
+        super().__init__(children=[self.table])
+
+    def show_timeline(self, run_id: str) -> None:
+        """Show ``run_id``'s timeline under the table (replacing the one shown)."""
+        if self.timeline is not None:
+            self.timeline.close()
+        self.timeline = TimelineWidget(run_id, engine=self.table.engine)
+        self.children = [self.table, self.timeline]
+
+    def close(self) -> None:
+        """Close the table, the timeline shown and the box."""
+        self.table.close()
+        if self.timeline is not None:
+            self.timeline.close()
+        super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict]:
+        return with_html(super()._repr_mimebundle_(**kwargs),
+                         render_runs_table_html(self.table.runs))
+

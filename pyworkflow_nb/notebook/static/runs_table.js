@@ -1,0 +1,1 @@
+../../../extension/runs_table.js

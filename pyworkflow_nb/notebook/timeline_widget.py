@@ -1,0 +1,142 @@
+"""The run-timeline widget: an anywidget over ``extension/timeline.js`` that follows its run live.
+
+The kernel keeps the run's events and the last state it sent. On the run's events it sends
+deltas (``diff_state``), at most ten a second; the ``state`` trait is only the state the
+widget started from, so a new view says which ``seq`` it holds and gets the full state when
+the kernel has moved on. Clicking a bar asks for that step's full values (``details_for``).
+The protocol is described in ``timeline_data``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+from IPython.display import DisplayHandle, display
+
+from ..client import event_dict
+from ..engine import Engine
+from ..runtime import runtime
+from ..store import EventRow
+from .static_timeline import render_html
+from .timeline_data import build_state, details_for, diff_state
+
+__all__ = ["MIN_INTERVAL", "STATIC", "TimelineWidget", "with_html"]
+
+STATIC = Path(__file__).with_name("static")
+MIN_INTERVAL = 0.1
+_FINAL = frozenset({"workflow.completed", "workflow.failed", "workflow.cancelled"})
+_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+def with_html(bundle: Any, html: str) -> tuple[dict[str, Any], dict]:
+    """A widget's mimebundle plus ``html``, the text/html a page without widgets shows."""
+    data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+    return {**data, "text/html": html}, metadata
+
+
+class TimelineWidget(anywidget.AnyWidget):
+    """A live timeline of one run: ``handle.timeline()``, ``%wf show RUN``."""
+
+    _esm = STATIC / "timeline.js"
+    _css = STATIC / "timeline.css"
+    state = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, run_id: str, *, engine: Engine | None = None) -> None:
+        self.run_id = run_id
+        self.engine = engine or runtime.ensure()
+        self.updates = 0
+        self._display: DisplayHandle | None = None
+        self._events = [event_dict(e) for e in self.engine.events(run_id)]
+        self._sent = self._build()
+        self._last_update = 0.0
+        self._pending: Any = None
+        super().__init__(state=self._sent)
+        self.on_msg(self._on_msg)
+        if self._sent["run"]["status"] not in _TERMINAL:
+            self.engine.listeners.append(self._on_event)
+
+    @property
+    def live(self) -> bool:
+        """Whether the widget still follows its run."""
+        return self._on_event in self.engine.listeners
+
+    def show(self) -> TimelineWidget:
+        """Display the widget; when the run ends, refresh the display's static fallback too."""
+        self._display = display(self, display_id=True)  # type: ignore[assignment]
+        return self
+
+    def _build(self) -> dict[str, Any]:
+        state = build_state(self._events, self.engine.clock.now())
+        state["run"]["status"] = self.engine.get_row(self.run_id).status
+        if self.engine.clock.virtual:
+            state["live"] = False
+        return state
+
+    # -- following the run -------------------------------------------------------------------
+
+    def _on_event(self, event: EventRow) -> None:
+        if event[0] != self.run_id:
+            return
+        self._events.append(event_dict(event))
+        if event[3] in _FINAL:
+            self._stop()
+            self.engine.loop.call_soon(self._finish)
+        elif self._pending is None:
+            wait = self._last_update + MIN_INTERVAL - time.monotonic()
+            self._pending = self.engine.loop.call_later(max(wait, 0.0), self._update)
+
+    def _update(self) -> None:
+        self._pending = None
+        if self.engine.closing:
+            return
+        new = self._build()
+        delta = diff_state(self._sent, new)
+        self._sent = new
+        self._last_update = time.monotonic()
+        self.updates += 1
+        self.send({"type": "delta", "delta": delta})
+
+    def _finish(self) -> None:
+        """The run ended: last delta, and the display's static HTML shows the final state."""
+        self._update()
+        if self._display is not None:
+            self.state = self._sent
+            self._display.update(self)
+
+    def _stop(self) -> None:
+        if self._on_event in self.engine.listeners:
+            self.engine.listeners.remove(self._on_event)
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def close(self) -> None:
+        """Stop following the run and close the widget's views."""
+        self._stop()
+        super().close()
+
+    # -- requests from views -----------------------------------------------------------------
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "details":
+            self.send(details_for(self._events, str(content.get("row")),
+                                  content.get("attempt"), req=content.get("req")))
+        elif kind == "resync" or (kind == "sync" and content.get("seq") != self._sent["seq"]):
+            self.send({"type": "state", "state": self._sent})
+
+    # -- display -----------------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict]:
+        return with_html(super()._repr_mimebundle_(**kwargs), render_html(self._sent))
+
+    def __repr__(self) -> str:
+        run = self._sent["run"]
+        return f"<TimelineWidget {self.run_id} workflow={run.get('workflow')} " \
+               f"status={run.get('status')}>"

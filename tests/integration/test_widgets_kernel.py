@@ -1,0 +1,134 @@
+"""The timeline and runs-table widgets in a real kernel, driven over the comm protocol."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from notebook_kernel import kernel_name
+from widget_kernel import widget_kernel
+
+from pyworkflow_nb.notebook.timeline_data import apply_delta
+
+__all__ = ["kernel_name"]
+
+TIMELINE = "pyworkflow_nb.notebook.timeline_widget.TimelineWidget"
+TABLE = "pyworkflow_nb.notebook.runs_table_widget.RunsTableWidget"
+
+SETUP = """
+%load_ext pyworkflow_nb
+import pyworkflow_nb as pw
+tries = {"n": 0}
+
+@pw.step(max_retries=2, retry_delay="0.2s")
+def flaky(x):
+    tries["n"] += 1
+    if tries["n"] == 1:
+        raise ValueError("<b>first try fails</b>")
+    return x * 2
+
+@pw.workflow
+async def demo(n):
+    total = 0
+    for i in range(n):
+        total += await flaky(i)
+    await pw.sleep("0.3s")
+    return total + await pw.wait_for_event("go")
+
+@pw.workflow
+async def waiter():
+    return await pw.wait_for_event("go")
+"""
+
+
+def test_timeline_follows_the_run_with_deltas_and_answers_views(tmp_path: Path,
+                                                                  kernel_name: str) -> None:
+    with widget_kernel(tmp_path, kernel_name) as k:
+        k.execute(SETUP)
+        started = time.monotonic()
+        k.execute("h = pw.SyncClient().start(demo, 3)\nh")
+        widget = k.model_of(TIMELINE)
+        assert "application/vnd.jupyter.widget-view+json" in k.displays[-1]
+        assert "<svg" in k.displays[-1]["text/html"], "static fallback for pages without widgets"
+        state = copy.deepcopy(k.models[widget]["state"])
+        seen = 0
+
+        def applied() -> dict:
+            nonlocal state, seen
+            for content in k.replies(widget, "delta")[seen:]:
+                assert content["delta"]["base"] == state["seq"], "deltas chain on seq"
+                state = apply_delta(state, content["delta"])
+                seen += 1
+            return state
+
+        k.pump(lambda: any(r["kind"] == "wait" and r["status"] == "waiting"
+                           for r in applied()["rows"]))
+        assert applied()["run"]["status"] == "waiting"
+        rows = {r["id"]: r for r in state["rows"]}
+        assert [s["status"] for s in rows["flaky#1"]["segments"]] == \
+            ["failed", "retrying", "completed"], "each attempt its own segment"
+        assert rows["sleep#1"]["segments"][0]["status"] == "completed"
+        assert state["progress"] == {"done": 3, "failed": 0, "total": 3}
+        assert 2 <= seen <= (time.monotonic() - started) / 0.1 + 2, "throttled to 10/s"
+
+        k.send(widget, {"type": "details", "row": "flaky#1", "attempt": 1, "req": "r1"})
+        k.pump(lambda: k.replies(widget, "details"))
+        details = k.replies(widget, "details")[0]
+        assert details["req"] == "r1" and details["found"]
+        assert details["error"]["message"] == "<b>first try fails</b>"
+        assert "ValueError" in details["error"]["traceback"]
+
+        k.send(widget, {"type": "sync", "seq": state["seq"]})  # up to date: no answer
+        k.send(widget, {"type": "sync", "seq": 0})  # a view built from the old trait
+        k.pump(lambda: k.replies(widget, "state"))
+        assert k.replies(widget, "state") == [{"type": "state", "state": state}]
+
+        k.execute("h.send_event('go', 100)")
+        k.pump(lambda: applied()["run"]["status"] == "completed")
+        k.pump(lambda: "completed" in k.displays[-1].get("text/html", ""))
+        assert k.models[widget]["state"] == applied(), "the final state is synced whole once"
+        k.execute("from pyworkflow_nb.runtime import runtime\n"
+                  "assert h.result() == 106 and runtime.engine.listeners == []")
+
+
+def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name: str) -> None:
+    with widget_kernel(tmp_path, kernel_name) as k:
+        k.execute(SETUP)
+        k.execute("done = pw.SyncClient().start(waiter); done.send_event('go', 1); done.result()")
+        k.execute("%wf runs")
+        table = k.model_of(TABLE)
+        assert [r["status"] for r in k.models[table]["runs"]] == ["completed"]
+        assert "<table" in k.displays[-1]["text/html"]
+
+        k.execute("w = pw.SyncClient().start(waiter)")
+
+        def status_of(run_id: str) -> str | None:
+            runs = {r["run_id"]: r for r in k.models[table]["runs"]}
+            return runs[run_id]["status"] if run_id in runs else None
+
+        k.execute("print(w.run_id)")
+        run_id = k.printed[-1].strip()
+        k.pump(lambda: status_of(run_id) == "waiting")
+        runs = k.models[table]["runs"]
+        assert runs[0]["run_id"] == run_id, "newest first"
+
+        k.send(table, {"type": "action", "action": "send_event", "run_id": run_id,
+                       "event": "go", "payload": {"by": "ana"}})
+        k.pump(lambda: k.replies(table, "action_result"))
+        assert k.replies(table, "action_result")[0]["ok"] is True
+        k.pump(lambda: status_of(run_id) == "completed")
+
+        k.send(table, {"type": "action", "action": "retry", "run_id": run_id})
+        k.pump(lambda: len(k.replies(table, "action_result")) == 2)
+        refused = k.replies(table, "action_result")[1]
+        assert refused["ok"] is False and "completed" in refused["message"]
+
+        before = sum(s.get("_anywidget_id") == TIMELINE for s in k.models.values())
+        k.send(table, {"type": "action", "action": "timeline", "run_id": run_id})
+        k.pump(lambda: len(k.replies(table, "action_result")) == 3)
+        k.pump(lambda: sum(s.get("_anywidget_id") == TIMELINE for s in k.models.values())
+               == before + 1)
+        shown = k.models[k.model_of(TIMELINE)]["state"]
+        assert shown["run"]["run_id"] == run_id and shown["run"]["status"] == "completed"
+

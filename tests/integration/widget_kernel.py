@@ -1,0 +1,80 @@
+"""Talk to widgets in a real kernel the way a front-end does: iopub in, comm messages out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import start_new_kernel
+
+
+class WidgetKernel:
+    """A kernel plus a record of every widget model it opened and every message they sent."""
+
+    def __init__(self, kc: Any) -> None:
+        self.kc = kc
+        self.models: dict[str, dict[str, Any]] = {}  # comm id -> latest synced state
+        self.custom: list[tuple[str, Any]] = []  # (comm id, content) in arrival order
+        self.displays: list[dict[str, Any]] = []  # display / update_display data
+        self.printed: list[str] = []  # stream output
+
+    def execute(self, code: str, timeout: float = 30) -> None:
+        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=self._handle)
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "comm_open":
+            self.models[content["comm_id"]] = dict(content["data"]["state"])
+        elif kind == "comm_msg":
+            data = content["data"]
+            if data.get("method") == "update":
+                self.models[content["comm_id"]].update(data["state"])
+            elif data.get("method") == "custom":
+                self.custom.append((content["comm_id"], data["content"]))
+        elif kind in ("display_data", "update_display_data", "execute_result"):
+            self.displays.append(content["data"])
+        elif kind == "stream":
+            self.printed.append(content["text"])
+        elif kind == "error":
+            raise AssertionError("\n".join(content["traceback"]))
+
+    def pump(self, until: Callable[[], bool], timeout: float = 20) -> None:
+        """Read iopub until ``until()`` holds."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            left = deadline - time.monotonic()
+            assert left > 0, "timed out waiting for the kernel"
+            try:
+                self._handle(self.kc.get_iopub_msg(timeout=min(left, 1.0)))
+            except Exception as exc:  # queue.Empty: keep waiting
+                if type(exc).__name__ != "Empty":
+                    raise
+
+    def model_of(self, anywidget_id: str) -> str:
+        """The comm id of the last widget opened of the class named ``anywidget_id``."""
+        ids = [cid for cid, s in self.models.items() if s.get("_anywidget_id") == anywidget_id]
+        assert ids, f"no {anywidget_id} widget was opened"
+        return ids[-1]
+
+    def send(self, comm_id: str, content: Any) -> None:
+        """A custom message from a view to the kernel side of ``comm_id``."""
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
+                                               "data": {"method": "custom", "content": content}})
+        self.kc.shell_channel.send(msg)
+
+    def replies(self, comm_id: str, kind: str) -> list[Any]:
+        return [c for cid, c in self.custom if cid == comm_id and c.get("type") == kind]
+
+
+@contextmanager
+def widget_kernel(cwd: Path, kernel_name: str) -> Iterator[WidgetKernel]:
+    km, kc = start_new_kernel(kernel_name=kernel_name, cwd=str(cwd))
+    try:
+        yield WidgetKernel(kc)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
