@@ -13,7 +13,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from .timeline_data import format_duration, layout, short_duration, time_to_x
+from .timeline_layout import layout, time_to_x
+from .timeline_text import format_duration, short_duration
 
 __all__ = ["STATUS_COLORS", "axis_ticks", "render_html", "render_runs_table_html"]
 

@@ -37,10 +37,9 @@ A step gets one segment per attempt; the wait between a failed attempt and the
 next one is its own segment with status ``retrying`` (its ``attempt`` is the failed
 attempt's number, ``until`` the planned ``retry_at``).  Open segments have
 ``end=None``; a live front-end draws them up to its own clock.  Times are epoch
-seconds rounded to ms.  Display strings are cut to a per-state budget (see
-``text_limit``) so a 1,000-step state stays well under 1 MB; ``truncated`` says so.
-Values are shown as compact JSON, top-level strings as-is, and pickle envelopes
-(``{"__pw_pickle__": ..., "repr": ...}``) as their ``repr``.
+seconds rounded to ms.  Display strings come from ``timeline_text``, cut to a
+per-state budget (``text_limit``) so a 1,000-step state stays well under 1 MB;
+``truncated`` says so.  ``gaps`` come from ``timeline_layout.find_gaps``.
 
 Message protocol (anywidget custom messages, ``model.send`` / ``widget.send``):
 
@@ -54,7 +53,8 @@ Message protocol (anywidget custom messages, ``model.send`` / ``widget.send``):
 * view -> kernel ``{"type": "details", "row": id, "attempt": n | None, "req": str}``:
   the kernel replies ``details_for(events, row, attempt, req=req)``, i.e.
   ``{"type": "details", "req", "row", "attempt", "found", "input", "output",
-  "error", "extra", "truncated"}`` with values untruncated up to ``DETAIL_CHARS``.
+  "error", "extra", "truncated"}`` with values untruncated up to
+  ``timeline_text.DETAIL_CHARS``.
 
 Runs-table widget (``runs`` trait = list of run rows):
 
@@ -67,29 +67,26 @@ Runs-table widget (``runs`` trait = list of run rows):
 
 from __future__ import annotations
 
-import json
 import math
-from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
-from itertools import pairwise
 from typing import Any
 
+from .timeline_layout import find_gaps
+from .timeline_text import (
+    DETAIL_CHARS,
+    TEXT_BUDGET,
+    _format_call,
+    _format_error,
+    format_value,
+    text_limit,
+)
+
 __all__ = [
-    "DETAIL_CHARS",
-    "GAP_PX",
     "STATUSES",
     "WORKFLOW_ROW",
     "apply_delta",
     "build_state",
     "details_for",
     "diff_state",
-    "find_gaps",
-    "format_duration",
-    "format_value",
-    "layout",
-    "short_duration",
-    "text_limit",
-    "time_to_x",
 ]
 
 WORKFLOW_ROW = "workflow"
@@ -104,185 +101,6 @@ STATUSES = (
     "pending",
 )
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-PICKLE_KEY = "__pw_pickle__"
-
-#: Total characters of display text one state may hold, shared by all its values.
-TEXT_BUDGET = 300_000
-#: Bounds of the per-value cut derived from the budget.
-MIN_CHARS, MAX_CHARS = 80, 2000
-#: Cut for the full values of a details reply.
-DETAIL_CHARS = 1_000_000
-
-#: Gap compression: an idle stretch is a gap when longer than both of these.
-MIN_GAP_S = 60.0
-GAP_FACTOR = 3.0
-#: Width of a compressed gap in the layout, and the share of the width gaps may take.
-GAP_PX = 60.0
-GAP_SHARE = 0.3
-
-_MAX_DEPTH = 40
-
-
-# ---------------------------------------------------------------------------
-# value display
-
-
-class _Full(Exception):
-    """Raised by the formatter once its character budget is spent."""
-
-
-def format_value(
-    value: Any, limit: int = MAX_CHARS, *, indent: int | None = None
-) -> tuple[str, bool]:
-    """Return ``(text, truncated)``: ``value`` as display text of at most ``limit`` chars.
-
-    Top-level strings are shown as-is, everything else as JSON (``indent`` for
-    pretty output) with pickle envelopes shown as their ``repr``.  Formatting
-    stops as soon as the limit is reached, so huge values cost little.
-    """
-    if isinstance(value, str):
-        return (value[:limit], True) if len(value) > limit else (value, False)
-    parts: list[str] = []
-    try:
-        _emit_value(value, parts, [0, limit], indent, 0)
-    except _Full:
-        return "".join(parts)[:limit], True
-    return "".join(parts), False
-
-
-def _emit(s: str, parts: list[str], budget: list[int]) -> None:
-    parts.append(s)
-    budget[0] += len(s)
-    if budget[0] > budget[1]:
-        raise _Full
-
-
-def _emit_value(
-    v: Any, parts: list[str], budget: list[int], indent: int | None, depth: int
-) -> None:
-    if v is None or isinstance(v, (bool, int, float, str)):
-        _emit(json.dumps(v, ensure_ascii=False), parts, budget)
-        return
-    if depth > _MAX_DEPTH:
-        _emit("…", parts, budget)
-        return
-    if isinstance(v, dict):
-        if PICKLE_KEY in v:
-            _emit(_envelope_repr(v), parts, budget)
-            return
-        items: Iterable[tuple[Any, Any]] = v.items()
-        opener, closer, is_dict = "{", "}", True
-    elif isinstance(v, (list, tuple)):
-        items = enumerate(v)
-        opener, closer, is_dict = "[", "]", False
-    else:
-        _emit(repr(v), parts, budget)
-        return
-    if not v:
-        _emit(opener + closer, parts, budget)
-        return
-    pad = "" if indent is None else "\n" + " " * (indent * (depth + 1))
-    _emit(opener, parts, budget)
-    for i, (k, x) in enumerate(items):
-        if i:
-            _emit("," if indent is not None else ", ", parts, budget)
-        if pad:
-            _emit(pad, parts, budget)
-        if is_dict:
-            _emit(json.dumps(str(k), ensure_ascii=False) + ": ", parts, budget)
-        _emit_value(x, parts, budget, indent, depth + 1)
-    if indent is not None:
-        _emit("\n" + " " * (indent * depth), parts, budget)
-    _emit(closer, parts, budget)
-
-
-def _envelope_repr(v: dict[str, Any]) -> str:
-    rep = v.get("repr")
-    if isinstance(rep, str) and rep:
-        return rep
-    return f"<{v.get('type') or 'pickled value'}>"
-
-
-def _format_call(inp: Any, limit: int, indent: int | None = None) -> tuple[str, bool]:
-    """Format a recorded ``{"args": [...], "kwargs": {...}}`` like call arguments."""
-    if not isinstance(inp, dict) or not ({"args", "kwargs"} >= inp.keys()):
-        return format_value(inp, limit, indent=indent)
-    parts: list[str] = []
-    budget = [0, limit]
-    try:
-        first = True
-        for a in inp.get("args") or ():
-            if not first:
-                _emit(", ", parts, budget)
-            first = False
-            _emit_value(a, parts, budget, indent, 0)
-        for k, a in (inp.get("kwargs") or {}).items():
-            if not first:
-                _emit(", ", parts, budget)
-            first = False
-            _emit(f"{k}=", parts, budget)
-            _emit_value(a, parts, budget, indent, 0)
-    except _Full:
-        return "".join(parts)[:limit], True
-    return "".join(parts), False
-
-
-def _format_error(err: Any, limit: int) -> tuple[dict[str, Any], bool]:
-    """Normalise a recorded error to ``{"type", "message", "traceback"}`` within ``limit``.
-
-    The traceback keeps its tail (the most useful part) when cut.
-    """
-    if not isinstance(err, dict):
-        err = {"type": "Error", "message": err if isinstance(err, str) else format_value(err)[0]}
-    etype = str(err.get("type") or "Error")[:200]
-    msg = err.get("message")
-    message, cut1 = format_value("" if msg is None else msg, limit)
-    tb = err.get("traceback")
-    cut2 = False
-    if isinstance(tb, str) and tb:
-        if len(tb) > limit:
-            tb, cut2 = "…" + tb[-limit:], True
-    else:
-        tb = None
-    return {"type": etype, "message": message, "traceback": tb}, cut1 or cut2
-
-
-def text_limit(n_texts: int, budget: int = TEXT_BUDGET) -> int:
-    """Per-value character cut for a state holding ``n_texts`` display texts."""
-    if n_texts <= 0:
-        return MAX_CHARS
-    return max(MIN_CHARS, min(MAX_CHARS, budget // n_texts))
-
-
-# ---------------------------------------------------------------------------
-# durations
-
-
-def format_duration(seconds: float) -> str:
-    """Short human duration: ``850 ms``, ``12.3 s``, ``4 min 2 s``, ``3 h``, ``2 d 5 h``.
-
-    ``timeline.js`` ``formatDuration`` implements the same rules.
-    """
-    s = max(0.0, float(seconds))
-    if s < 1:
-        return f"{round(s * 1000)} ms"
-    if s < 60:
-        txt = f"{s:.1f}"
-        return (txt[:-2] if txt.endswith(".0") else txt) + " s"
-    whole = int(s)
-    if whole < 3600:
-        m, sec = divmod(whole, 60)
-        return f"{m} min {sec} s" if sec else f"{m} min"
-    if whole < 86400:
-        h, m = divmod(whole // 60, 60)
-        return f"{h} h {m} min" if m else f"{h} h"
-    d, h = divmod(whole // 3600, 24)
-    return f"{d} d {h} h" if h else f"{d} d"
-
-
-def short_duration(seconds: float) -> str:
-    """``format_duration`` cut to its largest unit (``3 h``, ``4 min``), for gap labels."""
-    return " ".join(format_duration(seconds).split(" ")[:2])
 
 
 # ---------------------------------------------------------------------------
@@ -626,167 +444,6 @@ def _row_json(r: _Row, limit: int) -> dict[str, Any]:
         "status": status,
         "segments": segs,
     }
-
-
-# ---------------------------------------------------------------------------
-# gaps and layout
-
-
-def _domain(state: dict[str, Any], now: float | None = None) -> tuple[float, float]:
-    run = state["run"]
-    t0 = run.get("start")
-    if t0 is None:
-        t0 = state.get("now") or 0.0
-    t1 = run.get("end")
-    if t1 is None:
-        t1 = now if now is not None else state.get("now", t0)
-    return t0, max(t1, t0)
-
-
-_VERBS = {"sleep": "slept", "wait": "waited", "retrying": "retry wait"}
-
-
-def find_gaps(state: dict[str, Any], points: Iterable[float] = ()) -> list[dict[str, Any]]:
-    """Idle stretches of the run to compress on the time axis.
-
-    Busy time is the union of step attempts (running, completed, failed...;
-    not their ``retrying`` waits), open ones reaching ``now``, plus every event
-    timestamp in ``points`` as an instant.  Sleeps, waits and retry waits are idle.
-    A stretch between busy time inside ``[run.start, run.end or now]`` is a gap
-    when it is longer than ``MIN_GAP_S`` and ``GAP_FACTOR`` x the median length of
-    the merged busy spans.  Each gap is labelled by the idle kind overlapping it
-    most (``slept 3 h``, ``waited 5 min``, ``retry wait 2 min``, ``idle 1 h``: see
-    ``short_duration``);
-    ``open`` marks a trailing gap of a live run (a front-end extends it to its clock).
-    """
-    t0, t1 = _domain(state)
-    now = state.get("now", t1)
-    busy: list[tuple[float, float]] = [(p, p) for p in points]
-    idle: list[tuple[float, float, str]] = []
-    busy.append((t0, t0))
-    for row in state["rows"]:
-        kind = row["kind"]
-        if kind == "workflow":
-            continue
-        for seg in row["segments"]:
-            end = seg["end"] if seg["end"] is not None else now
-            if kind == "step" and seg["status"] != "retrying":
-                busy.append((seg["start"], end))
-            else:
-                idle.append((seg["start"], end, "retrying" if kind == "step" else kind))
-    busy.sort()
-    merged: list[list[float]] = []
-    for a, b in busy:
-        a, b = max(a, t0), min(b, t1)
-        if b < a:
-            b = a
-        if merged and a <= merged[-1][1]:
-            if b > merged[-1][1]:
-                merged[-1][1] = b
-        else:
-            merged.append([a, b])
-    spans = sorted(b - a for a, b in merged)
-    median = spans[len(spans) // 2] if spans else 0.0
-    threshold = max(MIN_GAP_S, GAP_FACTOR * median)
-    live = state["run"].get("end") is None
-    gaps: list[dict[str, Any]] = []
-    edges = [(m[1], nxt[0]) for m, nxt in pairwise(merged)]
-    if merged:
-        edges.append((merged[-1][1], t1))
-    for a, b in edges:
-        if b - a > threshold:
-            gaps.append(
-                {"start": a, "end": b, "verb": "idle", "label": "", "open": live and b >= t1}
-            )
-    if gaps:
-        starts = [g["start"] for g in gaps]
-        ends = [g["end"] for g in gaps]
-        overlap: list[dict[str, float]] = [{} for _ in gaps]
-        for a, b, kind in idle:
-            lo = bisect_right(ends, a)
-            hi = bisect_left(starts, b)
-            for i in range(lo, hi):
-                o = min(b, ends[i]) - max(a, starts[i])
-                if o > 0:
-                    overlap[i][kind] = overlap[i].get(kind, 0.0) + o
-        for g, ov in zip(gaps, overlap, strict=True):
-            if ov:
-                g["verb"] = _VERBS[max(ov, key=lambda k: ov[k])]
-    for g in gaps:
-        g["label"] = f"{g['verb']} {short_duration(g['end'] - g['start'])}"
-    return gaps
-
-
-def layout(
-    state: dict[str, Any], width_px: float, *, now: float | None = None
-) -> list[dict[str, Any]]:
-    """Map real time to x positions with gaps compressed: pieces ``{start, end, x0, x1, gap}``.
-
-    Algorithm (``timeline.js`` ``layout`` is the same, keep them in step):
-
-    1. The domain is ``[run.start, run.end or now]`` (``now`` defaults to the
-       state's; an empty domain still maps to the full width).  Gaps are clipped
-       to it, empty ones dropped; an ``open`` gap of a live run ends at ``now``.
-    2. With ``n`` gaps each gets ``g = min(GAP_PX, GAP_SHARE * width / n)`` px;
-       if gaps cover the whole domain they share the width equally.
-    3. The rest ``width - n*g`` is spread over the non-gap time linearly, so every
-       non-gap piece has the same px-per-second.
-    4. Pieces alternate (possibly empty runs skipped) from x=0 to x=width.
-    """
-    t0, t1 = _domain(state, now)
-    gaps = []
-    for g in sorted(state.get("gaps", ()), key=lambda g: g["start"]):
-        a = max(g["start"], t0)
-        b = t1 if (g.get("open") and now is not None) else min(g["end"], t1)
-        if gaps and a < gaps[-1][1]:
-            a = gaps[-1][1]
-        if b > a:
-            gaps.append((a, b))
-    width = float(width_px)
-    if t1 <= t0:
-        return [{"start": t0, "end": t1, "x0": 0.0, "x1": width, "gap": False}]
-    n = len(gaps)
-    gap_time = sum(b - a for a, b in gaps)
-    busy_time = (t1 - t0) - gap_time
-    if n and busy_time <= 1e-9:
-        gpx, scale = width / n, 0.0
-    else:
-        gpx = min(GAP_PX, GAP_SHARE * width / n) if n else 0.0
-        scale = (width - n * gpx) / busy_time
-    pieces: list[dict[str, Any]] = []
-    x, t = 0.0, t0
-    for a, b in gaps:
-        if a > t:
-            x1 = x + (a - t) * scale
-            pieces.append({"start": t, "end": a, "x0": x, "x1": x1, "gap": False})
-            x = x1
-        pieces.append({"start": a, "end": b, "x0": x, "x1": x + gpx, "gap": True})
-        x, t = x + gpx, b
-    if t1 > t or not pieces:
-        pieces.append({"start": t, "end": t1, "x0": x, "x1": width, "gap": False})
-    else:
-        pieces[-1]["x1"] = width
-    return pieces
-
-
-def time_to_x(pieces: list[dict[str, Any]], t: float) -> float:
-    """x position of time ``t`` under ``layout`` pieces (clamped to the ends)."""
-    if not pieces:
-        return 0.0
-    if t <= pieces[0]["start"]:
-        return pieces[0]["x0"]
-    lo, hi = 0, len(pieces) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if pieces[mid]["start"] <= t:
-            lo = mid
-        else:
-            hi = mid - 1
-    p = pieces[lo]
-    if t >= p["end"]:
-        return p["x1"]
-    span = p["end"] - p["start"]
-    return p["x0"] + (p["x1"] - p["x0"]) * ((t - p["start"]) / span if span > 0 else 0.0)
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from pyworkflow_nb.notebook.static_timeline import (
     render_html,
     render_runs_table_html,
 )
-from pyworkflow_nb.notebook.timeline_data import build_state, layout
+from pyworkflow_nb.notebook.timeline_data import build_state
+from pyworkflow_nb.notebook.timeline_layout import layout
 
 T0 = 1_700_000_000.0
 EVIL = "<script>alert(1)</script>"
