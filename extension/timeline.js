@@ -45,7 +45,7 @@ export const STATUS_COLORS = Object.freeze({
 const UNKNOWN_COLOR = "#9e9e9e";
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
-/** Layout constants (timeline_data.GAP_PX / GAP_SHARE hold the same). */
+/** Layout constants (timeline_layout.GAP_PX / GAP_SHARE hold the same). */
 export const GAP_PX = 60;
 export const GAP_SHARE = 0.3;
 export const ROW_H = 22;
@@ -71,7 +71,7 @@ export function statusColor(status) {
 }
 
 /**
- * Short human duration, same rules as timeline_data.format_duration:
+ * Short human duration, same rules as timeline_text.format_duration:
  * "850 ms", "12.3 s", "4 min 2 s", "3 h 5 min", "2 d 5 h".
  * @param {number} seconds
  * @returns {string}
@@ -100,7 +100,7 @@ export function formatDuration(seconds) {
 
 /**
  * formatDuration cut to its largest unit ("3 h", "4 min"), for gap labels
- * (timeline_data.short_duration).
+ * (timeline_text.short_duration).
  * @param {number} seconds
  */
 export function shortDuration(seconds) {
@@ -146,7 +146,7 @@ export function domain(state, now = null) {
 
 /**
  * Map real time to x positions with gaps compressed: the same algorithm as
- * timeline_data.layout (see its docstring). Each gap gets
+ * timeline_layout.layout (see its docstring). Each gap gets
  * min(GAP_PX, GAP_SHARE * width / n) px, the rest of the width is linear in time.
  * @param {State} state
  * @param {number} width

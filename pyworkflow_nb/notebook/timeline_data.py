@@ -48,8 +48,10 @@ Message protocol (anywidget custom messages, ``model.send`` / ``widget.send``):
   dropped and the view sends ``{"type": "resync"}``.
 * kernel -> view ``{"type": "state", "state": {...}}`` (or a change of the ``state``
   trait): replace the whole state.
-* view -> kernel ``{"type": "resync"}``: send the full state again (a new view starts
-  from the ``state`` trait, so a kernel that only sends deltas must answer this).
+* view -> kernel ``{"type": "resync"}``: send the full state again.
+* view -> kernel ``{"type": "sync", "seq": n}``: sent by every new view, which starts
+  from the ``state`` trait (deltas do not update it); the kernel answers with the full
+  state only when its own ``seq`` is not ``n``.
 * view -> kernel ``{"type": "details", "row": id, "attempt": n | None, "req": str}``:
   the kernel replies ``details_for(events, row, attempt, req=req)``, i.e.
   ``{"type": "details", "req", "row", "attempt", "found", "input", "output",
