@@ -55,6 +55,8 @@ const NICE_STEPS = [
   3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
 ];
 const MIN_TICK_PX = 70;
+/** Sub-second labels ("HH:MM:SS.f") are longer: their ticks stand further apart. */
+const FINE_TICK_PX = 110;
 const OVERSCAN = 8;
 const DEFAULT_VIEW_H = 440;
 const DEFAULT_WIDTH = 900;
@@ -111,8 +113,9 @@ export function shortDuration(seconds) {
 const pad2 = (n) => String(n).padStart(2, "0");
 
 /**
- * Local clock text for an epoch-seconds time: "HH:MM:SS", or "HH:MM" / "MM-DD" for
- * coarse axis steps, or "YYYY-MM-DD HH:MM:SS" with `step = "full"`.
+ * Local clock text for an epoch-seconds time: "HH:MM:SS" ("HH:MM:SS.f" for sub-second
+ * axis steps, "HH:MM" / "MM-DD" for coarse ones), or "YYYY-MM-DD HH:MM:SS" with
+ * `step = "full"`.
  * @param {number|null|undefined} ts
  * @param {number|"full"} [step]
  * @returns {string}
@@ -126,7 +129,11 @@ export function formatClock(ts, step = 1) {
   }
   if (step >= 86400) return `${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
   if (step >= 60) return hms.slice(0, 5);
-  return hms;
+  if (step >= 1) return hms;
+  const digits = step >= 0.1 ? 1 : step >= 0.01 ? 2 : 3;
+  const r = new Date(Math.round(ts * 10 ** digits) * 10 ** (3 - digits));
+  const whole = `${pad2(r.getHours())}:${pad2(r.getMinutes())}:${pad2(r.getSeconds())}`;
+  return `${whole}.${String(r.getMilliseconds()).padStart(3, "0").slice(0, digits)}`;
 }
 
 /**
@@ -219,7 +226,8 @@ export function timeToX(pieces, t) {
 
 /**
  * Axis ticks for the non-gap pieces (static_timeline.axis_ticks does the same):
- * the smallest nice step at least MIN_TICK_PX apart, aligned to the local clock.
+ * the smallest nice step at least MIN_TICK_PX (FINE_TICK_PX below a second) apart,
+ * aligned to the local clock.
  * @param {Piece[]} pieces
  * @returns {{t: number, x: number, label: string}[]}
  */
@@ -228,7 +236,9 @@ export function axisTicks(pieces) {
   if (!first) return [];
   const scale = (first.x1 - first.x0) / (first.end - first.start);
   if (!(scale > 0)) return [];
-  const step = NICE_STEPS.find((s) => s * scale >= MIN_TICK_PX) ?? NICE_STEPS[NICE_STEPS.length - 1];
+  const step = NICE_STEPS.find((s) => s * scale >= (s < 1 ? FINE_TICK_PX : MIN_TICK_PX))
+    ?? NICE_STEPS[NICE_STEPS.length - 1];
+  const apart = (step < 1 ? FINE_TICK_PX : MIN_TICK_PX) * 0.6;
   const off = -new Date(pieces[0].start * 1000).getTimezoneOffset() * 60;
   const out = [];
   let lastX = -Infinity;
@@ -236,7 +246,7 @@ export function axisTicks(pieces) {
     if (p.gap) continue;
     for (let t = Math.ceil((p.start + off) / step) * step - off; t <= p.end; t += step) {
       const x = timeToX(pieces, t);
-      if (x - lastX >= MIN_TICK_PX * 0.6) {
+      if (x - lastX >= apart) {
         out.push({ t, x, label: formatClock(t, step) });
         lastX = x;
       }

@@ -107,6 +107,15 @@ describe("layout", () => {
     for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i].x > ticks[i - 1].x);
     for (const t of ticks) assert.match(t.label, /^\d\d:\d\d(:\d\d)?$/);
   });
+
+  it("labels sub-second ticks with their fraction, each label once", () => {
+    const state = makeState(3);
+    state.run.end = state.run.start + 3.5;
+    const ticks = axisTicks(layout(state, 900));
+    assert.ok(ticks.length >= 4);
+    for (const t of ticks) assert.match(t.label, /^\d\d:\d\d:\d\d\.\d$/);
+    assert.equal(new Set(ticks.map((t) => t.label)).size, ticks.length);
+  });
 });
 
 describe("visibleRange", () => {

@@ -36,6 +36,7 @@ NICE_STEPS = (
     3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
 )  # fmt: skip
 MIN_TICK_PX = 70.0
+FINE_TICK_PX = 110.0  # sub-second labels (HH:MM:SS.f) are longer
 
 LABEL_W = 170
 ROW_H = 20
@@ -81,9 +82,9 @@ def _tz_offset(ts: float) -> float:
 def axis_ticks(pieces: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
     """``(t, x, label)`` ticks for the non-gap pieces of a layout.
 
-    The spacing is the smallest of ``NICE_STEPS`` at least ``MIN_TICK_PX`` apart at
-    the layout's scale, aligned to local clock multiples; labels are ``HH:MM:SS``
-    below a minute, ``HH:MM`` below a day, else ``MM-DD``.
+    The spacing is the smallest of ``NICE_STEPS`` at least ``MIN_TICK_PX`` (``FINE_TICK_PX``
+    below a second) apart at the layout's scale, aligned to local clock multiples; labels
+    are ``HH:MM:SS.f`` below a second, ``HH:MM:SS`` below a minute, ``HH:MM`` below a day, else ``MM-DD``.
     """
     scale = next(
         ((p["x1"] - p["x0"]) / (p["end"] - p["start"]) for p in pieces
@@ -92,8 +93,11 @@ def axis_ticks(pieces: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
     )  # fmt: skip
     if scale <= 0:
         return []
-    step = next((s for s in NICE_STEPS if s * scale >= MIN_TICK_PX), NICE_STEPS[-1])
+    step = next((s for s in NICE_STEPS if s * scale >= (FINE_TICK_PX if s < 1 else MIN_TICK_PX)),
+                NICE_STEPS[-1])
+    apart = (FINE_TICK_PX if step < 1 else MIN_TICK_PX) * 0.6
     fmt = "%H:%M:%S" if step < 60 else "%H:%M" if step < 86400 else "%m-%d"
+    digits = 0 if step >= 1 else 1 if step >= 0.1 else 2 if step >= 0.01 else 3
     off = _tz_offset(pieces[0]["start"])
     out: list[tuple[float, float, str]] = []
     last_x = -math.inf
@@ -103,8 +107,10 @@ def axis_ticks(pieces: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
         t = math.ceil((p["start"] + off) / step) * step - off
         while t <= p["end"]:
             x = time_to_x(pieces, t)
-            if x - last_x >= MIN_TICK_PX * 0.6:
-                out.append((t, x, _clock(t, fmt)))
+            if x - last_x >= apart:
+                shown = round(t, digits)
+                label = _clock(shown, fmt) + (f"{shown % 1:.{digits}f}"[1:] if digits else "")
+                out.append((t, x, label))
                 last_x = x
             t += step
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from typing import Any
@@ -160,6 +161,14 @@ def test_axis_ticks_are_ordered_and_inside() -> None:
     assert xs == sorted(xs) and xs[0] >= 0 and xs[-1] <= 600
     for t, _, _ in ticks:
         assert not any(p["gap"] and p["start"] < t < p["end"] for p in pieces)
+
+
+def test_sub_second_ticks_show_their_fraction_once() -> None:
+    state = build_state([], T0)
+    state["run"].update(start=T0, end=T0 + 3.5)
+    labels = [label for _, _, label in axis_ticks(layout(state, 900))]
+    assert len(labels) >= 4 and len(set(labels)) == len(labels)
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d\.\d", label) for label in labels)
 
 
 def test_empty_state_renders() -> None:

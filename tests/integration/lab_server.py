@@ -1,0 +1,101 @@
+"""A real JupyterLab server and a real Chromium (Debian's binary, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    """Debian's chromium binary, installed with apt-get when missing."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if shutil.which("apt-get") is None:
+        pytest.skip("the browser test needs chromium: install it (apt-get install chromium); "
+                    "this machine has neither chromium nor apt-get")
+    root = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*root, "apt-get", "update", "-q"], check=True, env=env, timeout=600)
+    subprocess.run([*root, "apt-get", "install", "-y", "-q", "--no-install-recommends",
+                    "chromium"], check=True, env=env, timeout=1200)
+    found = shutil.which("chromium")
+    assert found, "apt-get installed chromium but it is not on PATH"
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Lab:
+    """A JupyterLab server on 127.0.0.1 serving ``root``, with a token."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.token = secrets.token_hex(16)
+        self.log = root.parent / "jupyterlab.log"
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+
+    @contextmanager
+    def running(self) -> Iterator[Lab]:
+        state = self.root.parent / "lab-state"
+        quiet = state / "settings" / "@jupyterlab" / "apputils-extension"
+        quiet.mkdir(parents=True, exist_ok=True)
+        (quiet / "notification.jupyterlab-settings").write_text(
+            '{"fetchNews": "false", "checkForUpdates": false}')
+        args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+                "--LabApp.expose_app_in_browser=True",
+                f"--LabApp.user_settings_dir={state / 'settings'}",
+                f"--LabApp.workspaces_dir={state / 'workspaces'}"]
+        if os.geteuid() == 0:
+            args.append("--allow-root")
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+        with open(self.log, "wb") as log:
+            proc = subprocess.Popen(args, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env)
+        try:
+            self._wait_ready(proc)
+            yield self
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def _wait_ready(self, proc: subprocess.Popen[Any]) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"JupyterLab exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url("api/status"), timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"JupyterLab did not start:\n{self.log.read_text()[-3000:]}")
