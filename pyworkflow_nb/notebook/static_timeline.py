@@ -84,7 +84,8 @@ def axis_ticks(pieces: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
 
     The spacing is the smallest of ``NICE_STEPS`` at least ``MIN_TICK_PX`` (``FINE_TICK_PX``
     below a second) apart at the layout's scale, aligned to local clock multiples; labels
-    are ``HH:MM:SS.f`` below a second, ``HH:MM:SS`` below a minute, ``HH:MM`` below a day, else ``MM-DD``.
+    are ``HH:MM:SS.f`` below a second, ``HH:MM:SS`` below a minute, ``HH:MM`` below a
+    day, else ``MM-DD``.
     """
     scale = next(
         ((p["x1"] - p["x0"]) / (p["end"] - p["start"]) for p in pieces

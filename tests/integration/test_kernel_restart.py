@@ -32,9 +32,19 @@ def test_run_resumes_after_hard_kernel_kill(tmp_path: Path, kernel_name: str) ->
     assert not (tmp_path / "after.marker").exists()
 
     nb = load("recovery.ipynb")
-    client(nb, tmp_path, kernel_name).execute()
+    second = client(nb, tmp_path, kernel_name)
+    show = new_code_cell("%wf show nightly-1")
+    nb.cells.append(show)
+    with second.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                second.execute_cell(cell, index)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "resumed 1 run" in text(code[0]) and "nightly-1" in text(code[0])
     assert "waiting_for_definition" in text(code[0])
     assert "'done'" in text(code[3])
     assert "{'before': 1, 'after': 1}" in text(code[4])
+    (shown,) = show.outputs
+    assert "application/vnd.jupyter.widget-view+json" in shown["data"], "the timeline widget"
+    page = shown["data"]["text/html"]
+    assert "completed" in page and "mark" in page and "sleep" in page, "rebuilt from the store"

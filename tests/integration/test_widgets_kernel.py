@@ -39,6 +39,17 @@ async def demo(n):
 @pw.workflow
 async def waiter():
     return await pw.wait_for_event("go")
+
+@pw.step
+def part(i):
+    return i
+
+@pw.workflow
+async def fan(n, pause):
+    for i in range(n):
+        await part(i)
+        await pw.sleep(pause)
+    return n
 """
 
 
@@ -132,3 +143,18 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
         shown = k.models[k.model_of(TIMELINE)]["state"]
         assert shown["run"]["run_id"] == run_id and shown["run"]["status"] == "completed"
 
+
+
+def test_a_long_pw_run_in_a_cell_shows_its_progress(tmp_path: Path, kernel_name: str) -> None:
+    with widget_kernel(tmp_path, kernel_name) as k:
+        k.execute(SETUP)
+        k.execute("print(pw.run(fan, 3, 0))")
+        assert k.printed[-1].strip() == "3"
+        assert not any(s.get("_anywidget_id") == TIMELINE for s in k.models.values()), \
+            "a quick run shows nothing"
+        k.execute("print(pw.run(fan, 8, 0.2))")  # ~1.6 s: over PROGRESS_AFTER
+        assert k.printed[-1].strip() == "8"
+        shown = k.models[k.model_of(TIMELINE)]["state"]
+        assert shown["progress"] == {"done": 8, "failed": 0, "total": 8}
+        assert shown["run"]["status"] == "completed"
+        assert "8 done / 8 total" in k.displays[-1]["text/html"]
