@@ -13,12 +13,12 @@
  *   until?: number|null, input?: string|null, output?: string|null,
  *   error?: ErrorInfo|null, truncated?: boolean}} Segment
  * @typedef {{id: string, kind: string, name?: string, n?: number, label: string,
- *   status: string, segments: Segment[]}} Row
+ *   run_id?: string|null, status: string, segments: Segment[]}} Row
  * @typedef {{ts: number, kind: string, label: string, text?: string|null}} Marker
  * @typedef {{start: number, end: number, verb?: string, label: string, open?: boolean}} Gap
  * @typedef {{run_id?: string|null, workflow?: string|null, status: string,
  *   start: number|null, end: number|null, error?: ErrorInfo|null,
- *   cancel_requested?: boolean}} RunInfo
+ *   cancel_requested?: boolean, parent_run_id?: string|null}} RunInfo
  * @typedef {{v?: number, seq?: number, now: number, run: RunInfo, rows: Row[],
  *   markers: Marker[], gaps: Gap[], progress: {done: number, total: number, failed?: number},
  *   live?: boolean}} State
@@ -484,7 +484,10 @@ export class TimelineView {
     bar.append(this.pfill);
     this.ptext = h(d, "span", "pw-tl-ptext");
     prog.append(bar, this.ptext);
-    head.append(this.title, this.badge, this.runId, this.when, prog);
+    this.parentLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ parent run");
+    this.parentLink.setAttribute("type", "button");
+    this.parentLink.hidden = true;
+    head.append(this.parentLink, this.title, this.badge, this.runId, this.when, prog);
     this.errorLine = h(d, "div", "pw-tl-error");
     this.axis = h(d, "div", "pw-tl-axis");
     this.wfRow = h(d, "div", "pw-tl-wfrow");
@@ -527,6 +530,9 @@ export class TimelineView {
    * @param {number} now
    */
   drawHeader(run, now) {
+    this.parentLink.hidden = !run.parent_run_id;
+    this.parentLink.dataset.runId = run.parent_run_id || "";
+    this.parentLink.title = run.parent_run_id ? `open ${run.parent_run_id}` : "";
     this.title.textContent = run.workflow || "run";
     this.badge.textContent = run.cancel_requested && !TERMINAL.has(run.status)
       ? `${run.status} · cancel requested` : run.status;
@@ -679,6 +685,12 @@ export class TimelineView {
       this.requestFull();
       return true;
     }
+    const open = /** @type {HTMLElement|null} */ (target.closest(".pw-tl-open"));
+    if (open && open.dataset.runId) {
+      this.closeDetails();
+      this.model.send({ type: "open", run_id: open.dataset.runId });
+      return true;
+    }
     const bar = /** @type {HTMLElement|null} */ (target.closest(".pw-tl-seg"));
     if (bar && bar.dataset.row != null) {
       this.select({ rowId: bar.dataset.row, seg: Number(bar.dataset.seg), marker: -1 });
@@ -767,6 +779,12 @@ export class TimelineView {
     meta.push(seg.end != null ? `took ${formatDuration(seg.end - seg.start)}` : `for ${formatDuration(now - seg.start)} so far`);
     if (seg.until != null) meta.push(`${seg.status === "retrying" ? "retry at" : row.kind === "wait" ? "timeout at" : "until"} ${formatClock(seg.until, "full")}`);
     panel.append(h(d, "div", "pw-tl-details-meta", meta.join(" · ")));
+    if (row.kind === "child" && row.run_id) {
+      const open = h(d, "button", "pw-tl-open", `open child run ${row.run_id} ›`);
+      open.setAttribute("type", "button");
+      open.dataset.runId = row.run_id;
+      panel.append(open);
+    }
     const full = sel.full;
     const src = full && full.found !== false ? full : seg;
     if (src.input != null) this.section("input", src.input);

@@ -326,3 +326,28 @@ describe("rendering", () => {
     assert.equal(el.children.length, 0);
   });
 });
+
+describe("child runs", () => {
+  it("links a child row to its run and a child run to its parent", async () => {
+    const state = makeState(2);
+    state.rows.push({ ...stepRow("report#1", T0 + 1, T0 + 2), kind: "child", run_id: "r1/report#1" });
+    state.run.parent_run_id = "p<b>0</b>";
+    const { el, model, cleanup } = mount(state);
+    await nextFrame();
+    const parent = /** @type {HTMLElement} */ (el.querySelector(".pw-tl-parent"));
+    assert.equal(parent.hidden, false);
+    /** @type {HTMLElement} */ (el.querySelector('.pw-tl-seg[data-row="report#1"]')).click();
+    const open = /** @type {HTMLElement} */ (el.querySelector(".pw-tl-details .pw-tl-open"));
+    assert.ok(open.textContent?.includes("r1/report#1"));
+    open.click();
+    assert.deepEqual(model.sent, [{ type: "open", run_id: "r1/report#1" }]);
+    assert.equal(/** @type {HTMLElement} */ (el.querySelector(".pw-tl-details")).hidden, true);
+    parent.click();
+    assert.deepEqual(model.sent[1], { type: "open", run_id: "p<b>0</b>" });
+    assert.equal(el.querySelectorAll("b").length, 0);
+    model.set("state", makeState(1));
+    await nextFrame();
+    assert.equal(parent.hidden, true, "no parent: no link");
+    cleanup();
+  });
+});

@@ -11,16 +11,17 @@ State (``build_state``)::
       "now": 1700000123.5,          # the "now" the state was built for (epoch s)
       "run": {"run_id", "workflow", "version", "status", "start", "end",
               "cancel_requested": bool, "error": {...} | None},
+                                    # (+ "parent_run_id" when the caller knows it)
       "rows": [row, ...],           # the workflow's own row first, then steps /
-                                    # sleeps / waits in order of first appearance
+                                    # sleeps / waits / children in order of first appearance
       "markers": [{"ts", "kind": "event" | "cancel", "label", "text"}, ...],
       "gaps": [{"start", "end", "verb", "label", "open"}, ...],
-      "progress": {"done", "failed", "total"},   # step rows only
+      "progress": {"done", "failed", "total"},   # step and child rows
     }                               # optional "live": False stops a front-end from
                                     # moving a running run's clock on by itself
 
-    row     = {"id", "kind": "workflow"|"step"|"sleep"|"wait", "name", "n", "label",
-               "status", "segments": [segment, ...]}
+    row     = {"id", "kind": "workflow"|"step"|"sleep"|"wait"|"child", "name", "n", "label",
+               "status", "segments": [segment, ...]}   # child rows add "run_id"
     segment = {"attempt": int | None, "start", "end": float | None (open),
                "status", "until": float | None, "input": str | None,
                "output": str | None, "error": {"type", "message", "traceback"} | None,
@@ -28,8 +29,9 @@ State (``build_state``)::
 
 Events folded in: ``workflow.started/completed/failed/cancelled/cancel_requested/retried``
 (a retried run gets a new workflow segment), ``step.started/completed/failed/cancelled``,
-``timer.started/fired``, ``wait.started/completed/timed_out``, ``event.received`` (a
-marker); ``value.recorded`` and unknown types only count as instants for gap detection.
+``timer.started/fired``, ``wait.started/completed/timed_out``,
+``child.started/completed/failed`` (a child workflow's row), ``event.received`` (a marker);
+``value.recorded`` and unknown types only count as instants for gap detection.
 
 Statuses: ``running completed failed retrying sleeping waiting cancelled pending``
 (the front-ends colour any other status, e.g. a store status set by the caller, grey).
@@ -52,6 +54,8 @@ Message protocol (anywidget custom messages, ``model.send`` / ``widget.send``):
 * view -> kernel ``{"type": "sync", "seq": n}``: sent by every new view, which starts
   from the ``state`` trait (deltas do not update it); the kernel answers with the full
   state only when its own ``seq`` is not ``n``.
+* view -> kernel ``{"type": "open", "run_id": str}``: show that run (a child row's
+  ``run_id`` or the header's ``parent_run_id``) instead; the kernel sets the ``state`` trait.
 * view -> kernel ``{"type": "details", "row": id, "attempt": n | None, "req": str}``:
   the kernel replies ``details_for(events, row, attempt, req=req)``, i.e.
   ``{"type": "details", "req", "row", "attempt", "found", "input", "output",
@@ -153,11 +157,12 @@ _NOTHING: Any = object()
 
 
 class _Row:
-    __slots__ = ("id", "kind", "segments")
+    __slots__ = ("id", "kind", "run_id", "segments")
 
     def __init__(self, row_id: str, kind: str) -> None:
         self.id = row_id
         self.kind = kind
+        self.run_id: str | None = None  # a child row's run
         self.segments: list[_Seg] = []
 
     def open_seg(self) -> _Seg | None:
@@ -307,6 +312,18 @@ def build_state(
                     "type": "EventTimeout",
                     "message": f"no {data.get('event', '')!r} event before the timeout",
                 }
+        elif typ == "child.started":
+            r = row_for(step, "child")
+            r.run_id = data.get("run_id")
+            r.segments.append(_Seg(None, ts, "running"))
+        elif typ in ("child.completed", "child.failed"):
+            r = row_for(step, "child")
+            seg = r.open_seg() or _new_seg(r, ts, "running")
+            seg.end = ts
+            if typ == "child.completed":
+                seg.status, seg.output = "completed", data.get("result")
+            else:
+                seg.status, seg.error = "failed", data.get("error")
         # value.recorded and unknown types: only a point in time (for gap detection)
 
     # the run's status
@@ -346,7 +363,7 @@ def build_state(
 
     done = failed = total = 0
     for row in out_rows:
-        if row["kind"] == "step":
+        if row["kind"] in ("step", "child"):
             total += 1
             done += row["status"] == "completed"
             failed += row["status"] == "failed"
@@ -437,7 +454,7 @@ def _row_json(r: _Row, limit: int) -> dict[str, Any]:
             }
         )
     status = segs[-1]["status"] if segs else "pending"
-    return {
+    row = {
         "id": r.id,
         "kind": r.kind,
         "name": name,
@@ -446,6 +463,9 @@ def _row_json(r: _Row, limit: int) -> dict[str, Any]:
         "status": status,
         "segments": segs,
     }
+    if r.kind == "child":
+        row["run_id"] = r.run_id
+    return row
 
 
 # ---------------------------------------------------------------------------
@@ -554,9 +574,11 @@ def details_for(
             if typ == "workflow.started":
                 reply["extra"]["workflow"] = data.get("workflow")
                 reply["extra"]["version"] = data.get("version")
-        elif typ in ("workflow.completed", "step.completed"):
+        elif typ in ("workflow.completed", "step.completed", "child.completed"):
             raw["output"] = data.get("result")
-        elif typ in ("workflow.failed", "step.failed"):
+        elif typ == "child.started":
+            reply["extra"]["run_id"] = data.get("run_id")
+        elif typ in ("workflow.failed", "step.failed", "child.failed"):
             raw["error"] = data.get("error")
             if typ == "step.failed":
                 reply["extra"]["retry_at"] = data.get("retry_at")

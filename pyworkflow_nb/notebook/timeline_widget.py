@@ -3,12 +3,14 @@
 The kernel keeps the run's events and the last state it sent. On the run's events it sends
 deltas (``diff_state``), at most ten a second; the ``state`` trait is only the state the
 widget started from, so a new view says which ``seq`` it holds and gets the full state when
-the kernel has moved on. Clicking a bar asks for that step's full values (``details_for``).
-The protocol is described in ``timeline_data``.
+the kernel has moved on. Clicking a bar asks for that step's full values (``details_for``);
+a child workflow's row (and a child run's header) links to the other run, which the widget
+then shows. The protocol is described in ``timeline_data``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from IPython.display import DisplayHandle, display
 
 from ..client import event_dict
 from ..engine import Engine
+from ..errors import RunNotFound
 from ..runtime import runtime
 from ..store import EventRow
 from .static_timeline import render_html
@@ -50,12 +53,15 @@ class TimelineWidget(anywidget.AnyWidget):
         self.engine = engine or runtime.ensure()
         self.updates = 0
         self._display: DisplayHandle | None = None
-        self._events = [event_dict(e) for e in self.engine.events(run_id)]
-        self._sent = self._build()
         self._last_update = 0.0
         self._pending: Any = None
+        self._events = [event_dict(e) for e in self.engine.events(run_id)]
+        self._sent = self._build()
         super().__init__(state=self._sent)
         self.on_msg(self._on_msg)
+        self._follow_if_running()
+
+    def _follow_if_running(self) -> None:
         if self._sent["run"]["status"] not in _TERMINAL:
             self.engine.listeners.append(self._on_event)
 
@@ -69,9 +75,21 @@ class TimelineWidget(anywidget.AnyWidget):
         self._display = display(self, display_id=True)  # type: ignore[assignment]
         return self
 
+    def show_run(self, run_id: str) -> None:
+        """Show another run (a child or the parent) in this widget, live if it runs."""
+        events = [event_dict(e) for e in self.engine.events(run_id)]  # RunNotFound first
+        self._stop()
+        self.run_id, self._events = run_id, events
+        self._sent = self._build()
+        self.state = self._sent
+        self._follow_if_running()
+
     def _build(self) -> dict[str, Any]:
         state = build_state(self._events, self.engine.clock.now())
-        state["run"]["status"] = self.engine.get_row(self.run_id).status
+        row = self.engine.get_row(self.run_id)
+        state["run"]["status"] = row.status
+        if row.parent_run_id:
+            state["run"]["parent_run_id"] = row.parent_run_id
         if self.engine.clock.virtual:
             state["live"] = False
         return state
@@ -128,6 +146,9 @@ class TimelineWidget(anywidget.AnyWidget):
         if kind == "details":
             self.send(details_for(self._events, str(content.get("row")),
                                   content.get("attempt"), req=content.get("req")))
+        elif kind == "open":
+            with contextlib.suppress(RunNotFound):
+                self.show_run(str(content.get("run_id")))
         elif kind == "resync" or (kind == "sync" and content.get("seq") != self._sent["seq"]):
             self.send({"type": "state", "state": self._sent})
 

@@ -45,6 +45,14 @@ def part(i):
     return i
 
 @pw.workflow
+async def report(n):
+    return await part(n)
+
+@pw.workflow
+async def parent():
+    return [await report(1), await report(2)]
+
+@pw.workflow
 async def fan(n, pause):
     for i in range(n):
         await part(i)
@@ -158,3 +166,22 @@ def test_a_long_pw_run_in_a_cell_shows_its_progress(tmp_path: Path, kernel_name:
         assert shown["progress"] == {"done": 8, "failed": 0, "total": 8}
         assert shown["run"]["status"] == "completed"
         assert "8 done / 8 total" in k.displays[-1]["text/html"]
+
+
+def test_the_timeline_opens_child_runs_and_goes_back(tmp_path: Path, kernel_name: str) -> None:
+    with widget_kernel(tmp_path, kernel_name) as k:
+        k.execute(SETUP)
+        k.execute("p = pw.SyncClient().start(parent); p.result(); p")
+        widget = k.model_of(TIMELINE)
+        state = k.models[widget]["state"]
+        children = [r for r in state["rows"] if r["kind"] == "child"]
+        assert [r["status"] for r in children] == ["completed", "completed"]
+        child_id = children[1]["run_id"]
+
+        k.send(widget, {"type": "open", "run_id": child_id})
+        k.pump(lambda: k.models[widget]["state"]["run"]["run_id"] == child_id)
+        child = k.models[widget]["state"]["run"]
+        assert child["workflow"] == "report" and child["parent_run_id"] == state["run"]["run_id"]
+        k.send(widget, {"type": "open", "run_id": "no-such-run"})  # ignored
+        k.send(widget, {"type": "open", "run_id": child["parent_run_id"]})
+        k.pump(lambda: k.models[widget]["state"]["run"]["run_id"] == state["run"]["run_id"])

@@ -473,3 +473,23 @@ def _close(js: list[dict[str, Any]], py: list[dict[str, Any]]) -> bool:
         for key in ("start", "end", "x0", "x1"):
             assert a[key] == pytest.approx(b[key], abs=1e-6)
     return True
+
+
+def test_child_workflows_get_rows_that_link_to_their_runs() -> None:
+    log = Log().start().step(1, "fetch#1")
+    log.add(3, "child.started", "report#1", run_id="r1/report#1")
+    log.add(4, "child.started", "report#2", run_id="r1/report#2")
+    log.add(9, "child.completed", "report#1", result={"pages": 3})
+    log.add(10, "child.failed", "report#2",
+            error={"type": "ValueError", "message": "no data", "traceback": "tb"}, final=True)
+    state = build_state(log.events, T0 + 11)
+    children = [r for r in state["rows"] if r["kind"] == "child"]
+    assert [(r["label"], r["run_id"], r["status"]) for r in children] == [
+        ("report", "r1/report#1", "completed"),
+        ("report #2", "r1/report#2", "failed")]
+    assert children[0]["segments"][0]["output"] == '{"pages": 3}'
+    assert children[1]["segments"][0]["error"]["message"] == "no data"
+    assert state["progress"] == {"done": 2, "failed": 1, "total": 3}
+    details = details_for(log.events, "report#1")
+    assert details["extra"]["run_id"] == "r1/report#1"
+    assert '"pages": 3' in details["output"]
