@@ -119,7 +119,12 @@ def test_timeline_in_jupyterlab(page: Any, tmp_path: Path) -> None:
     page.evaluate(RUN_CELL, [1, True])
     live = _cell(page, 1)
     segments = live.locator(".pw-tl-seg")
-    segments.first.wait_for(timeout=30_000)
+    live.locator(".pw-tl-seg, .pw-timeline-static").first.wait_for(timeout=30_000)
+    if not segments.count():
+        pytest.fail("JupyterLab drew the static fallback, not the widget: the ipywidgets and "
+                    "anywidget front-end extensions are not in this environment's "
+                    "share/jupyter/labextensions (pip install them into the env that runs "
+                    "JupyterLab)")
 
     counts = [segments.count()]
     deadline = time.monotonic() + 30
