@@ -54,6 +54,9 @@ class Engine:
         self.step_executor = ThreadPoolExecutor(thread_name_prefix="pyworkflow-step")
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
+        # recovered runs that ended before replaying their history (e.g. NonDeterminismError):
+        # recover() still reports them, however quickly they failed
+        self._ended_in_replay: dict[str, Run] = {}
         for definition in list(definitions.seen.values()):
             self._record_definition(definition)
         definitions.subscribe(self._on_definition)
@@ -158,7 +161,8 @@ class Engine:
         """Resume every unfinished run of the store.
 
         Returns the unfinished runs that came from the store (this call's and earlier ones'),
-        once each has replayed its history up to where it is live again.
+        once each has replayed its history up to where it is live again, and those that ended
+        before they got there (their code no longer matches their history).
         """
         await self.writer.flush()
         for row in self.store.unfinished_runs():
@@ -179,7 +183,7 @@ class Engine:
         await asyncio.gather(*(r.replayed for r in recovered if r.task is not None),
                              return_exceptions=True)
         self.scheduler.start()
-        return recovered
+        return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
 
     def _resume(self, run: Run, workflow: Workflow) -> None:
         run.row.status = "running"
@@ -278,6 +282,8 @@ class Engine:
     def finished(self, run: Run, exc: BaseException | None) -> None:
         """Called by a run once its final event is recorded."""
         self.runs.pop(run.run_id, None)
+        if run.recovered and run.ended_replaying:
+            self._ended_in_replay[run.run_id] = run
         self._recent[run.run_id] = (run.row, exc)
         if len(self._recent) > _RECENT_LIMIT:
             self._recent.popitem(last=False)

@@ -84,6 +84,7 @@ class Run(RunContext):
         self.failed_step: tuple[BaseException, str] | None = None
         self._logger: _ReplayLogger | None = None
         self.recovered = False
+        self.ended_replaying = False  # finished before its history was replayed
         if not self.unmatched:
             self.replayed.set_result(None)
 
@@ -523,6 +524,7 @@ class Run(RunContext):
         row.finished_at = row.updated_at = now
         self.engine.writer.run_changed(row)
         if not self.replayed.done():
+            self.ended_replaying = True
             self.replayed.set_result(None)
         try:
             await self.durable()

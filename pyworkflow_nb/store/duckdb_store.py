@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, timedelta
 from importlib import resources
@@ -25,6 +26,12 @@ _RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", 
 _RUN_SELECT = ", ".join(
     f"epoch({c}) AS {c}" if c in _RUN_TIME_COLUMNS else c for c in _RUN_COLUMNS
 )
+# The columns a run's row changes after it is created; an update writes only these (DuckDB's
+# update cost grows with the columns it sets: measured 1.8 -> 0.9 ms for a run's last update).
+_RUN_MUTABLE = ["version", "status", "result", "error", "finished_at", "updated_at"]
+_RUN_MUTABLE_AT = [_RUN_COLUMNS.index(c) for c in _RUN_MUTABLE]
+_RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_MUTABLE)} "
+               "WHERE run_id = ?")
 _TERMINAL = "('completed', 'failed', 'cancelled')"
 _SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
 _SCHEDULE_TIME_COLUMNS = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
@@ -41,6 +48,12 @@ def _ts(epoch: float | None) -> datetime | None:
 def _run_values(row: tuple[Any, ...]) -> list[Any]:
     return [_ts(v) if c in _RUN_TIME_COLUMNS else v
             for c, v in zip(_RUN_COLUMNS, row, strict=False)]
+
+
+def _run_changes(row: tuple[Any, ...]) -> list[Any]:
+    """The mutable columns of a run row, then its run_id (the order of ``_RUN_UPDATE``)."""
+    values = _run_values(row)
+    return [*(values[i] for i in _RUN_MUTABLE_AT), values[0]]
 
 
 class DuckDBStore:
@@ -114,8 +127,8 @@ class DuckDBStore:
             apps = self._local.appenders = {
                 "events": cur.appender("events"),
                 "runs": cur.appender("runs"),
-                "runs_update": cur.appender("runs", columns=_RUN_COLUMNS, action="update",
-                                            key=["run_id"]),
+                "runs_update": cur.appender("runs", columns=[*_RUN_MUTABLE, "run_id"],
+                                            action="update", key=["run_id"]),
                 "workflows": cur.appender("workflows"),
             }
         return apps
@@ -123,44 +136,64 @@ class DuckDBStore:
     # -- writing -------------------------------------------------------------------------------
 
     def commit(self, batch: Batch) -> None:
-        """Write the batch atomically (one statement when it only holds events)."""
+        """Write the batch atomically, in one transaction.
+
+        Every DuckDB statement costs about a millisecond here whatever it holds, so the batch is
+        written with as few as possible: one per table, and no BEGIN/COMMIT when one is enough.
+        """
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
-        apps = self._appenders()
-        events = [(r, s, _EPOCH + timedelta(seconds=t), ty, st, a, d)
-                  for (r, s, t, ty, st, a, d) in batch.events]
-        statements = bool(events) + bool(batch.new_runs) + bool(batch.changed_runs) \
-            + bool(batch.definitions) + bool(batch.schedules)
-        if statements == 1 and events:
-            apps["events"].append_rows(events)
-            self._flush(apps["events"])
-            return
+        writes = self._writes(batch)
         cur = self._cursor()
+        if len(writes) == 1:
+            writes[0](cur)
+            return
         cur.execute("BEGIN")
         try:
-            if events:
-                apps["events"].append_rows(events)
-                self._flush(apps["events"])
-            if batch.new_runs:
-                apps["runs"].append_rows([_run_values(r) for r in batch.new_runs.values()])
-                self._flush(apps["runs"])
-            if batch.changed_runs:
-                apps["runs_update"].append_rows(
-                    [_run_values(r) for r in batch.changed_runs.values()])
-                self._flush(apps["runs_update"])
-            if batch.definitions:
-                apps["workflows"].append_rows(
-                    [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
-                     for d in batch.definitions])
-                self._flush(apps["workflows"])
-            if batch.schedules:
-                self._write_schedules(cur, batch.schedules)
+            for write in writes:
+                write(cur)
             cur.execute("COMMIT")
         except BaseException:
-            for app in apps.values():
+            for app in self._appenders().values():
                 app.clear()
             cur.execute("ROLLBACK")
             raise
+
+    def _writes(self, batch: Batch) -> list[Callable[[duckdb.DuckDBPyConnection], None]]:
+        """One callable per statement the batch needs, in the order they must run."""
+        apps = self._appenders()
+        writes: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
+
+        def append(app: Any, rows: list[Any]) -> None:
+            def write(_cur: duckdb.DuckDBPyConnection) -> None:
+                app.append_rows(rows)
+                self._flush(app)
+            writes.append(write)
+
+        if batch.events:
+            append(apps["events"], [(r, s, _EPOCH + timedelta(seconds=t), ty, st, a, d)
+                                    for (r, s, t, ty, st, a, d) in batch.events])
+        if batch.new_runs:
+            append(apps["runs"], [_run_values(r) for r in batch.new_runs.values()])
+        if len(batch.changed_runs) == 1:  # one UPDATE by key costs less than the appender's join
+            (row,) = batch.changed_runs.values()
+            writes.append(lambda cur: self._execute(cur, _RUN_UPDATE, _run_changes(row)))
+        elif batch.changed_runs:
+            append(apps["runs_update"], [_run_changes(r) for r in batch.changed_runs.values()])
+        if batch.definitions:
+            append(apps["workflows"],
+                   [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
+                    for d in batch.definitions])
+        if batch.schedules:
+            schedules = batch.schedules
+            writes.append(lambda cur: self._write_schedules(cur, schedules))
+        return writes
+
+    def _execute(self, cur: duckdb.DuckDBPyConnection, query: str, params: list[Any]) -> None:
+        try:
+            cur.execute(query, params)
+        except duckdb.Error as exc:
+            raise StoreError(f"writing to the store {self.path} failed: {exc}") from exc
 
     def _write_schedules(self, cur: duckdb.DuckDBPyConnection,
                          rows: dict[str, tuple[Any, ...] | None]) -> None:

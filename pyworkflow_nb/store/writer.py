@@ -7,8 +7,12 @@ run's history. The commit runs inline on the engine's loop: measured here, handi
 writer thread cost more (thread hops, GIL contention on 2 cores) than the loop gained by
 running workflows meanwhile (seq10 25 -> 20 ms, many 2,400-3,100 -> 3,100-3,800 wf/s).
 
-``durability="sync"`` starts a commit as soon as something is pending; ``"relaxed"`` waits
-``interval`` seconds to gather more, and the engine does not wait for it before moving on.
+What nothing waits for yet (a run's first events, a step's ``step.started``, a status change)
+is committed ``interval`` seconds later, or sooner with the next durable point: with
+``durability="sync"`` a commit starts as soon as something waits for :meth:`durable`, so a
+run's start, its first step's start and that step's result share one commit (a crash before
+it loses a run nobody was told is durable, and re-runs a step nobody saw finish). With
+``"relaxed"`` waiters wait for the interval too, and the engine does not wait before moving on.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Writer:
         self._batch = Batch()
         self._pending: list[asyncio.Future[None]] = []
         self._timer: asyncio.Handle | None = None
+        self._soon = False  # the pending commit is due now (someone waits), not in ``interval``
         self.error: BaseException | None = None
         self.appended = 0  # appends so far: lets pw.skip() tell when runs have settled
 
@@ -87,6 +92,8 @@ class Writer:
             fut.set_exception(self._broken())
         elif self._batch:
             self._pending.append(fut)
+            if self.sync and not self._soon:
+                self._reschedule(soon=True)
         else:
             fut.set_result(None)
         return fut
@@ -107,9 +114,14 @@ class Writer:
 
     def _schedule(self) -> None:
         self.appended += 1
-        if self._timer is not None or self.error is not None:
-            return
-        if self.sync:
+        if self._timer is None and self.error is None:
+            self._reschedule(soon=False)
+
+    def _reschedule(self, *, soon: bool) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._soon = soon
+        if soon:
             self._timer = self._loop.call_soon(self._kick)
         else:
             self._timer = self._loop.call_later(self._interval, self._kick)
@@ -118,6 +130,7 @@ class Writer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._soon = False
         if not self._batch or self.error is not None:
             return
         batch, self._batch = self._batch, Batch()
