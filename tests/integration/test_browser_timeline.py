@@ -168,3 +168,6 @@ def test_timeline_in_jupyterlab(page: Any, tmp_path: Path) -> None:
     table.locator(".pw-rt tbody tr").first.wait_for(timeout=30_000)
     assert table.locator(".pw-rt tbody tr").count() == 2
     table.screenshot(path=str(shots / "runs_table.png"))
+    table.locator('.pw-rt button[data-action="timeline"]').last.click()
+    expect(table.locator(".pw-tl-title")).to_have_text("pipeline")
+    assert table.locator(".pw-tl-seg").count() == final, "the picked run's timeline, whole"
