@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +22,8 @@ from ..runtime import runtime
 from ..store import EventRow, RunRow
 from .display import run_row_dict
 from .static_timeline import render_runs_table_html
-from .timeline_widget import MIN_INTERVAL, STATIC, TimelineWidget, with_html
+from .throttle import Throttle
+from .timeline_widget import STATIC, TimelineWidget, with_html
 
 __all__ = ["RunsTable", "RunsTableWidget"]
 
@@ -41,9 +41,7 @@ class RunsTableWidget(anywidget.AnyWidget):
         self.engine = engine or runtime.ensure()
         self.workflow, self.status, self.limit = workflow, status, limit
         self.on_timeline = on_timeline
-        self.updates = 0
-        self._last_update = 0.0
-        self._pending: Any = None
+        self._throttle = Throttle(self.engine.loop, self.refresh)
         super().__init__(runs=self._rows())
         self.on_msg(self._on_msg)
         self.engine.listeners.append(self._on_event)
@@ -63,31 +61,21 @@ class RunsTableWidget(anywidget.AnyWidget):
         return [run_row_dict(r) for r in newest[:self.limit]]
 
     def _on_event(self, _event: EventRow) -> None:
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if self._pending is None:
-            wait = self._last_update + MIN_INTERVAL - time.monotonic()
-            self._pending = self.engine.loop.call_later(max(wait, 0.0), self.refresh)
+        self._throttle.request()
 
     def refresh(self) -> None:
         """Re-read the runs now."""
-        self._pending = None
         if self.engine.closing:
             return
-        self._last_update = time.monotonic()
         rows = self._rows()
         if rows != self.runs:
-            self.updates += 1
             self.runs = rows
 
     def close(self) -> None:
         """Stop refreshing and close the widget's views."""
         if self._on_event in self.engine.listeners:
             self.engine.listeners.remove(self._on_event)
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+        self._throttle.cancel()
         super().close()
 
     # -- actions -----------------------------------------------------------------------------
@@ -127,7 +115,7 @@ class RunsTableWidget(anywidget.AnyWidget):
             self._reply(action, run_id, False, str(exc))
         else:
             self._reply(action, run_id, False, f"{type(exc).__name__}: {exc}")
-        self._schedule()
+        self._throttle.request()
 
     def _reply(self, action: str, run_id: str, ok: bool, message: str) -> None:
         self.send({"type": "action_result", "action": action, "run_id": run_id, "ok": ok,

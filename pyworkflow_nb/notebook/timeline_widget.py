@@ -11,7 +11,6 @@ then shows. The protocol is described in ``timeline_data``.
 from __future__ import annotations
 
 import contextlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ from ..errors import RunNotFound
 from ..runtime import runtime
 from ..store import EventRow
 from .static_timeline import render_html
+from .throttle import Throttle
 from .timeline_data import build_state, details_for, diff_state
 
-__all__ = ["MIN_INTERVAL", "STATIC", "TimelineWidget", "with_html"]
+__all__ = ["STATIC", "TimelineWidget", "with_html"]
 
 STATIC = Path(__file__).with_name("static")
-MIN_INTERVAL = 0.1
 _FINAL = frozenset({"workflow.completed", "workflow.failed", "workflow.cancelled"})
 _TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
@@ -51,10 +50,8 @@ class TimelineWidget(anywidget.AnyWidget):
     def __init__(self, run_id: str, *, engine: Engine | None = None) -> None:
         self.run_id = run_id
         self.engine = engine or runtime.ensure()
-        self.updates = 0
         self._display: DisplayHandle | None = None
-        self._last_update = 0.0
-        self._pending: Any = None
+        self._throttle = Throttle(self.engine.loop, self._update)
         self._events = [event_dict(e) for e in self.engine.events(run_id)]
         self._sent = self._build()
         super().__init__(state=self._sent)
@@ -103,24 +100,20 @@ class TimelineWidget(anywidget.AnyWidget):
         if event[3] in _FINAL:
             self._stop()
             self.engine.loop.call_soon(self._finish)
-        elif self._pending is None:
-            wait = self._last_update + MIN_INTERVAL - time.monotonic()
-            self._pending = self.engine.loop.call_later(max(wait, 0.0), self._update)
+        else:
+            self._throttle.request()
 
     def _update(self) -> None:
-        self._pending = None
         if self.engine.closing:
             return
         new = self._build()
         delta = diff_state(self._sent, new)
         self._sent = new
-        self._last_update = time.monotonic()
-        self.updates += 1
         self.send({"type": "delta", "delta": delta})
 
     def _finish(self) -> None:
         """The run ended: last delta, and the display's static HTML shows the final state."""
-        self._update()
+        self._throttle.run_now()
         if self._display is not None:
             self.state = self._sent
             self._display.update(self)
@@ -128,9 +121,7 @@ class TimelineWidget(anywidget.AnyWidget):
     def _stop(self) -> None:
         if self._on_event in self.engine.listeners:
             self.engine.listeners.remove(self._on_event)
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+        self._throttle.cancel()
 
     def close(self) -> None:
         """Stop following the run and close the widget's views."""
