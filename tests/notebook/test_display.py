@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from ipyshell import Shell
 
 import pyworkflow_nb as pw
@@ -31,3 +32,9 @@ def test_reprs_are_readable(shell: Shell) -> None:
     assert repr(QueryResult(["a"], [(1,)])).splitlines() == ["a", "1"]
     assert repr(RunList()) == "no runs"
 
+
+
+def test_runs_table_refuses_a_bad_limit(shell: Shell) -> None:
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(pw.InvalidInput, match=r"must be an int >= 1, got"):
+            pw.runs_table(limit=bad)
