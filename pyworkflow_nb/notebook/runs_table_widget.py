@@ -147,9 +147,9 @@ class RunsTable(ipywidgets.VBox):
 
     def close(self) -> None:
         """Close the table, the timeline shown and the box."""
-        self.table.close()
-        if self.timeline is not None:
-            self.timeline.close()
+        for part in (getattr(self, "table", None), getattr(self, "timeline", None)):
+            if part is not None:  # (none yet when __init__ refused its arguments)
+                part.close()
         super().close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict]:
