@@ -106,7 +106,6 @@ STATUSES = (
     "cancelled",
     "pending",
 )
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 # ---------------------------------------------------------------------------

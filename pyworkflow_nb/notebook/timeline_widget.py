@@ -22,7 +22,7 @@ from ..client import event_dict
 from ..engine import Engine
 from ..errors import RunNotFound
 from ..runtime import runtime
-from ..store import EventRow
+from ..store import TERMINAL_STATUSES, EventRow
 from .static_timeline import render_html
 from .throttle import Throttle
 from .timeline_data import build_state, details_for, diff_state
@@ -30,8 +30,7 @@ from .timeline_data import build_state, details_for, diff_state
 __all__ = ["STATIC", "TimelineWidget", "with_html"]
 
 STATIC = Path(__file__).with_name("static")
-_FINAL = frozenset({"workflow.completed", "workflow.failed", "workflow.cancelled"})
-_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+_FINAL = frozenset(f"workflow.{status}" for status in TERMINAL_STATUSES)
 
 
 def with_html(bundle: Any, html: str) -> tuple[dict[str, Any], dict]:
@@ -59,7 +58,7 @@ class TimelineWidget(anywidget.AnyWidget):
         self._follow_if_running()
 
     def _follow_if_running(self) -> None:
-        if self._sent["run"]["status"] not in _TERMINAL:
+        if self._sent["run"]["status"] not in TERMINAL_STATUSES:
             self.engine.listeners.append(self._on_event)
 
     @property
