@@ -27,7 +27,6 @@ DEFAULT_STORE = Path(".pyworkflow_nb") / "store.duckdb"
 STORE_ENV = "PYWORKFLOW_NB_STORE"
 
 
-
 def in_kernel() -> bool:
     """Whether code runs in a Jupyter kernel, where widgets can reach a page."""
     if "IPython" not in sys.modules:
@@ -35,6 +34,7 @@ def in_kernel() -> bool:
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None) is not None
+
 
 @dataclass(frozen=True)
 class Config:

@@ -11,7 +11,7 @@ from traitlets import Bool
 
 from .. import definitions
 from ..errors import NonDeterminismError, PyWorkflowError, WorkflowFailed
-from ..sync import SyncClient, SyncRunHandle
+from ..sync import SyncClient
 from . import sql, wf_commands, workflow_cell
 from .tracebacks import short_traceback
 
@@ -58,13 +58,9 @@ class WorkflowMagics(Magics):
         except PyWorkflowError as exc:
             raise UsageError(f"%%workflow {spec.name} --run: {exc}") from None
         if not spec.wait:
-            self.show_live(handle)
+            display(handle)  # in a kernel: the live timeline widget
             return None
         return handle.result()
-
-    def show_live(self, handle: SyncRunHandle) -> None:
-        """Display ``handle``: in a kernel, its timeline widget, which follows the run live."""
-        display(handle)
 
     # -- %wf -----------------------------------------------------------------------------------
 
@@ -72,7 +68,7 @@ class WorkflowMagics(Magics):
     @line_magic
     def wf(self, line: str) -> Any:
         """Inspect and act on runs; ``%wf help`` lists the subcommands."""
-        return wf_commands.run_wf(line, self.show_live)
+        return wf_commands.run_wf(line)
 
     # -- %%wfsql -------------------------------------------------------------------------------
 

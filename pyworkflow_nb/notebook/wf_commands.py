@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.display import display
 
 from .. import client
 from ..errors import InvalidInput, PyWorkflowError
 from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
-from ..sync import SyncClient, SyncRunHandle
+from ..sync import SyncClient
 from ..timeskip import skip
 from .display import EventList, RunList, ScheduleList
 from .runs_table_widget import RunsTable
@@ -98,7 +98,7 @@ def open_store() -> str:
     return store_line(list(engine.runs.values()))
 
 
-def run_wf(line: str, start_live: Callable[[SyncRunHandle], None]) -> Any:
+def run_wf(line: str) -> Any:
     """Execute one ``%wf`` line; returns what the cell should show."""
     args = _parse(line)
     sync = SyncClient()
@@ -142,7 +142,7 @@ def run_wf(line: str, start_live: Callable[[SyncRunHandle], None]) -> Any:
             print(f"cancelled run {handle.run_id}")
         elif args.command == "retry":
             handle.retry()
-            start_live(handle)
+            display(handle)
     except (InvalidInput, PyWorkflowError) as exc:
         raise UsageError(f"%wf {args.command}: {exc}") from None
     return None
