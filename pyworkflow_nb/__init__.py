@@ -50,7 +50,8 @@ from .sync import SyncClient, SyncRunHandle, run
 from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
 
 if TYPE_CHECKING:
-    from .notebook.runs_table_widget import RunsTable as RunsTableWidget
+    from .definitions import Workflow
+    from .notebook.runs_table_widget import RunsTable
 
 __version__ = "0.1.0"
 
@@ -121,8 +122,8 @@ __all__ = [
 ]
 
 
-def runs_table(workflow: object = None, status: str | None = None,
-               limit: int = 50) -> RunsTableWidget:
+def runs_table(workflow: Workflow | str | None = None, status: str | None = None,
+               limit: int = 50) -> RunsTable:
     """A live table of runs, newest first, with cancel / retry / send event / timeline.
 
     A widget for Jupyter front-ends (imported on first use, so scripts never load it).
