@@ -85,9 +85,17 @@ class RunsTableWidget(anywidget.AnyWidget):
             return
         action, run_id = content.get("action"), str(content.get("run_id"))
         if action == "timeline":
-            if self.on_timeline is not None:
-                self.on_timeline(run_id)
-            self._reply(action, run_id, True, "timeline below")
+            try:
+                if self.on_timeline is not None:
+                    self.on_timeline(run_id)
+            except PyWorkflowError as exc:
+                self._reply(action, run_id, False, str(exc))
+            else:
+                self._reply(action, run_id, True, "timeline below")
+            return
+        event = content.get("event")
+        if action == "send_event" and not (isinstance(event, str) and event.strip()):
+            self._reply(action, run_id, False, f"send_event needs an event name, got {event!r}")
             return
         work = self._action(action, run_id, content)
         if work is None:
@@ -104,7 +112,7 @@ class RunsTableWidget(anywidget.AnyWidget):
         if action == "retry":
             return retry_run(engine, run_id)
         if action == "send_event":
-            return engine.send_event(run_id, str(content.get("event")), content.get("payload"))
+            return engine.send_event(run_id, content["event"].strip(), content.get("payload"))
         return None
 
     def _done(self, action: str, run_id: str, future: Any) -> None:

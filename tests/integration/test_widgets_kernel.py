@@ -143,9 +143,18 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
         refused = k.replies(table, "action_result")[1]
         assert refused["ok"] is False and "completed" in refused["message"]
 
+        k.send(table, {"type": "action", "action": "send_event", "run_id": run_id, "event": " "})
+        k.send(table, {"type": "action", "action": "timeline", "run_id": "no-such-run"})
+        k.send(table, {"type": "action", "action": "cancel", "run_id": "no-such-run"})
+        k.pump(lambda: len(k.replies(table, "action_result")) == 5)
+        bad = k.replies(table, "action_result")[2:]
+        assert [r["ok"] for r in bad] == [False, False, False]
+        assert "needs an event name" in bad[0]["message"]
+        assert all("no-such-run" in r["message"] for r in bad[1:]), bad
+
         before = sum(s.get("_anywidget_id") == TIMELINE for s in k.models.values())
         k.send(table, {"type": "action", "action": "timeline", "run_id": run_id})
-        k.pump(lambda: len(k.replies(table, "action_result")) == 3)
+        k.pump(lambda: len(k.replies(table, "action_result")) == 6)
         k.pump(lambda: sum(s.get("_anywidget_id") == TIMELINE for s in k.models.values())
                == before + 1)
         shown = k.models[k.model_of(TIMELINE)]["state"]
