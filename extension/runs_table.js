@@ -17,11 +17,15 @@
  *   off(ev?: string, cb?: Function): void, send(content: any): void}} Model
  */
 
-const STATUS_COLORS = {
+/** Fill colour per run status (vocabulary.json lists the statuses; a test checks both). */
+export const STATUS_COLORS = Object.freeze({
   running: "#2f7fd8", completed: "#2e9e5b", failed: "#d64545", retrying: "#e39b2d",
   sleeping: "#8e7cc3", waiting: "#3aa8ad", cancelled: "#8a8a8a", pending: "#c4c4c4",
-};
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+  waiting_for_definition: "#c4c4c4",
+});
+/** Statuses a run never leaves (vocabulary.json's terminal_statuses). */
+export const TERMINAL_STATUSES = Object.freeze(["cancelled", "completed", "failed"]);
+const TERMINAL = new Set(TERMINAL_STATUSES);
 
 /**
  * Colour for a status; unknown statuses get a neutral grey.

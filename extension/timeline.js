@@ -31,7 +31,7 @@
  *   send(content: any): void}} Model
  */
 
-/** Fill colour per status (static_timeline.STATUS_COLORS holds the same). */
+/** Fill colour per status (static_timeline.STATUS_COLORS holds the same; vocabulary.json lists the statuses). */
 export const STATUS_COLORS = Object.freeze({
   running: "#2f7fd8",
   completed: "#2e9e5b",
@@ -41,9 +41,12 @@ export const STATUS_COLORS = Object.freeze({
   waiting: "#3aa8ad",
   cancelled: "#8a8a8a",
   pending: "#c4c4c4",
+  waiting_for_definition: "#c4c4c4",
 });
 const UNKNOWN_COLOR = "#9e9e9e";
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+/** Statuses a run never leaves (vocabulary.json's terminal_statuses; a test checks both). */
+export const TERMINAL_STATUSES = Object.freeze(["cancelled", "completed", "failed"]);
+const TERMINAL = new Set(TERMINAL_STATUSES);
 
 /** Layout constants (timeline_layout.GAP_PX / GAP_SHARE hold the same). */
 export const GAP_PX = 60;

@@ -7,6 +7,7 @@ import json
 import random
 
 from . import client, definitions, primitives, sync
+from .history import vocabulary as ev
 from .runtime import runtime
 from .store import EventRow
 
@@ -42,12 +43,12 @@ async def demo_report(pages: int) -> dict[str, object]:
 def _narrate(event: EventRow) -> None:
     _, seq, _, type_, step, attempt, data = event
     detail = json.loads(data) if data else {}
-    if type_ == "step.failed":
+    if type_ == ev.STEP_FAILED:
         note = f"error: {detail['error']['message']}" + (
             "" if detail["final"] else " (will retry)")
-    elif type_ == "step.completed":
+    elif type_ == ev.STEP_COMPLETED:
         note = f"-> {json.dumps(detail['result'])}"
-    elif type_ == "timer.started":
+    elif type_ == ev.TIMER_STARTED:
         note = "sleeping durably"
     else:
         note = ""

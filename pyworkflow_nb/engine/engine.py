@@ -22,6 +22,7 @@ from ..errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
+from ..history import vocabulary as ev
 from ..serde import decode, decode_error, encode
 from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
 from ..store.writer import Durability
@@ -106,17 +107,15 @@ class Engine:
         input_json = encode({"args": list(args), "kwargs": kwargs},
                             where=f"the input of workflow {wf.name!r}")
         now = self.clock.now()
-        row = RunRow(run_id, wf.name, wf.version, "running", input_json,
+        row = RunRow(run_id, wf.name, wf.version, ev.RUNNING, input_json,
                      parent_run_id=parent_run_id, schedule_id=schedule_id,
                      scheduled_at=scheduled_at, idempotency_key=idempotency_key,
                      created_at=now, started_at=now, updated_at=now)
         run = Run(self, row, None, tuple(args), kwargs)
         self.runs[run_id] = run
         self.writer.run_created(row)
-        run.emit("workflow.started", None, None, json.dumps(
-            {"workflow": wf.name, "version": wf.version,
-             "parent_run_id": parent_run_id, "schedule_id": schedule_id})[:-1]
-            + ',"input":' + input_json + "}")
+        run.emit(ev.WORKFLOW_STARTED, None, None, ev.workflow_started(
+            wf.name, wf.version, parent_run_id, schedule_id, input_json))
         run.begin(wf)
         return row
 
@@ -176,7 +175,7 @@ class Engine:
             self.runs[row.run_id] = run
             workflow = self.registry.workflow(row.workflow)
             if workflow is None:
-                run.set_status("waiting_for_definition")
+                run.set_status(ev.WAITING_FOR_DEFINITION)
             else:
                 self._resume(run, workflow)
         recovered = [r for r in self.runs.values() if r.recovered]
@@ -186,7 +185,7 @@ class Engine:
         return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
 
     def _resume(self, run: Run, workflow: Workflow) -> None:
-        run.row.status = "running"
+        run.row.status = ev.RUNNING
         run.row.updated_at = self.clock.now()
         self.writer.run_changed(run.row)
         run.begin(workflow)
@@ -225,12 +224,12 @@ class Engine:
         return self._outcome(self.get_row(run_id))
 
     def _outcome(self, row: RunRow) -> Any:
-        if row.status == "completed":
+        if row.status == ev.COMPLETED:
             return decode(row.result)
-        if row.status == "cancelled":
+        if row.status == ev.CANCELLED:
             raise WorkflowCancelled(f"run {row.run_id!r} of {row.workflow!r} was cancelled",
                                     run_id=row.run_id)
-        if row.status == "failed":
+        if row.status == ev.FAILED:
             recent = self._recent.get(row.run_id)
             cause = recent[1] if recent is not None else None
             error = json.loads(row.error) if row.error else {}
@@ -246,8 +245,8 @@ class Engine:
 
     def _stored_failure(self, run_id: str) -> BaseException | None:
         for event in reversed(self.store.load_events(run_id)):
-            if event[3] == "workflow.failed" and event[6]:
-                return decode_error(json.loads(event[6])["error"])
+            if event[3] == ev.WORKFLOW_FAILED and event[6]:
+                return decode_error(ev.parse(event[6])["error"])
         return None
 
     async def send_event(self, run_id: str, name: str, payload: Any = None) -> None:
@@ -258,9 +257,8 @@ class Engine:
             row = self.get_row(run_id)
             raise InvalidInput(
                 f"run {run_id!r} is {row.status}; events can only be sent to unfinished runs")
-        data = ('{"event":' + json.dumps(name) + ',"payload":'
-                + encode(payload, where=f"the payload of event {name!r}") + "}")
-        run.emit("event.received", None, None, data)
+        run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(
+            name, encode(payload, where=f"the payload of event {name!r}")))
         await self.writer.durable()
         run.deliver(name, payload)
 
@@ -272,10 +270,10 @@ class Engine:
         if run.cancel_requested:
             return
         run.cancel_requested = True
-        run.emit("workflow.cancel_requested", None, None, "{}")
+        run.emit(ev.WORKFLOW_CANCEL_REQUESTED, None, None, ev.EMPTY)
         await self.writer.durable()
         if run.task is None:
-            await run._finish("cancelled", "workflow.cancelled", "{}", None)
+            await run._finish(ev.CANCELLED, ev.EMPTY, None)
         else:
             run.task.cancel()
 

@@ -7,17 +7,12 @@ of first appearance is the order the code issued them, used to report mismatches
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..serde import PICKLE_KEY, decode
+from ..history import vocabulary as ev
 from ..store import EventRow
-
-_KIND_OF_TYPE = {
-    "step": "step", "timer": "timer", "wait": "wait", "value": "value", "child": "child",
-}
 
 
 @dataclass
@@ -59,28 +54,28 @@ class History:
         consumed: dict[str, int] = {}
         for _run_id, seq, _ts, type_, step, attempt, data_text in rows:
             history.last_seq = seq
-            family, _, what = type_.partition(".")
-            if family == "workflow":
-                if what == "cancel_requested":
-                    history.cancel_requested = True
-                elif what == "retried":
-                    history.forget_failures()
+            if type_ == ev.WORKFLOW_CANCEL_REQUESTED:
+                history.cancel_requested = True
                 continue
-            data = json.loads(data_text) if data_text else {}
-            if family == "event":
+            if type_ == ev.WORKFLOW_RETRIED:
+                history.forget_failures()
+                continue
+            kind, _, what = type_.partition(".")
+            if type_ == ev.EVENT_RECEIVED:
+                data = ev.parse(data_text)
                 history.inbox.setdefault(data["event"], deque()).append(
-                    _value(data.get("payload")))
+                    ev.recorded_value(data))
                 continue
-            kind = _KIND_OF_TYPE.get(family)
-            if kind is None or step is None:
+            if kind not in ev.COMMAND_FAMILIES or step is None:
                 continue
+            data = ev.parse(data_text)
             cmd = history.commands.get((kind, step))
             if cmd is None:
                 cmd = Command(kind, step, len(history.order))
                 history.commands[(kind, step)] = cmd
                 history.order.append(cmd)
             _apply(cmd, what, attempt, data)
-            if kind == "wait" and what == "completed":
+            if type_ == ev.WAIT_COMPLETED:
                 consumed[data["event"]] = consumed.get(data["event"], 0) + 1
         for name, count in consumed.items():
             queue = history.inbox.get(name, deque())
@@ -107,7 +102,7 @@ def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -
             cmd.until = data.get("timeout_at")
     elif what in ("completed", "recorded", "fired"):
         cmd.done = True
-        cmd.result = _value(data.get("result", data.get("value", data.get("payload"))))
+        cmd.result = ev.recorded_value(data)
     elif what == "failed":
         cmd.error = data.get("error")
         if data.get("final"):
@@ -118,10 +113,3 @@ def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -
         cmd.cancelled = True
     elif what == "timed_out":
         cmd.done = cmd.timed_out = True
-
-
-def _value(obj: Any) -> Any:
-    """A recorded value from parsed JSON (only pickled envelopes need decoding)."""
-    if type(obj) is dict and PICKLE_KEY in obj:
-        return decode(json.dumps(obj))
-    return obj

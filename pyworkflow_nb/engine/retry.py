@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
+from ..history import vocabulary as ev
 from ..serde import decode
 from ..store import RunRow
 from .history import History
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 async def retry_run(engine: Engine, run_id: str) -> RunRow:
     """Resume the failed run ``run_id`` from its first failed step; returns its new row."""
     row = engine.get_row(run_id)
-    if row.status != "failed":
+    if row.status != ev.FAILED:
         raise InvalidInput(
             f"run {run_id!r} is {row.status}; only failed runs can be retried. Start a new run "
             "instead, or cancel this one first if it is stuck.")
@@ -32,16 +33,16 @@ async def retry_run(engine: Engine, run_id: str) -> RunRow:
     history.forget_failures()
     payload = decode(row.input) or {}
     now = engine.clock.now()
-    row = dataclasses.replace(row, status="running", result=None, error=None,
+    row = dataclasses.replace(row, status=ev.RUNNING, result=None, error=None,
                               finished_at=None, updated_at=now)
     run = Run(engine, row, history, tuple(payload.get("args", ())), payload.get("kwargs", {}))
     engine._recent.pop(run_id, None)
     engine.runs[run_id] = run
-    run.emit("workflow.retried", None, None, "{}")
+    run.emit(ev.WORKFLOW_RETRIED, None, None, ev.EMPTY)
     engine.writer.run_changed(row)
     workflow = engine.registry.workflow(row.workflow)
     if workflow is None:
-        run.set_status("waiting_for_definition")
+        run.set_status(ev.WAITING_FOR_DEFINITION)
     else:
         run.begin(workflow)
     await run.durable()

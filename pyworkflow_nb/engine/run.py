@@ -28,6 +28,7 @@ from ..errors import (
     RetryableError,
     SerializationError,
 )
+from ..history import vocabulary as ev
 from ..serde import decode_error, encode, encode_error
 from ..store import RunRow
 from .history import Command, History
@@ -48,12 +49,6 @@ class _ReplayLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def isEnabledFor(self, level: int) -> bool:
         return not self._run.replaying and super().isEnabledFor(level)
-
-
-def _describe_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """Arguments as JSON for display; what JSON cannot hold is shown by its repr."""
-    return json.dumps({"input": {"args": args, "kwargs": kwargs}}, ensure_ascii=False,
-                      default=lambda o: {"repr": repr(o)[:200]})
 
 
 class Run(RunContext):
@@ -136,13 +131,13 @@ class Run(RunContext):
 
     def refresh_status(self) -> None:
         if self.running_steps:
-            self.set_status("running")
+            self.set_status(ev.RUNNING)
         elif self.waiting:
-            self.set_status("waiting")
+            self.set_status(ev.WAITING)
         elif self.sleeping:
-            self.set_status("sleeping")
+            self.set_status(ev.SLEEPING)
         else:
-            self.set_status("running")
+            self.set_status(ev.RUNNING)
 
     # -- matching against history --------------------------------------------------------------
 
@@ -216,7 +211,7 @@ class Run(RunContext):
         if self.unmatched:
             return self._run_step(step, step_id, args, kwargs, None,
                                   (self.position, self._call_site()))
-        self.emit("step.started", step_id, 1, _describe_input(args, kwargs))
+        self.emit(ev.STEP_STARTED, step_id, 1, ev.step_started(args, kwargs))
         return self._run_step(step, step_id, args, kwargs, None, None)
 
     async def _run_step(self, step: Step, step_id: str, args: tuple[Any, ...],
@@ -225,7 +220,7 @@ class Run(RunContext):
         attempt = 1
         if pending is not None:
             await self.admit_new("step", step_id, *pending)
-            self.emit("step.started", step_id, 1, _describe_input(args, kwargs))
+            self.emit(ev.STEP_STARTED, step_id, 1, ev.step_started(args, kwargs))
         elif cmd is not None:
             if cmd.failed:
                 raise decode_error(cmd.error or {})
@@ -233,7 +228,7 @@ class Run(RunContext):
             if cmd.retry_at is not None:
                 await self._retry_wait(cmd.retry_at)
                 attempt += 1
-            self.emit("step.started", step_id, attempt, _describe_input(args, kwargs))
+            self.emit(ev.STEP_STARTED, step_id, attempt, ev.step_started(args, kwargs))
         policy = step.policy
         while True:
             self.running_steps += 1
@@ -241,9 +236,9 @@ class Run(RunContext):
                 self.refresh_status()
             try:
                 result = await self._attempt(step, step_id, attempt, args, kwargs)
-                data = '{"result":' + encode(result, where=f"the result of step {step_id}") + "}"
+                data = ev.result(encode(result, where=f"the result of step {step_id}"))
             except asyncio.CancelledError:
-                self.emit("step.cancelled", step_id, attempt, "{}")
+                self.emit(ev.STEP_CANCELLED, step_id, attempt, ev.EMPTY)
                 raise
             except BaseException as exc:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -257,9 +252,9 @@ class Run(RunContext):
                     if isinstance(exc, RetryableError) and exc.retry_after is not None:
                         delay = parse_duration(exc.retry_after, what="retry_after")
                     retry_at = failed_at + delay
-                self.emit("step.failed", step_id, attempt, json.dumps(
-                    {"error": encode_error(exc), "retry_at": retry_at, "final": not retry}),
-                    ts=failed_at)
+                self.emit(ev.STEP_FAILED, step_id, attempt,
+                          ev.step_failed(encode_error(exc), retry_at, final=not retry),
+                          ts=failed_at)
                 await self.durable()
                 if not retry:
                     self.failed_step = (exc, step_id)
@@ -270,13 +265,13 @@ class Run(RunContext):
                 finally:
                     self.running_steps += 1
                 attempt += 1
-                self.emit("step.started", step_id, attempt, _describe_input(args, kwargs))
+                self.emit(ev.STEP_STARTED, step_id, attempt, ev.step_started(args, kwargs))
                 continue
             finally:
                 self.running_steps -= 1
                 if not self.running_steps:
                     self.refresh_status()
-            self.emit("step.completed", step_id, attempt, data)
+            self.emit(ev.STEP_COMPLETED, step_id, attempt, data)
             await self.durable()
             return result
 
@@ -322,7 +317,7 @@ class Run(RunContext):
         else:
             if self.unmatched:
                 await self.admit_new("timer", timer_id, self.position, self._call_site())
-            self.emit("timer.started", timer_id, None, json.dumps({"until": until}))
+            self.emit(ev.TIMER_STARTED, timer_id, None, ev.timer_started(until))
             await self.durable()
         self.sleeping += 1
         self.refresh_status()
@@ -331,7 +326,7 @@ class Run(RunContext):
         finally:
             self.sleeping -= 1
             self.refresh_status()
-        self.emit("timer.fired", timer_id, None, "{}")
+        self.emit(ev.TIMER_FIRED, timer_id, None, ev.EMPTY)
 
     # -- external events -----------------------------------------------------------------------
 
@@ -348,15 +343,14 @@ class Run(RunContext):
             if self.unmatched:
                 await self.admit_new("wait", wait_id, self.position, self._call_site())
             timeout_at = None if timeout is None else self.engine.clock.now() + timeout
-            self.emit("wait.started", wait_id, None,
-                      json.dumps({"event": name, "timeout_at": timeout_at}))
+            self.emit(ev.WAIT_STARTED, wait_id, None, ev.wait_started(name, timeout_at))
         queue = self.inbox.get(name)
         if queue:
             payload = queue.popleft()
         else:
             payload = await self._wait_delivery(name, wait_id, timeout_at)
-        self.emit("wait.completed", wait_id, None, '{"event":' + json.dumps(name)
-                  + ',"payload":' + encode(payload, where=f"event {name!r}") + "}")
+        self.emit(ev.WAIT_COMPLETED, wait_id, None,
+                  ev.wait_completed(name, encode(payload, where=f"event {name!r}")))
         return payload
 
     async def _wait_delivery(self, name: str, wait_id: str, timeout_at: float | None) -> Any:
@@ -374,7 +368,7 @@ class Run(RunContext):
                 timer.cancel()
                 return fut.result()
             fut.cancel()
-            self.emit("wait.timed_out", wait_id, None, json.dumps({"event": name}))
+            self.emit(ev.WAIT_TIMED_OUT, wait_id, None, ev.wait_timed_out(name))
             await self.durable()
             raise self._timeout_error(name, wait_id)
         finally:
@@ -408,8 +402,8 @@ class Run(RunContext):
         if self.unmatched and cmd is None:
             raise self.divergence(f"value {value_id}", self.position, self._call_site())
         value = make()
-        self.emit("value.recorded", value_id, None,
-                  '{"value":' + encode(value, where=f"recorded value {value_id}") + "}")
+        self.emit(ev.VALUE_RECORDED, value_id, None,
+                  ev.value_recorded(encode(value, where=f"recorded value {value_id}")))
         return value
 
     async def side_effect(self, fn: Callable[[], Any]) -> Any:
@@ -422,8 +416,8 @@ class Run(RunContext):
         value = fn()
         if asyncio.iscoroutine(value):
             value = await value
-        self.emit("value.recorded", value_id, None,
-                  '{"value":' + encode(value, where=f"side effect {value_id}") + "}")
+        self.emit(ev.VALUE_RECORDED, value_id, None,
+                  ev.value_recorded(encode(value, where=f"side effect {value_id}")))
         await self.durable()
         return value
 
@@ -445,7 +439,7 @@ class Run(RunContext):
         if pending:
             await self.admit_new("child", child_id, position, "")
         child_run_id = f"{self.row.run_id}/{child_id}"
-        self.emit("child.started", child_id, None, json.dumps({"run_id": child_run_id}))
+        self.emit(ev.CHILD_STARTED, child_id, None, ev.child_started(child_run_id))
         child = await self.engine.start(workflow, args, kwargs, run_id=child_run_id,
                                         parent_run_id=self.row.run_id)
         self.waiting += 1
@@ -456,15 +450,14 @@ class Run(RunContext):
             if isinstance(exc, asyncio.CancelledError):
                 raise
             cause = exc.__cause__ or exc
-            self.emit("child.failed", child_id, None,
-                      json.dumps({"error": encode_error(cause), "final": True}))
+            self.emit(ev.CHILD_FAILED, child_id, None, ev.child_failed(encode_error(cause)))
             await self.durable()
             raise cause from None
         finally:
             self.waiting -= 1
             self.refresh_status()
-        self.emit("child.completed", child_id, None,
-                  '{"result":' + encode(result, where=f"the result of child {child_id}") + "}")
+        self.emit(ev.CHILD_COMPLETED, child_id, None,
+                  ev.result(encode(result, where=f"the result of child {child_id}")))
         await self.durable()
         return result
 
@@ -492,11 +485,11 @@ class Run(RunContext):
                 result = await body
             if self.unmatched:
                 raise self.divergence("the workflow returned", None)
-            data = '{"result":' + encode(result, where=f"the result of run {self.run_id}") + "}"
+            result_json = encode(result, where=f"the result of run {self.run_id}")
         except asyncio.CancelledError:
             if not self.cancel_requested or engine.closing:
                 raise
-            await self._finish("cancelled", "workflow.cancelled", "{}", None)
+            await self._finish(ev.CANCELLED, ev.EMPTY, None)
             return
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -506,17 +499,17 @@ class Run(RunContext):
             error = encode_error(exc)
             if step:
                 error["step"] = step
-            await self._finish("failed", "workflow.failed", json.dumps({"error": error}),
+            await self._finish(ev.FAILED, ev.workflow_failed(error),
                                exc, error_json=json.dumps(
                                    {"type": error["type"], "message": error["message"],
                                     "step": step}))
             return
-        self.row.result = data[len('{"result":'):-1]
-        await self._finish("completed", "workflow.completed", data, None)
+        self.row.result = result_json
+        await self._finish(ev.COMPLETED, ev.result(result_json), None)
 
-    async def _finish(self, status: str, type_: str, data: str, exc: BaseException | None,
+    async def _finish(self, status: str, data: str, exc: BaseException | None,
                       error_json: str | None = None) -> None:
-        self.emit(type_, None, None, data)
+        self.emit(ev.FINAL_EVENTS[status], None, None, data)
         row = self.row
         now = self.engine.clock.now()
         row.status = status

@@ -27,6 +27,7 @@ from croniter import croniter
 from ..definitions import Definition, Workflow
 from ..durations import iso_utc
 from ..errors import InvalidInput
+from ..history import vocabulary as ev
 from ..serde import decode, encode_error
 from ..store import ScheduleRow
 
@@ -304,7 +305,7 @@ class Scheduler:
         latest = first if latest is None else latest
         row.next_fire_at = spec.next_after(latest, row.created_at)
         skipped_to = latest if spec.catchup == "none" else latest - _JUST
-        self._emit(sched, "schedule.skipped", {"reason": f"catchup={spec.catchup}",
+        self._emit(sched, ev.SCHEDULE_SKIPPED, {"reason": f"catchup={spec.catchup}",
                                                "from": first, "to": skipped_to})
         if spec.catchup == "none":
             self._save(sched)
@@ -325,11 +326,11 @@ class Scheduler:
                     self._spawn(self.engine.cancel(run_id))
             elif overlap == "buffer_all" or (overlap == "buffer_one" and not sched.buffered):
                 sched.buffered.append(nominal)
-                self._emit(sched, "schedule.buffered", {"scheduled_at": nominal})
+                self._emit(sched, ev.SCHEDULE_BUFFERED, {"scheduled_at": nominal})
                 self._save(sched)
                 return None
             else:
-                self._emit(sched, "schedule.skipped", {"reason": "overlap",
+                self._emit(sched, ev.SCHEDULE_SKIPPED, {"reason": "overlap",
                                                        "scheduled_at": nominal})
                 self._save(sched)
                 return None
@@ -347,7 +348,7 @@ class Scheduler:
         row.last_run_id = run_id
         if reason in ("schedule", "catchup", "buffered"):
             row.last_fire_at = max(row.last_fire_at or when, when)
-        self._emit(sched, "schedule.fired", {"scheduled_at": when, "jitter": jitter,
+        self._emit(sched, ev.SCHEDULE_FIRED, {"scheduled_at": when, "jitter": jitter,
                                              "run_id": run_id, "reason": reason})
         self._save(sched)
         sched.active.add(run_id)
@@ -361,7 +362,7 @@ class Scheduler:
                                     payload.get("kwargs", {}), run_id=run_id,
                                     schedule_id=sched.schedule_id, scheduled_at=scheduled_at)
         except Exception as exc:
-            self._emit(sched, "schedule.fire_failed", {"run_id": run_id,
+            self._emit(sched, ev.SCHEDULE_FIRE_FAILED, {"run_id": run_id,
                                                        "error": encode_error(exc)})
             self._run_ended(sched.schedule_id, run_id)
             return
@@ -400,7 +401,7 @@ class Scheduler:
         engine = self.engine
         sched.seq += 1
         event = (f"schedule:{sched.schedule_id}", sched.seq, engine.clock.now(), type_, None,
-                 None, json.dumps(data, default=str))
+                 None, ev.schedule_event(data))
         engine.writer.event(event)
         if engine.listeners:
             engine.notify(event)
@@ -432,7 +433,7 @@ class Scheduler:
             sched = self.schedules[schedule_id] = Schedule(
                 row, self.engine.store.schedule_seqs().get(schedule_id, 0))
             row.next_fire_at = spec.next_after(now, now)
-            self._emit(sched, "schedule.created", {"workflow": workflow, "spec": asdict(spec),
+            self._emit(sched, ev.SCHEDULE_CREATED, {"workflow": workflow, "spec": asdict(spec),
                                                    "status": row.status, "note": note})
             self._save(sched)
         elif (sched.row.workflow, sched.spec, sched.row.input) != (workflow, spec, input_json):
@@ -454,7 +455,7 @@ class Scheduler:
         sched.spec = spec
         row.spec = spec.to_json()
         row.next_fire_at = spec.next_after(self.engine.clock.now(), row.created_at)
-        self._emit(sched, "schedule.updated", {"changes": changes})
+        self._emit(sched, ev.SCHEDULE_UPDATED, {"changes": changes})
         self._save(sched)
         self.fire_due()
         return sched
@@ -467,7 +468,7 @@ class Scheduler:
         row.status, row.note = status, note
         if status == "active":
             row.next_fire_at = sched.spec.next_after(self.engine.clock.now(), row.created_at)
-        self._emit(sched, "schedule.paused" if status == "paused" else "schedule.resumed",
+        self._emit(sched, ev.SCHEDULE_PAUSED if status == "paused" else ev.SCHEDULE_RESUMED,
                    {"note": note})
         self._save(sched)
         self.fire_due()
@@ -492,13 +493,13 @@ class Scheduler:
                     f"backfill from {iso_utc(start)} to {iso_utc(end)} covers more than "
                     f"{MAX_BACKFILL} fires; split it into smaller ranges")
             t = free.next_after(t, start)
-        self._emit(sched, "schedule.backfilled", {"start": start, "end": end,
+        self._emit(sched, ev.SCHEDULE_BACKFILLED, {"start": start, "end": end,
                                                   "fires": len(times)})
         return [self._start(sched, t, "backfill") for t in times]
 
     def delete(self, schedule_id: str) -> None:
         sched = self.get(schedule_id)
-        self._emit(sched, "schedule.deleted", {})
+        self._emit(sched, ev.SCHEDULE_DELETED, {})
         del self.schedules[schedule_id]
         self.engine.writer.schedule_deleted(schedule_id)
         self._arm()

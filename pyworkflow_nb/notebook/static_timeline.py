@@ -28,6 +28,7 @@ STATUS_COLORS: dict[str, str] = {
     "waiting": "#3aa8ad",
     "cancelled": "#8a8a8a",
     "pending": "#c4c4c4",
+    "waiting_for_definition": "#c4c4c4",
 }
 _UNKNOWN_COLOR = "#9e9e9e"
 #: Tick spacings (seconds) the axis picks from.

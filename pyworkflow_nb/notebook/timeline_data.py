@@ -76,6 +76,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..history import vocabulary as vocab
 from .timeline_layout import find_gaps
 from .timeline_text import (
     DETAIL_CHARS,
@@ -227,7 +228,7 @@ def build_state(
         if run["start"] is None:
             run["start"] = ts
 
-        if typ == "workflow.started":
+        if typ == vocab.WORKFLOW_STARTED:
             run["workflow"] = data.get("workflow")
             run["version"] = data.get("version")
             run["start"] = ts
@@ -235,29 +236,29 @@ def build_state(
                 seg = _Seg(None, ts, "running")
                 seg.input, seg.input_kind = data.get("input"), "call"
                 wf.segments.append(seg)
-        elif typ in ("workflow.completed", "workflow.failed", "workflow.cancelled"):
+        elif typ in (vocab.WORKFLOW_COMPLETED, vocab.WORKFLOW_FAILED, vocab.WORKFLOW_CANCELLED):
             terminal = typ.split(".")[1]
             run["end"] = ts
             if not wf.segments:
                 wf.segments.append(_Seg(None, run["start"], "running"))
             seg = wf.segments[-1]
             seg.end, seg.status = ts, terminal
-            if typ == "workflow.completed":
+            if typ == vocab.WORKFLOW_COMPLETED:
                 seg.output = data.get("result")
-            elif typ == "workflow.failed":
+            elif typ == vocab.WORKFLOW_FAILED:
                 seg.error = data.get("error")
             _close_open(rows, ts, terminal)
-        elif typ == "workflow.retried":  # a finished run runs again: a new workflow segment
+        elif typ == vocab.WORKFLOW_RETRIED:  # a finished run runs again: a new workflow segment
             terminal, run["end"], run["cancel_requested"] = None, None, False
             wf.segments.append(_Seg(None, ts, "running"))
-        elif typ == "workflow.cancel_requested":
+        elif typ == vocab.WORKFLOW_CANCEL_REQUESTED:
             run["cancel_requested"] = True
             raw_markers.append((ts, "cancel", "cancel requested", _NOTHING))
-        elif typ == "event.received":
+        elif typ == vocab.EVENT_RECEIVED:
             raw_markers.append((ts, "event", str(data.get("event", "")), data.get("payload")))
         elif not step:
             continue
-        elif typ == "step.started":
+        elif typ == vocab.STEP_STARTED:
             r = row_for(step, "step")
             prev = r.open_seg()
             if prev is not None:
@@ -268,14 +269,14 @@ def build_state(
             seg = _Seg(ev.get("attempt") or len(r.segments) + 1, ts, "running")
             seg.input, seg.input_kind = data.get("input"), "call"
             r.segments.append(seg)
-        elif typ == "step.cancelled":
+        elif typ == vocab.STEP_CANCELLED:
             seg = _attempt_seg(row_for(step, "step"), ev.get("attempt"), ts)
             seg.end, seg.status = ts, "cancelled"
-        elif typ in ("step.completed", "step.failed"):
+        elif typ in (vocab.STEP_COMPLETED, vocab.STEP_FAILED):
             r = row_for(step, "step")
             seg = _attempt_seg(r, ev.get("attempt"), ts)
             seg.end = ts
-            if typ == "step.completed":
+            if typ == vocab.STEP_COMPLETED:
                 seg.status, seg.output = "completed", data.get("result")
             else:
                 seg.status, seg.error = "failed", data.get("error")
@@ -284,26 +285,26 @@ def build_state(
                     wait = _Seg(seg.attempt, ts, "retrying")
                     wait.until = _t(data.get("retry_at"))
                     r.segments.append(wait)
-        elif typ == "timer.started":
+        elif typ == vocab.TIMER_STARTED:
             r = row_for(step, "sleep")
             seg = _Seg(None, ts, "sleeping")
             seg.until = _t(data.get("until"))
             r.segments.append(seg)
-        elif typ == "timer.fired":
+        elif typ == vocab.TIMER_FIRED:
             r = row_for(step, "sleep")
             seg = r.open_seg() or _new_seg(r, ts, "sleeping")
             seg.end, seg.status = ts, "completed"
-        elif typ == "wait.started":
+        elif typ == vocab.WAIT_STARTED:
             r = row_for(step, "wait")
             seg = _Seg(None, ts, "waiting")
             seg.until = _t(data.get("timeout_at"))
             seg.input, seg.input_kind = _wait_input(data), "text"
             r.segments.append(seg)
-        elif typ in ("wait.completed", "wait.timed_out"):
+        elif typ in (vocab.WAIT_COMPLETED, vocab.WAIT_TIMED_OUT):
             r = row_for(step, "wait")
             seg = r.open_seg() or _new_seg(r, ts, "waiting")
             seg.end = ts
-            if typ == "wait.completed":
+            if typ == vocab.WAIT_COMPLETED:
                 seg.status, seg.output = "completed", data.get("payload")
             else:
                 seg.status = "failed"
@@ -311,15 +312,15 @@ def build_state(
                     "type": "EventTimeout",
                     "message": f"no {data.get('event', '')!r} event before the timeout",
                 }
-        elif typ == "child.started":
+        elif typ == vocab.CHILD_STARTED:
             r = row_for(step, "child")
             r.run_id = data.get("run_id")
             r.segments.append(_Seg(None, ts, "running"))
-        elif typ in ("child.completed", "child.failed"):
+        elif typ in (vocab.CHILD_COMPLETED, vocab.CHILD_FAILED):
             r = row_for(step, "child")
             seg = r.open_seg() or _new_seg(r, ts, "running")
             seg.end = ts
-            if typ == "child.completed":
+            if typ == vocab.CHILD_COMPLETED:
                 seg.status, seg.output = "completed", data.get("result")
             else:
                 seg.status, seg.error = "failed", data.get("error")
@@ -566,31 +567,31 @@ def details_for(
         ):
             continue
         reply["found"] = True
-        if typ in ("workflow.started", "step.started"):
+        if typ in (vocab.WORKFLOW_STARTED, vocab.STEP_STARTED):
             raw.pop("output", None)
             raw.pop("error", None)
             raw["input"] = ("call", data.get("input"))
-            if typ == "workflow.started":
+            if typ == vocab.WORKFLOW_STARTED:
                 reply["extra"]["workflow"] = data.get("workflow")
                 reply["extra"]["version"] = data.get("version")
-        elif typ in ("workflow.completed", "step.completed", "child.completed"):
+        elif typ in (vocab.WORKFLOW_COMPLETED, vocab.STEP_COMPLETED, vocab.CHILD_COMPLETED):
             raw["output"] = data.get("result")
-        elif typ == "child.started":
+        elif typ == vocab.CHILD_STARTED:
             reply["extra"]["run_id"] = data.get("run_id")
-        elif typ in ("workflow.failed", "step.failed", "child.failed"):
+        elif typ in (vocab.WORKFLOW_FAILED, vocab.STEP_FAILED, vocab.CHILD_FAILED):
             raw["error"] = data.get("error")
-            if typ == "step.failed":
+            if typ == vocab.STEP_FAILED:
                 reply["extra"]["retry_at"] = data.get("retry_at")
                 reply["extra"]["final"] = data.get("final")
-        elif typ == "timer.started":
+        elif typ == vocab.TIMER_STARTED:
             reply["extra"]["until"] = data.get("until")
-        elif typ == "wait.started":
+        elif typ == vocab.WAIT_STARTED:
             raw["input"] = ("text", _wait_input(data))
             reply["extra"]["event"] = data.get("event")
             reply["extra"]["timeout_at"] = data.get("timeout_at")
-        elif typ == "wait.completed":
+        elif typ == vocab.WAIT_COMPLETED:
             raw["output"] = data.get("payload")
-        elif typ == "wait.timed_out":
+        elif typ == vocab.WAIT_TIMED_OUT:
             raw["error"] = {
                 "type": "EventTimeout",
                 "message": f"no {data.get('event', '')!r} event",

@@ -21,8 +21,9 @@ from IPython.display import DisplayHandle, display
 from ..client import event_dict
 from ..engine import Engine
 from ..errors import RunNotFound
+from ..history.vocabulary import FINAL_EVENTS, TERMINAL_STATUSES
 from ..runtime import runtime
-from ..store import TERMINAL_STATUSES, EventRow
+from ..store import EventRow
 from .static_timeline import render_html
 from .throttle import Throttle
 from .timeline_data import build_state, details_for, diff_state
@@ -30,7 +31,7 @@ from .timeline_data import build_state, details_for, diff_state
 __all__ = ["STATIC", "TimelineWidget", "with_html"]
 
 STATIC = Path(__file__).with_name("static")
-_FINAL = frozenset(f"workflow.{status}" for status in TERMINAL_STATUSES)
+_FINAL = frozenset(FINAL_EVENTS.values())
 
 
 def with_html(bundle: Any, html: str) -> tuple[dict[str, Any], dict]:

@@ -1,7 +1,6 @@
 """The event store: schema, DuckDB implementation and the group-committing writer."""
 
 from .base import (
-    TERMINAL_STATUSES,
     Batch,
     DefinitionRow,
     EventRow,
@@ -12,5 +11,5 @@ from .base import (
 from .duckdb_store import DuckDBStore
 from .writer import Writer
 
-__all__ = ["TERMINAL_STATUSES", "Batch", "DefinitionRow", "DuckDBStore", "EventRow",
+__all__ = ["Batch", "DefinitionRow", "DuckDBStore", "EventRow",
            "EventStore", "RunRow", "ScheduleRow", "Writer"]

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..history.vocabulary import TERMINAL_STATUSES
+
 # (run_id, seq, ts, type, step, attempt, data_json): ts is epoch seconds.
 EventRow = tuple[str, int, float, str, "str | None", "int | None", "str | None"]
-
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-
 
 @dataclass
 class RunRow:

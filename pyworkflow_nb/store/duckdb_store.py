@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from ..errors import StoreError, StoreLockedError
+from ..history.vocabulary import TERMINAL_STATUSES
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
 # 2: the schedules table. Older stores upgrade in place: schema.sql only adds objects.
@@ -32,7 +33,7 @@ _RUN_MUTABLE = ["version", "status", "result", "error", "finished_at", "updated_
 _RUN_MUTABLE_AT = [_RUN_COLUMNS.index(c) for c in _RUN_MUTABLE]
 _RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_MUTABLE)} "
                "WHERE run_id = ?")
-_TERMINAL = "('completed', 'failed', 'cancelled')"
+_TERMINAL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 _SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
 _SCHEDULE_TIME_COLUMNS = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
 _SCHEDULE_SELECT = ", ".join(

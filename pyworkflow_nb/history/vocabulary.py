@@ -1,0 +1,250 @@
+"""The event vocabulary: every event type, the payload it carries, and the statuses.
+
+Every event row is ``(run_id, seq, ts, type, step, attempt, data)`` where ``type`` is one of
+the dotted names below and ``data`` is a JSON object built here. The engine writes events
+only through the builders of this module and reads them back with :func:`parse`; the store's
+views, the timeline and the widgets' front-end (through ``extension/vocabulary.json``, which
+``python -m pyworkflow_nb.history`` writes from :func:`as_json`) use the same names.
+
+Values the workflow saw (results, payloads, inputs) arrive as JSON text from
+:func:`pyworkflow_nb.serde.encode`; the builders embed that text as it is, so a value is
+encoded once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..serde import PICKLE_KEY, decode
+
+# -- event types -------------------------------------------------------------------------------
+
+WORKFLOW_STARTED = "workflow.started"
+WORKFLOW_COMPLETED = "workflow.completed"
+WORKFLOW_FAILED = "workflow.failed"
+WORKFLOW_CANCELLED = "workflow.cancelled"
+WORKFLOW_CANCEL_REQUESTED = "workflow.cancel_requested"
+WORKFLOW_RETRIED = "workflow.retried"
+EVENT_RECEIVED = "event.received"
+STEP_STARTED = "step.started"
+STEP_COMPLETED = "step.completed"
+STEP_FAILED = "step.failed"
+STEP_CANCELLED = "step.cancelled"
+TIMER_STARTED = "timer.started"
+TIMER_FIRED = "timer.fired"
+WAIT_STARTED = "wait.started"
+WAIT_COMPLETED = "wait.completed"
+WAIT_TIMED_OUT = "wait.timed_out"
+VALUE_RECORDED = "value.recorded"
+CHILD_STARTED = "child.started"
+CHILD_COMPLETED = "child.completed"
+CHILD_FAILED = "child.failed"
+SCHEDULE_CREATED = "schedule.created"
+SCHEDULE_UPDATED = "schedule.updated"
+SCHEDULE_PAUSED = "schedule.paused"
+SCHEDULE_RESUMED = "schedule.resumed"
+SCHEDULE_FIRED = "schedule.fired"
+SCHEDULE_SKIPPED = "schedule.skipped"
+SCHEDULE_BUFFERED = "schedule.buffered"
+SCHEDULE_FIRE_FAILED = "schedule.fire_failed"
+SCHEDULE_BACKFILLED = "schedule.backfilled"
+SCHEDULE_DELETED = "schedule.deleted"
+
+EVENT_TYPES: dict[str, str] = {
+    WORKFLOW_STARTED: "workflow, version, parent_run_id, schedule_id, input {args, kwargs}",
+    WORKFLOW_COMPLETED: "result",
+    WORKFLOW_FAILED: "error {type, message, traceback[, step]}",
+    WORKFLOW_CANCELLED: "(empty)",
+    WORKFLOW_CANCEL_REQUESTED: "(empty)",
+    WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
+    EVENT_RECEIVED: "event, payload",
+    STEP_STARTED: "input {args, kwargs} (values JSON cannot hold shown as {repr})",
+    STEP_COMPLETED: "result",
+    STEP_FAILED: "error, retry_at (epoch seconds or null), final",
+    STEP_CANCELLED: "(empty)",
+    TIMER_STARTED: "until (epoch seconds)",
+    TIMER_FIRED: "(empty)",
+    WAIT_STARTED: "event, timeout_at (epoch seconds or null)",
+    WAIT_COMPLETED: "event, payload",
+    WAIT_TIMED_OUT: "event",
+    VALUE_RECORDED: "value (pw.now, pw.random, pw.uuid4, pw.side_effect)",
+    CHILD_STARTED: "run_id of the child run",
+    CHILD_COMPLETED: "result",
+    CHILD_FAILED: "error, final",
+    SCHEDULE_CREATED: "workflow, spec, input",
+    SCHEDULE_UPDATED: "changes",
+    SCHEDULE_PAUSED: "note",
+    SCHEDULE_RESUMED: "note",
+    SCHEDULE_FIRED: "scheduled_at, jitter, run_id",
+    SCHEDULE_SKIPPED: "reason, scheduled_at",
+    SCHEDULE_BUFFERED: "scheduled_at",
+    SCHEDULE_FIRE_FAILED: "run_id, error",
+    SCHEDULE_BACKFILLED: "start, end, count",
+    SCHEDULE_DELETED: "(empty)",
+}
+"""Every event type, with the fields of its ``data``."""
+
+COMMAND_FAMILIES = ("step", "timer", "wait", "value", "child")
+"""Event families that belong to one command of a run; the event's ``step`` column is its id."""
+
+# -- statuses ----------------------------------------------------------------------------------
+
+PENDING = "pending"
+RUNNING = "running"
+SLEEPING = "sleeping"
+WAITING = "waiting"
+WAITING_FOR_DEFINITION = "waiting_for_definition"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+RUN_STATUSES = (PENDING, RUNNING, SLEEPING, WAITING, WAITING_FOR_DEFINITION,
+                COMPLETED, FAILED, CANCELLED)
+"""Values of ``runs.status``."""
+
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
+"""Run statuses a run never leaves (but through ``retry``)."""
+
+FINAL_EVENTS = {COMPLETED: WORKFLOW_COMPLETED, FAILED: WORKFLOW_FAILED,
+                CANCELLED: WORKFLOW_CANCELLED}
+"""The event that ends a run with each terminal status."""
+
+RETRYING = "retrying"
+STEP_STATUSES = (RUNNING, RETRYING, COMPLETED, FAILED, CANCELLED)
+"""Values of ``steps.status``."""
+
+TIMER_STATUSES = ("pending", "fired")
+WAIT_STATUSES = ("waiting", "received", "timed_out")
+SCHEDULE_STATUSES = ("active", "paused")
+
+# -- payload builders --------------------------------------------------------------------------
+
+EMPTY = "{}"
+"""The data of an event that carries nothing."""
+
+_KEY_TEXT: dict[str, str] = {}
+
+
+def _object(**fields: str) -> str:
+    """A JSON object whose values are JSON text already (from ``serde.encode`` or json)."""
+    parts = []
+    for key, text in fields.items():
+        quoted = _KEY_TEXT.get(key)
+        if quoted is None:
+            quoted = _KEY_TEXT[key] = json.dumps(key)
+        parts.append(f"{quoted}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def workflow_started(workflow: str, version: str | None, parent_run_id: str | None,
+                     schedule_id: str | None, input_json: str) -> str:
+    return _object(workflow=_json(workflow), version=_json(version),
+                   parent_run_id=_json(parent_run_id), schedule_id=_json(schedule_id),
+                   input=input_json)
+
+
+def result(result_json: str) -> str:
+    """Data of ``workflow.completed``, ``step.completed`` and ``child.completed``."""
+    return _object(result=result_json)
+
+
+def workflow_failed(error: dict[str, Any]) -> str:
+    return _object(error=_json(error))
+
+
+def event_received(name: str, payload_json: str) -> str:
+    """Data of ``event.received`` and ``wait.completed``."""
+    return _object(event=_json(name), payload=payload_json)
+
+
+wait_completed = event_received
+
+
+def step_started(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The step's arguments for display: what JSON cannot hold is shown by its repr."""
+    return json.dumps({"input": {"args": args, "kwargs": kwargs}}, ensure_ascii=False,
+                      default=lambda o: {"repr": repr(o)[:200]})
+
+
+def step_failed(error: dict[str, Any], retry_at: float | None, final: bool) -> str:
+    return _json({"error": error, "retry_at": retry_at, "final": final})
+
+
+def timer_started(until: float) -> str:
+    return _json({"until": until})
+
+
+def wait_started(name: str, timeout_at: float | None) -> str:
+    return _json({"event": name, "timeout_at": timeout_at})
+
+
+def wait_timed_out(name: str) -> str:
+    return _json({"event": name})
+
+
+def value_recorded(value_json: str) -> str:
+    return _object(value=value_json)
+
+
+def child_started(child_run_id: str) -> str:
+    return _json({"run_id": child_run_id})
+
+
+def child_failed(error: dict[str, Any]) -> str:
+    return _json({"error": error, "final": True})
+
+
+def schedule_event(fields: dict[str, Any]) -> str:
+    """Data of a ``schedule.*`` event: plain JSON fields."""
+    return _json(fields)
+
+
+# -- parsers -----------------------------------------------------------------------------------
+
+def parse(data: str | None) -> dict[str, Any]:
+    """An event's ``data`` as a dict (``{}`` for none)."""
+    if not data:
+        return {}
+    parsed = json.loads(data)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def recorded_value(data: dict[str, Any]) -> Any:
+    """The value a final event recorded: a result, a recorded value or an event's payload."""
+    for key in ("result", "value", "payload"):
+        if key in data:
+            return _decoded(data[key])
+    return None
+
+
+def _decoded(obj: Any) -> Any:
+    """A value from parsed JSON: only pickled envelopes still need decoding."""
+    if type(obj) is dict and PICKLE_KEY in obj:
+        return decode(json.dumps(obj))
+    return obj
+
+
+def is_final_failure(type_: str, data: dict[str, Any]) -> bool:
+    """Whether the event ends its command with a failure no retry will follow."""
+    return type_ == CHILD_FAILED or (type_ == STEP_FAILED and bool(data.get("final")))
+
+
+# -- for other languages -----------------------------------------------------------------------
+
+def as_json() -> str:
+    """The vocabulary as JSON, for ``extension/vocabulary.json``."""
+    return json.dumps({
+        "generated_by": "python -m pyworkflow_nb.history",
+        "event_types": sorted(EVENT_TYPES),
+        "run_statuses": list(RUN_STATUSES),
+        "terminal_statuses": sorted(TERMINAL_STATUSES),
+        "step_statuses": list(STEP_STATUSES),
+        "timer_statuses": list(TIMER_STATUSES),
+        "wait_statuses": list(WAIT_STATUSES),
+    }, indent=2) + "\n"
+
