@@ -164,10 +164,10 @@ class Engine:
         before they got there (their code no longer matches their history).
         """
         await self.writer.flush()
-        for row in self.store.unfinished_runs():
+        for row, events in self.store.unfinished_histories():
             if row.run_id in self.runs:
                 continue
-            history = History.from_events(self.store.load_events(row.run_id))
+            history = History.from_events(events)
             payload = decode(row.input) or {}
             run = Run(self, row, history, tuple(payload.get("args", ())),
                       payload.get("kwargs", {}))

@@ -122,8 +122,8 @@ class EventStore(Protocol):
                   limit: int | None = 100) -> list[RunRow]:
         """Runs, newest first."""
 
-    def unfinished_runs(self) -> list[RunRow]:
-        """Every run whose status is not terminal, oldest first."""
+    def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
+        """Every unfinished run with its committed events, oldest run first, in one query."""
 
     def known_versions(self) -> set[tuple[str, str]]:
         """``(name, version)`` of every recorded definition."""

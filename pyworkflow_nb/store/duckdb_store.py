@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
@@ -19,8 +20,9 @@ from ..errors import StoreError, StoreLockedError
 from ..history.vocabulary import TERMINAL_STATUSES
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
-# 2: the schedules table. Older stores upgrade in place: schema.sql only adds objects.
-SCHEMA_VERSION = 2
+# 2: the schedules table; 3: the index on events(run_id). Older stores upgrade in place:
+# schema.sql only adds objects.
+SCHEMA_VERSION = 3
 _EPOCH = datetime(1970, 1, 1)
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
@@ -34,6 +36,7 @@ _RUN_MUTABLE_AT = [_RUN_COLUMNS.index(c) for c in _RUN_MUTABLE]
 _RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_MUTABLE)} "
                "WHERE run_id = ?")
 _TERMINAL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
+_EVENT_SELECT = "run_id, seq, epoch(ts), type, step, attempt, data"
 _SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
 _SCHEDULE_TIME_COLUMNS = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
 _SCHEDULE_SELECT = ", ".join(
@@ -217,8 +220,20 @@ class DuckDBStore:
 
     def load_events(self, run_id: str) -> list[EventRow]:
         return self._cursor().execute(
-            "SELECT run_id, seq, epoch(ts), type, step, attempt, data FROM events "
-            "WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
+            f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ? ORDER BY seq",
+            [run_id]).fetchall()
+
+    def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
+        runs = self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
+        if not runs:
+            return []
+        rows = self._cursor().execute(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE run_id IN "
+            f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}) "
+            "ORDER BY run_id, seq").fetchall()
+        events = {run_id: list(group)
+                  for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
+        return [(run, events.get(run.run_id, [])) for run in runs]
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRow]:
         rows = self._cursor().execute(
@@ -248,9 +263,6 @@ class DuckDBStore:
         if limit is not None:
             tail += f" LIMIT {int(limit)}"
         return self._runs(where, params, tail)
-
-    def unfinished_runs(self) -> list[RunRow]:
-        return self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
 
     def known_versions(self) -> set[tuple[str, str]]:
         return set(self._cursor().execute("SELECT name, version FROM workflows").fetchall())

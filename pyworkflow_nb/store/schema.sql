@@ -1,4 +1,4 @@
--- pyworkflow_nb store, schema version 2 (2 added the schedules table).
+-- pyworkflow_nb store, schema version 3 (2 added the schedules table, 3 the events index).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS events (
     attempt INTEGER,
     data    JSON
 );
+
+-- One run's history is a point lookup. DuckDB answers `run_id = ?` from a single-column ART
+-- index (a composite (run_id, seq) index is not used for that), and seq is unique per run by
+-- construction: one writer assigns it.
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
 
 CREATE TABLE IF NOT EXISTS workflows (
     name       VARCHAR NOT NULL,

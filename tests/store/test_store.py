@@ -14,7 +14,7 @@ import pytest
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.runtime import Config, runtime
-from pyworkflow_nb.store import DuckDBStore
+from pyworkflow_nb.store import Batch, DuckDBStore, RunRow
 from pyworkflow_nb.store.duckdb_store import SCHEMA_VERSION
 
 
@@ -139,3 +139,54 @@ def test_read_only_store_reads(store: Path, client: pw.SyncClient) -> None:
     finally:
         pw.shutdown()
         runtime.config = Config(store=str(store))
+
+
+def _event(run_id: str, seq: int, type_: str = "step.started") -> tuple[object, ...]:
+    return (run_id, seq, 1_700_000_000.0 + seq, type_, "s#1", 1, "{}")
+
+
+def _run(run_id: str, status: str, created: float) -> tuple[object, ...]:
+    return RunRow(run_id, "wf", "v1", status, created_at=created, updated_at=created).snapshot()
+
+
+def test_unfinished_histories_load_every_unfinished_run_in_one_go(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    runs = {"b": ("sleeping", 2.0), "a": ("completed", 1.0), "c": ("waiting", 3.0),
+            "d": ("running", 4.0)}
+    events = [_event(r, s) for s in (3, 1, 2) for r in ("a", "b", "c")]
+    store.commit(Batch(events=events, new_runs={r: _run(r, st, t)
+                                                for r, (st, t) in runs.items()}))
+    loaded = store.unfinished_histories()
+    assert [(run.run_id, [e[1] for e in evs]) for run, evs in loaded] == [
+        ("b", [1, 2, 3]), ("c", [1, 2, 3]), ("d", [])]  # oldest run first, seq order, no "a"
+    assert all(e[0] == run.run_id for run, evs in loaded for e in evs)
+    assert loaded[0][1][0] == _event("b", 1)
+    store.close()
+
+
+def test_one_runs_history_is_an_index_lookup(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    store.commit(Batch(events=[_event(f"r{i}", s) for i in range(500) for s in (1, 2)]))
+    # DuckDB picks the index when it runs the query: only EXPLAIN ANALYZE shows it
+    [(_, plan)] = store.sql(
+        "EXPLAIN ANALYZE SELECT * FROM events WHERE run_id = 'r7' ORDER BY seq").fetchall()
+    assert "Index Scan" in plan
+    assert [e[1] for e in store.load_events("r7")] == [1, 2]
+    store.close()
+
+
+def test_a_version_2_store_gains_the_events_index(tmp_path: Path) -> None:
+    path = tmp_path / "v2.duckdb"
+    store = DuckDBStore(path)
+    store.commit(Batch(events=[_event("old", 1)]))
+    store.close()
+    con = duckdb.connect(str(path))  # what a version-2 store looks like: no index yet
+    con.execute("DROP INDEX events_run")
+    con.execute("UPDATE pw_meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    store = DuckDBStore(path)
+    assert store.sql("SELECT index_name FROM duckdb_indexes()").fetchall() == [("events_run",)]
+    assert store.load_events("old") == [_event("old", 1)]
+    assert store.sql("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchall() == [
+        (str(SCHEMA_VERSION),)]
+    store.close()
