@@ -77,6 +77,7 @@ class RunContext(ABC):
 
 current_run: ContextVar[RunContext | None] = ContextVar("pyworkflow_nb_run", default=None)
 current_step: ContextVar[str | None] = ContextVar("pyworkflow_nb_step", default=None)
+step_attempt: ContextVar[int] = ContextVar("pyworkflow_nb_attempt", default=1)
 
 
 def require_run(primitive: str) -> RunContext:

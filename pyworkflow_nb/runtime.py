@@ -129,7 +129,7 @@ class Runtime:
     def _abandon(self, engine: Engine) -> None:
         """Forget an engine whose loop has closed under it (e.g. after ``asyncio.run``)."""
         engine.writer.close()
-        engine.step_executor.shutdown(wait=False)
+        engine.step_executor.shutdown()
         self.engine = None
 
     # -- calling into the engine ---------------------------------------------------------------

@@ -18,7 +18,6 @@ from ..errors import InvalidInput, PyWorkflowError
 if TYPE_CHECKING:
     from .engine import Engine
 
-_QUIET_ITERATIONS = 20  # loop iterations without any append before runs count as settled
 _THREAD_POLL = 0.0005  # while a step runs in a thread, the loop has nothing to do but wait
 DEFAULT_SKIP_LIMIT = 10_000
 
@@ -48,31 +47,20 @@ class VirtualClock(Clock):
         self._now = max(self._now, when)
 
 
-def _busy(engine: Engine) -> bool:
-    return (not engine.writer.idle or engine.scheduler.busy
-            or any(run.running_steps for run in engine.runs.values()))
-
-
 async def settle(engine: Engine) -> None:
-    """Return once no run has appended anything for a while and no step or commit is running.
+    """Return once nothing moves until time passes (:attr:`Engine.settled`).
 
-    Deterministic: it counts loop iterations, not seconds. Work that really runs (a step in a
-    thread, a commit) is waited for, however long it takes.
+    Work that really runs (a step in a thread, a commit) is waited for, however long it takes.
+    Each check comes after one loop turn, so the callbacks of futures that just resolved (a
+    timer fired by :meth:`Timers.fire_due`, a commit) have run and show in that state.
     """
-    quiet, mark = 0, None
-    while quiet < _QUIET_ITERATIONS:
-        busy = _busy(engine)
-        now_mark = (engine.writer.appended, engine.scheduler.activity)
-        if busy or now_mark != mark:
-            quiet, mark = 0, now_mark
-        else:
-            quiet += 1
+    await asyncio.sleep(0)
+    while not engine.settled:
         if not engine.writer.idle:
             await engine.writer.durable()
-        elif busy:
+        elif any(run.running_steps for run in engine.runs.values()):
             await asyncio.sleep(_THREAD_POLL)
-        else:
-            await asyncio.sleep(0)
+        await asyncio.sleep(0)
 
 
 def _virtual(engine: Engine) -> VirtualClock:

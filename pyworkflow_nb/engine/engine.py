@@ -11,7 +11,6 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..definitions import Definition, Registry, Workflow, registry
@@ -27,12 +26,13 @@ from ..serde import decode, decode_error, encode
 from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
 from ..store.writer import Durability
 from .clock import Clock
-from .history import History
-from .run import Run
+from .run import Ending, Run
 from .scheduler import Scheduler
+from .steps import LocalStepExecutor, StepExecutor
 from .timers import Timers
 
 EventListener = Callable[[EventRow], None]
+StatusListener = Callable[[RunRow], None]
 _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
 
 
@@ -41,7 +41,8 @@ class Engine:
 
     def __init__(self, store: EventStore, loop: asyncio.AbstractEventLoop, *,
                  durability: Durability = "sync", clock: Clock | None = None,
-                 definitions: Registry = registry) -> None:
+                 definitions: Registry = registry,
+                 step_executor: StepExecutor | None = None) -> None:
         self.store = store
         self.loop = loop
         self.clock = clock or Clock()
@@ -51,8 +52,10 @@ class Engine:
         self.registry = definitions
         self.runs: dict[str, Run] = {}
         self.listeners: list[EventListener] = []
+        self.status_listeners: list[StatusListener] = []  # status changes no event shows
         self.closing = False
-        self.step_executor = ThreadPoolExecutor(thread_name_prefix="pyworkflow-step")
+        self.step_executor = step_executor or LocalStepExecutor()
+        self._recovery: asyncio.Future[None] | None = None  # set while recover() loads runs
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
         # recovered runs that ended before replaying their history (e.g. NonDeterminismError):
@@ -164,25 +167,33 @@ class Engine:
         before they got there (their code no longer matches their history).
         """
         await self.writer.flush()
-        for row, events in self.store.unfinished_histories():
-            if row.run_id in self.runs:
-                continue
-            history = History.from_events(events)
-            payload = decode(row.input) or {}
-            run = Run(self, row, history, tuple(payload.get("args", ())),
-                      payload.get("kwargs", {}))
-            run.recovered = True
-            self.runs[row.run_id] = run
-            workflow = self.registry.workflow(row.workflow)
-            if workflow is None:
-                run.set_status(ev.WAITING_FOR_DEFINITION)
-            else:
-                self._resume(run, workflow)
+        while self._recovery is not None:
+            await asyncio.shield(self._recovery)
+        self._recovery = self.loop.create_future()
+        try:
+            await self.writer.flush()
+            for row, events in self.store.unfinished_histories():
+                if row.run_id in self.runs:
+                    continue
+                run = Run.from_store(self, row, events)
+                run.recovered = True
+                self.runs[row.run_id] = run
+                workflow = self.registry.workflow(row.workflow)
+                if workflow is None:
+                    run.set_status(ev.WAITING_FOR_DEFINITION)
+                else:
+                    self._resume(run, workflow)
+        finally:
+            self._recovery.set_result(None)
+            self._recovery = None
         recovered = [r for r in self.runs.values() if r.recovered]
-        await asyncio.gather(*(r.replayed for r in recovered if r.task is not None),
-                             return_exceptions=True)
         self.scheduler.start()
         return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
+
+    async def _recovered(self) -> None:
+        """Wait for a recovery under way, so no call sees a half-loaded engine."""
+        while self._recovery is not None:
+            await asyncio.shield(self._recovery)
 
     def _resume(self, run: Run, workflow: Workflow) -> None:
         run.row.status = ev.RUNNING
@@ -212,6 +223,7 @@ class Engine:
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:
         """The run's result; raises WorkflowFailed / WorkflowCancelled / TimeoutError."""
+        await self._recovered()
         run = self.runs.get(run_id)
         if run is not None:
             done = asyncio.shield(run.done)
@@ -252,30 +264,34 @@ class Engine:
     async def send_event(self, run_id: str, name: str, payload: Any = None) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"an event name must be a non-empty string, got {name!r}")
+        await self._recovered()
         run = self.runs.get(run_id)
         if run is None:
             row = self.get_row(run_id)
             raise InvalidInput(
                 f"run {run_id!r} is {row.status}; events can only be sent to unfinished runs")
-        run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(
+        ts = run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(
             name, encode(payload, where=f"the payload of event {name!r}")))
+        seq = run.seq
         await self.writer.durable()
-        run.deliver(name, payload)
+        run.receive(name, payload, seq, ts)
 
     async def cancel(self, run_id: str) -> None:
+        await self._recovered()
         run = self.runs.get(run_id)
         if run is None:
             self.get_row(run_id)
             return
         if run.cancel_requested:
             return
-        run.cancel_requested = True
-        run.emit(ev.WORKFLOW_CANCEL_REQUESTED, None, None, ev.EMPTY)
-        await self.writer.durable()
-        if run.task is None:
-            await run._finish(ev.CANCELLED, ev.EMPTY, None)
+        ts = run.emit(ev.WORKFLOW_CANCEL_REQUESTED, None, None, ev.EMPTY)
+        if run.task is None:  # not begun (its workflow is not defined): it ends here
+            run.cancel_requested = True
+            await self.writer.durable()
+            await run.finish(Ending(ev.CANCELLED))
         else:
-            run.task.cancel()
+            run.request_cancel(ts)
+            await self.writer.durable()
 
     def finished(self, run: Run, exc: BaseException | None) -> None:
         """Called by a run once its final event is recorded."""
@@ -285,12 +301,28 @@ class Engine:
         self._recent[run.run_id] = (run.row, exc)
         if len(self._recent) > _RECENT_LIMIT:
             self._recent.popitem(last=False)
+        if run.row.schedule_id is not None:
+            self.scheduler.run_ended(run.row.schedule_id, run.run_id)
         if not run.done.done():
             run.done.set_result(None)
 
-    def notify(self, event: EventRow) -> None:
-        for listener in list(self.listeners):
-            listener(event)
+    def record(self, event: EventRow) -> None:
+        """Append one event to the writer and show it to the listeners."""
+        self.writer.event(event)
+        if self.listeners:
+            for listener in list(self.listeners):
+                listener(event)
+
+    def status_changed(self, row: RunRow) -> None:
+        """Tell the status listeners that a live run's status changed."""
+        for listener in list(self.status_listeners):
+            listener(row)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing moves until time passes or a call arrives: what ``pw.skip`` waits for."""
+        return (self.writer.idle and not self.scheduler.busy and self._recovery is None
+                and all(run.settled for run in self.runs.values()))
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -299,13 +331,11 @@ class Engine:
         self.closing = True
         self.registry.unsubscribe(self._on_definition)
         self.scheduler.close()
-        tasks = [r.task for r in self.runs.values() if r.task is not None and not r.task.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        works = [work for run in list(self.runs.values()) for work in run.stop()]
+        await asyncio.gather(*works, return_exceptions=True)
         self.timers.close()
         try:
             await self.writer.flush()
         finally:
             self.writer.close()
-            self.step_executor.shutdown(wait=False, cancel_futures=True)
+            self.step_executor.shutdown()

@@ -1,13 +1,14 @@
-"""A run's recorded history, indexed for replay.
+"""A run's recorded history, folded for replay.
 
 Commands (steps, timers, waits, recorded values, child runs) are keyed by ``(kind, id)``
-where the id is assigned at call time (``fetch#2``, ``sleep#1``, ``event:go#1``). Their order
-of first appearance is the order the code issued them, used to report mismatches.
+where the id is assigned at call time (``fetch#2``, ``sleep#1``, ``event:go#1``); ``order``
+is the order the code issued them. ``outcomes`` is what the workflow observed, in the order it
+observed it: each command's final outcome, every event received and a cancel request. Replay
+hands these to the code one at a time, in that order, so it takes the same path again.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,40 +33,49 @@ class Command:
     until: float | None = None
     timed_out: bool = False
     data: dict[str, Any] = field(default_factory=dict)
-    matched: bool = False
 
     def describe(self) -> str:
         return f"{self.kind} {self.id}"
 
 
 @dataclass
+class Outcome:
+    """One thing the workflow observed: a command's end, an event, or a cancel request."""
+
+    seq: int
+    ts: float
+    command: Command | None = None
+    event: str | None = None  # the name of an event received
+    payload: Any = None
+
+
+@dataclass
 class History:
-    """Commands, received events and run-level facts of a recorded run."""
+    """Commands and outcomes of a recorded run."""
 
     commands: dict[tuple[str, str], Command] = field(default_factory=dict)
     order: list[Command] = field(default_factory=list)
-    inbox: dict[str, deque[Any]] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    started_at: float | None = None
     last_seq: int = 0
-    cancel_requested: bool = False
 
     @classmethod
     def from_events(cls, rows: list[EventRow]) -> History:
         history = cls()
-        consumed: dict[str, int] = {}
-        for _run_id, seq, _ts, type_, step, attempt, data_text in rows:
-            history.last_seq = seq
+        for _run_id, seq, ts, type_, step, attempt, data_text in _forget_retried(rows):
+            history.last_seq = max(history.last_seq, seq)
+            if type_ == ev.WORKFLOW_STARTED:
+                history.started_at = ts
+                continue
             if type_ == ev.WORKFLOW_CANCEL_REQUESTED:
-                history.cancel_requested = True
+                history.outcomes.append(Outcome(seq, ts))
                 continue
-            if type_ == ev.WORKFLOW_RETRIED:
-                history.forget_failures()
-                continue
-            kind, _, what = type_.partition(".")
             if type_ == ev.EVENT_RECEIVED:
                 data = ev.parse(data_text)
-                history.inbox.setdefault(data["event"], deque()).append(
-                    ev.recorded_value(data))
+                history.outcomes.append(Outcome(seq, ts, event=data["event"],
+                                                payload=ev.recorded_value(data)))
                 continue
+            kind, _, what = type_.partition(".")
             if kind not in ev.COMMAND_FAMILIES or step is None:
                 continue
             data = ev.parse(data_text)
@@ -74,24 +84,40 @@ class History:
                 cmd = Command(kind, step, len(history.order))
                 history.commands[(kind, step)] = cmd
                 history.order.append(cmd)
-            _apply(cmd, what, attempt, data)
-            if type_ == ev.WAIT_COMPLETED:
-                consumed[data["event"]] = consumed.get(data["event"], 0) + 1
-        for name, count in consumed.items():
-            queue = history.inbox.get(name, deque())
-            for _ in range(min(count, len(queue))):
-                queue.popleft()
+            if _apply(cmd, what, attempt, data):
+                history.outcomes.append(Outcome(seq, ts, cmd))
+        if rows:
+            history.last_seq = max(history.last_seq, rows[-1][1])
         return history
 
-    def forget_failures(self) -> None:
-        """Drop the commands that failed for good, so a retried run executes them afresh."""
-        failed = [c for c in self.order if c.failed]
-        for cmd in failed:
-            del self.commands[(cmd.kind, cmd.id)]
-            self.order.remove(cmd)
+
+def _forget_retried(rows: list[EventRow]) -> list[EventRow]:
+    """The rows a retried run replays: up to its first failure for good, then what followed.
+
+    At each ``workflow.retried``, the rows from the first final failure before it are dropped
+    (events received in between are kept), along with every row of the failed command, so the
+    workflow runs it again with a fresh retry budget.
+    """
+    kept: list[EventRow] = []
+    since = 0  # index in kept after the previous retry
+    for row in rows:
+        if row[3] == ev.WORKFLOW_RETRIED:
+            cut = next((i for i in range(since, len(kept)) if _fails_for_good(kept[i])), None)
+            if cut is not None:
+                failed = (kept[cut][3].partition(".")[0], kept[cut][4])
+                kept = [r for r in kept[:cut] if (r[3].partition(".")[0], r[4]) != failed] + [
+                    r for r in kept[cut:] if r[3] == ev.EVENT_RECEIVED]
+            since = len(kept)
+        kept.append(row)
+    return kept
 
 
-def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -> None:
+def _fails_for_good(row: EventRow) -> bool:
+    return ev.is_final_failure(row[3], ev.parse(row[6]) if row[3] == ev.STEP_FAILED else {})
+
+
+def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -> bool:
+    """Fold one event into its command; True when it is the command's final outcome."""
     if what == "started":
         cmd.attempts = max(cmd.attempts, attempt or 0)
         cmd.retry_at = None
@@ -100,16 +126,22 @@ def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -
             cmd.until = data.get("until")
         elif cmd.kind == "wait":
             cmd.until = data.get("timeout_at")
-    elif what in ("completed", "recorded", "fired"):
+        return False
+    if what in ("completed", "recorded", "fired"):
         cmd.done = True
         cmd.result = ev.recorded_value(data)
-    elif what == "failed":
+        return True
+    if what == "failed":
         cmd.error = data.get("error")
         if data.get("final"):
             cmd.done = cmd.failed = True
-        else:
-            cmd.retry_at = data.get("retry_at")
-    elif what == "cancelled":
+            return True
+        cmd.retry_at = data.get("retry_at")
+        return False
+    if what == "cancelled":
         cmd.cancelled = True
     elif what == "timed_out":
         cmd.done = cmd.timed_out = True
+        return True
+    return False
+

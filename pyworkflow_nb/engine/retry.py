@@ -1,8 +1,8 @@
 """Retrying a failed run from its first failed step, keeping the steps that finished.
 
-A ``workflow.retried`` event marks the point: replay drops every command that had failed
-for good before it (see :meth:`History.forget_failures`), so the workflow re-runs from the
-first of them with a fresh retry budget while finished steps return their recorded results.
+A ``workflow.retried`` event marks the point: the history fold drops every command that had
+failed for good before it (see :func:`.history._forget_retried`), so the workflow runs it
+again with a fresh retry budget while finished steps return their recorded results.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..history import vocabulary as ev
-from ..serde import decode
 from ..store import RunRow
-from .history import History
 from .run import Run
 
 if TYPE_CHECKING:
@@ -29,16 +27,16 @@ async def retry_run(engine: Engine, run_id: str) -> RunRow:
             f"run {run_id!r} is {row.status}; only failed runs can be retried. Start a new run "
             "instead, or cancel this one first if it is stuck.")
     await engine.writer.flush()
-    history = History.from_events(engine.store.load_events(run_id))
-    history.forget_failures()
-    payload = decode(row.input) or {}
+    events = engine.store.load_events(run_id)
     now = engine.clock.now()
+    retried = (run_id, events[-1][1] + 1 if events else 1, now, ev.WORKFLOW_RETRIED, None,
+               None, ev.EMPTY)
     row = dataclasses.replace(row, status=ev.RUNNING, result=None, error=None,
                               finished_at=None, updated_at=now)
-    run = Run(engine, row, history, tuple(payload.get("args", ())), payload.get("kwargs", {}))
+    run = Run.from_store(engine, row, [*events, retried])
     engine._recent.pop(run_id, None)
     engine.runs[run_id] = run
-    run.emit(ev.WORKFLOW_RETRIED, None, None, ev.EMPTY)
+    engine.record(retried)
     engine.writer.run_changed(row)
     workflow = engine.registry.workflow(row.workflow)
     if workflow is None:

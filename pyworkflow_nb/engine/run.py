@@ -1,11 +1,10 @@
-"""One run of a workflow: it executes the code live and replays it against its history.
+"""One run of a workflow: its body on a loop of its own, activated by the engine.
 
-Every primitive the workflow calls becomes a *command* with an id assigned at call time
-(``fetch#2``). Live, the command's events are appended to the writer; in replay, a command
-the history already holds returns its recorded outcome. When the code issues a command the
-history does not know while recorded commands are still unmatched, the run waits until the
-other branches have caught up; if they never do, the code has diverged from the history and
-the run fails with :class:`~pyworkflow_nb.NonDeterminismError`.
+Every primitive the body calls becomes a *command* with an id assigned at call time
+(``fetch#2``). The engine carries commands out on its own loop (see :mod:`.commands`) and
+hands their outcomes back one at a time, running the body until it is idle after each. A
+recovered run first replays: its recorded outcomes are handed over in recorded order (see
+:mod:`.replay` for when the code has diverged), then it goes on live.
 """
 
 from __future__ import annotations
@@ -17,26 +16,23 @@ import logging
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..context import RunContext, RunInfo, current_run, current_step
-from ..definitions import Step, Workflow
-from ..durations import format_duration, parse_duration
-from ..errors import (
-    EventTimeout,
-    NonDeterminismError,
-    RetryableError,
-    SerializationError,
-)
+from ..context import RunInfo, current_run, current_step, step_attempt
+from ..definitions import Workflow
+from ..errors import NonDeterminismError
 from ..history import vocabulary as ev
-from ..serde import decode_error, encode, encode_error
-from ..store import RunRow
-from .history import Command, History
+from ..serde import decode, decode_error, encode, encode_error
+from ..store import EventRow, RunRow
+from .commands import Commands
+from .history import Command, History, Outcome
+from .replay import Replay
+from .workflow_loop import WorkflowLoop, io_refused
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-_QUIET_ITERATIONS = 10
 _log = logging.getLogger("pyworkflow_nb.workflow")
 
 
@@ -51,7 +47,40 @@ class _ReplayLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return not self._run.replaying and super().isEnabledFor(level)
 
 
-class Run(RunContext):
+@dataclass(eq=False)
+class Pending:
+    """A command the body issued and has not seen the end of."""
+
+    kind: str
+    id: str
+    future: asyncio.Future[Any]  # on the run's loop: what the body awaits
+    recorded: Command | None
+    start: Callable[[Pending], None]  # carries the command out live (or resumes it)
+    started: bool = False
+    counted: bool = False  # shown in the run's status as sleeping or waiting
+    work: asyncio.Future[Any] | None = None  # the engine's side, cancelled if the body gives up
+
+
+@dataclass(eq=False)
+class _Delivery:
+    """An outcome waiting to be handed to the body, once it is durable."""
+
+    apply: Callable[[], None]
+    ts: float
+    ready: bool = False
+
+
+@dataclass(eq=False)
+class Ending:
+    """How a run ended: its terminal status, its result or error."""
+
+    status: str
+    error: dict[str, Any] | None = None
+    exc: BaseException | None = None
+    result_json: str | None = None
+
+
+class Run(Commands):
     """The live state of one run, and the implementation of every workflow primitive."""
 
     def __init__(self, engine: Engine, row: RunRow, history: History | None = None,
@@ -60,28 +89,38 @@ class Run(RunContext):
         self.row = row
         self.args = args
         self.kwargs = kwargs or {}
-        self.workflow: Workflow | None = None
         self.history = history or History()
         self.seq = self.history.last_seq
-        self.task: asyncio.Task[Any] | None = None
+        self.replay = Replay(self.history, row.run_id, row.workflow)
+        self.loop = WorkflowLoop(self._start_loop_timer, self._cancel_loop_timer,
+                                 self.history.started_at or engine.clock.now())
+        self.task: asyncio.Task[Any] | None = None  # the body, on ``self.loop``
         self.done: asyncio.Future[Any] = engine.loop.create_future()
-        self.replayed: asyncio.Future[None] = engine.loop.create_future()
-        self.unmatched = len(self.history.order)
-        self.matched = 0
-        self.position = 0
-        self.cancel_requested = self.history.cancel_requested
+        self.pending: dict[tuple[str, str], Pending] = {}
         self.counters: dict[tuple[str, str], int] = {}
-        self.inbox: dict[str, deque[Any]] = self.history.inbox
-        self.waiters: dict[str, deque[asyncio.Future[Any]]] = {}
-        self.running_steps = 0
-        self.sleeping = 0
-        self.waiting = 0
+        self.inbox: dict[str, deque[Any]] = {}
+        self.waiters: dict[str, deque[Pending]] = {}
+        self.loop_timers: dict[int, Pending] = {}
+        self.deliveries: deque[_Delivery] = deque()
+        self.cancel_requested = False
+        self.divergence: NonDeterminismError | None = None
         self.failed_step: tuple[BaseException, str] | None = None
-        self._logger: _ReplayLogger | None = None
+        self.running_steps = self.sleeping = self.waiting = 0
+        self.active = 0  # engine-side tasks doing work now (not waiting on a timer or a run)
         self.recovered = False
-        self.ended_replaying = False  # finished before its history was replayed
-        if not self.unmatched:
-            self.replayed.set_result(None)
+        self.ended_replaying = False
+        self._activation_due = False
+        self._ending: Ending | None = None
+        self._finishing: asyncio.Task[None] | None = None
+        self._store_error: BaseException | None = None
+        self._logger: _ReplayLogger | None = None
+
+    @classmethod
+    def from_store(cls, engine: Engine, row: RunRow, events: list[EventRow]) -> Run:
+        """A run loaded from its stored row and history (recovery, retry)."""
+        payload = decode(row.input) or {}
+        return cls(engine, row, History.from_events(events), tuple(payload.get("args", ())),
+                   payload.get("kwargs", {}))
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -91,11 +130,12 @@ class Run(RunContext):
 
     @property
     def replaying(self) -> bool:
-        return self.unmatched > 0
+        return self.replay.active
 
     def info(self) -> RunInfo:
-        return RunInfo(self.row.run_id, self.row.workflow, self.row.version, 1, self.replaying,
-                       self.row.parent_run_id, self.row.schedule_id)
+        return RunInfo(self.row.run_id, self.row.workflow, self.row.version,
+                       step_attempt.get(), self.replaying, self.row.parent_run_id,
+                       self.row.schedule_id)
 
     def logger(self) -> logging.Logger:
         if self._logger is None:
@@ -108,14 +148,12 @@ class Run(RunContext):
     # -- recording -----------------------------------------------------------------------------
 
     def emit(self, type_: str, step: str | None = None, attempt: int | None = None,
-             data: str | None = None, ts: float | None = None) -> None:
-        """Append one event of this run to the writer (``ts`` defaults to now)."""
+             data: str | None = None, ts: float | None = None) -> float:
+        """Append one event of this run to the writer; returns its timestamp."""
         self.seq += 1
         when = self.engine.clock.now() if ts is None else ts
-        event = (self.row.run_id, self.seq, when, type_, step, attempt, data)
-        self.engine.writer.event(event)
-        if self.engine.listeners:
-            self.engine.notify(event)
+        self.engine.record((self.row.run_id, self.seq, when, type_, step, attempt, data))
+        return when
 
     def durable(self) -> Awaitable[None]:
         """Wait for the commit of everything emitted so far (sync durability only)."""
@@ -128,409 +166,298 @@ class Run(RunContext):
             row.status = status
             row.updated_at = self.engine.clock.now()
             self.engine.writer.run_changed(row)
+            if self.engine.status_listeners:
+                self.engine.status_changed(row)
 
     def refresh_status(self) -> None:
-        if self.running_steps:
+        if self.running_steps or not (self.waiting or self.sleeping):
             self.set_status(ev.RUNNING)
-        elif self.waiting:
-            self.set_status(ev.WAITING)
-        elif self.sleeping:
-            self.set_status(ev.SLEEPING)
         else:
-            self.set_status(ev.RUNNING)
+            self.set_status(ev.WAITING if self.waiting else ev.SLEEPING)
 
-    # -- matching against history --------------------------------------------------------------
+    @property
+    def settled(self) -> bool:
+        """Nothing of this run moves until time passes or something arrives from outside."""
+        return not (self.active or self.deliveries or self._activation_due
+                    or (self._finishing is not None and not self._finishing.done()))
+
+    # -- issuing commands (on the run's loop) ---------------------------------------------------
 
     def next_id(self, kind: str, name: str) -> str:
         key = (kind, name)
         n = self.counters[key] = self.counters.get(key, 0) + 1
         return f"{name}#{n}"
 
-    def match(self, kind: str, command_id: str) -> Command | None:
-        """The recorded command for this call, marking it matched; ``None`` if new."""
-        self.position += 1
-        if not self.unmatched:
-            return None
-        cmd = self.history.commands.get((kind, command_id))
-        if cmd is None or cmd.matched:
-            return None
-        cmd.matched = True
-        self.matched += 1
-        self.unmatched -= 1
-        if not self.unmatched and not self.replayed.done():
-            self.replayed.set_result(None)
-        return cmd
+    def issue(self, kind: str, name: str, start: Callable[[Pending], None]) -> Pending:
+        """Give the call its id, match it against the history, and start it if it is live."""
+        command_id = self.next_id(kind, name)
+        where = self._call_site() if self.replay.active else ""
+        recorded = self.replay.match(kind, command_id, where)
+        p = Pending(kind, command_id, self.loop.create_future(), recorded, start)
+        if self.divergence is not None:
+            p.future.cancel()
+            return p
+        self.pending[(kind, command_id)] = p
+        p.future.add_done_callback(lambda _: self._given_up(p))
+        if recorded is None and not self.replay.active:
+            p.started = True
+            start(p)
+        return p
 
-    async def admit_new(self, kind: str, command_id: str, position: int, where: str) -> None:
-        """Let a command unknown to the history run once replay has caught up."""
-        quiet, seen = 0, self.matched
-        while self.unmatched:
-            await asyncio.sleep(0)
-            if self.matched != seen:
-                quiet, seen = 0, self.matched
-                continue
-            quiet += 1
-            if quiet >= _QUIET_ITERATIONS:
-                raise self.divergence(f"{kind} {command_id}", position, where)
-
-    def divergence(self, actual: str, position: int | None, where: str = "") -> NonDeterminismError:
-        expected = next(c for c in self.history.order if not c.matched)
-        at = f" ({where})" if where else ""
-        actual_text = f"{actual} at position {position}{at}" if position else actual
-        message = (
-            f"run {self.row.run_id!r} of workflow {self.row.workflow!r} no longer matches its "
-            f"recorded history:\n"
-            f"  expected: {expected.describe()} at position {expected.position + 1}\n"
-            f"  actual:   {actual_text}\n"
-            "The workflow's code changed since this run recorded its history. Revert the change "
-            "to resume this run, or start a new run (a new run id) with the new code."
-        )
-        return NonDeterminismError(message, run_id=self.row.run_id,
-                                   expected=expected.describe(), actual=actual,
-                                   position=position)
+    def _given_up(self, p: Pending) -> None:
+        self.pending.pop((p.kind, p.id), None)
+        if p.future.cancelled() and p.work is not None and not p.work.done():
+            p.work.cancel()
 
     def _call_site(self) -> str:
-        frame = sys._getframe(3)
+        frame = sys._getframe(2)
         while frame is not None and frame.f_globals.get("__name__", "").startswith(
-                "pyworkflow_nb"):
+                ("pyworkflow_nb", "asyncio")):
             frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            return ""
-        return f"{frame.f_code.co_filename}, line {frame.f_lineno}"
+        return "" if frame is None else f"{frame.f_code.co_filename}, line {frame.f_lineno}"
 
-    # -- steps ---------------------------------------------------------------------------------
+    # -- handing outcomes over (on the engine's loop) -------------------------------------------
 
-    def call_step(self, step: Step, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Awaitable[Any]:
-        step_id = self.next_id("step", step.name)
-        cmd = self.match("step", step_id)
-        if cmd is not None:
-            if cmd.done and not cmd.failed:
-                return _resolved(cmd.result)
-            return self._run_step(step, step_id, args, kwargs, cmd, None)
-        if self.unmatched:
-            return self._run_step(step, step_id, args, kwargs, None,
-                                  (self.position, self._call_site()))
-        self.emit(ev.STEP_STARTED, step_id, 1, ev.step_started(args, kwargs))
-        return self._run_step(step, step_id, args, kwargs, None, None)
+    def deliver(self, p: Pending, value: Any = None, error: BaseException | None = None, *,
+                ts: float, durable: bool = True) -> None:
+        """Queue the outcome of ``p``; the body sees it once it is durable, in order."""
+        self.after_durable(lambda: _settle(p.future, value, error), ts, durable=durable)
 
-    async def _run_step(self, step: Step, step_id: str, args: tuple[Any, ...],
-                        kwargs: dict[str, Any], cmd: Command | None,
-                        pending: tuple[int, str] | None) -> Any:
-        attempt = 1
-        if pending is not None:
-            await self.admit_new("step", step_id, *pending)
-            self.emit(ev.STEP_STARTED, step_id, 1, ev.step_started(args, kwargs))
-        elif cmd is not None:
-            if cmd.failed:
-                raise decode_error(cmd.error or {})
-            attempt = max(cmd.attempts, 1)
-            if cmd.retry_at is not None:
-                await self._retry_wait(cmd.retry_at)
-                attempt += 1
-            self.emit(ev.STEP_STARTED, step_id, attempt, ev.step_started(args, kwargs))
-        policy = step.policy
-        while True:
-            self.running_steps += 1
-            if self.running_steps == 1:
-                self.refresh_status()
-            try:
-                result = await self._attempt(step, step_id, attempt, args, kwargs)
-                data = ev.result(encode(result, where=f"the result of step {step_id}"))
-            except asyncio.CancelledError:
-                self.emit(ev.STEP_CANCELLED, step_id, attempt, ev.EMPTY)
-                raise
-            except BaseException as exc:
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                retry = (attempt <= policy.max_retries and policy.retryable(exc)
-                         and not isinstance(exc, SerializationError))
-                failed_at = self.engine.clock.now()
-                retry_at = None
-                if retry:
-                    delay = policy.delay(attempt)
-                    if isinstance(exc, RetryableError) and exc.retry_after is not None:
-                        delay = parse_duration(exc.retry_after, what="retry_after")
-                    retry_at = failed_at + delay
-                self.emit(ev.STEP_FAILED, step_id, attempt,
-                          ev.step_failed(encode_error(exc), retry_at, final=not retry),
-                          ts=failed_at)
-                await self.durable()
-                if not retry:
-                    self.failed_step = (exc, step_id)
-                    raise
-                self.running_steps -= 1  # waiting to retry is sleeping, not running
-                try:
-                    await self._retry_wait(retry_at)  # type: ignore[arg-type]
-                finally:
-                    self.running_steps += 1
-                attempt += 1
-                self.emit(ev.STEP_STARTED, step_id, attempt, ev.step_started(args, kwargs))
-                continue
-            finally:
-                self.running_steps -= 1
-                if not self.running_steps:
-                    self.refresh_status()
-            self.emit(ev.STEP_COMPLETED, step_id, attempt, data)
-            await self.durable()
-            return result
+    def after_durable(self, apply: Callable[[], None], ts: float, *,
+                      durable: bool = True) -> None:
+        item = _Delivery(apply, ts)
+        self.deliveries.append(item)
+        if durable and self.engine.writer.sync:
+            def ready(fut: asyncio.Future[None]) -> None:
+                if not fut.cancelled() and fut.exception() is not None:
+                    exc = fut.exception()
+                    item.apply = lambda: self._fail_body(exc)  # type: ignore[arg-type]
+                item.ready = True
+                self._activate_soon()
 
-    async def _attempt(self, step: Step, step_id: str, attempt: int, args: tuple[Any, ...],
-                       kwargs: dict[str, Any]) -> Any:
-        token = current_step.set(step_id)
-        try:
-            if step.is_async:
-                work: Awaitable[Any] = step.fn(*args, **kwargs)
-            else:
-                ctx = contextvars.copy_context()
-                work = self.engine.loop.run_in_executor(
-                    self.engine.step_executor, lambda: ctx.run(step.fn, *args, **kwargs))
-            if step.timeout is None:
-                return await work
-            try:
-                return await asyncio.wait_for(work, step.timeout)
-            except asyncio.TimeoutError:
-                raise TimeoutError(
-                    f"step {step_id} attempt {attempt} timed out after "
-                    f"{format_duration(step.timeout)}") from None
-        finally:
-            current_step.reset(token)
-
-    async def _retry_wait(self, retry_at: float) -> None:
-        self.sleeping += 1
-        self.refresh_status()
-        try:
-            await self.engine.timers.wait(retry_at)
-        finally:
-            self.sleeping -= 1
-            self.refresh_status()
-
-    # -- timers --------------------------------------------------------------------------------
-
-    async def sleep_until(self, until: float) -> None:
-        timer_id = self.next_id("timer", "sleep")
-        cmd = self.match("timer", timer_id)
-        if cmd is not None:
-            if cmd.done:
-                return
-            until = cmd.until if cmd.until is not None else until
+            self.engine.writer.durable().add_done_callback(ready)
         else:
-            if self.unmatched:
-                await self.admit_new("timer", timer_id, self.position, self._call_site())
-            self.emit(ev.TIMER_STARTED, timer_id, None, ev.timer_started(until))
-            await self.durable()
-        self.sleeping += 1
-        self.refresh_status()
-        try:
-            await self.engine.timers.wait(until)
-        finally:
-            self.sleeping -= 1
-            self.refresh_status()
-        self.emit(ev.TIMER_FIRED, timer_id, None, ev.EMPTY)
+            item.ready = True
+            self._activate_soon()
 
-    # -- external events -----------------------------------------------------------------------
+    def _activate_soon(self) -> None:
+        if not self._activation_due:
+            self._activation_due = True
+            self.engine.loop.call_soon(self._activate)
 
-    async def wait_for_event(self, name: str, timeout: float | None) -> Any:
-        wait_id = self.next_id("wait", f"event:{name}")
-        cmd = self.match("wait", wait_id)
-        if cmd is not None:
-            if cmd.timed_out:
-                raise self._timeout_error(name, wait_id)
-            if cmd.done:
-                return cmd.result
-            timeout_at = cmd.until
-        else:
-            if self.unmatched:
-                await self.admit_new("wait", wait_id, self.position, self._call_site())
-            timeout_at = None if timeout is None else self.engine.clock.now() + timeout
-            self.emit(ev.WAIT_STARTED, wait_id, None, ev.wait_started(name, timeout_at))
-        queue = self.inbox.get(name)
-        if queue:
-            payload = queue.popleft()
-        else:
-            payload = await self._wait_delivery(name, wait_id, timeout_at)
-        self.emit(ev.WAIT_COMPLETED, wait_id, None,
-                  ev.wait_completed(name, encode(payload, where=f"event {name!r}")))
-        return payload
+    def _activate(self) -> None:
+        self._activation_due = False
+        queue = self.deliveries
+        while queue and queue[0].ready and not self.loop.is_closed():
+            item = queue.popleft()
+            self.loop.now = item.ts
+            item.apply()
+            self.loop.run_until_idle()
+        self.engine.writer.commit_soon()  # what the body now waits on is recorded promptly
+        self._check_ended()
 
-    async def _wait_delivery(self, name: str, wait_id: str, timeout_at: float | None) -> Any:
-        fut: asyncio.Future[Any] = self.engine.loop.create_future()
-        self.waiters.setdefault(name, deque()).append(fut)
-        self.waiting += 1
-        self.refresh_status()
-        await self.durable()
-        try:
-            if timeout_at is None:
-                return await fut
-            timer = self.engine.timers.wait(timeout_at)
-            await asyncio.wait((fut, timer), return_when=asyncio.FIRST_COMPLETED)
-            if fut.done():
-                timer.cancel()
-                return fut.result()
-            fut.cancel()
-            self.emit(ev.WAIT_TIMED_OUT, wait_id, None, ev.wait_timed_out(name))
-            await self.durable()
-            raise self._timeout_error(name, wait_id)
-        finally:
-            self.waiting -= 1
-            self.refresh_status()
-            queue = self.waiters.get(name)
-            if queue and fut in queue:
-                queue.remove(fut)
+    def _fail_body(self, exc: BaseException) -> None:
+        """The store failed under a command: the run stops with that error."""
+        if self.task is not None and not self.task.done():
+            self._store_error = exc
+            self.task.cancel()
 
-    def _timeout_error(self, name: str, wait_id: str) -> EventTimeout:
-        return EventTimeout(f"run {self.row.run_id!r}: no {name!r} event arrived before the "
-                            f"timeout of {wait_id}", event=name)
-
-    def deliver(self, name: str, payload: Any) -> None:
-        """Hand an event that was just recorded to the first waiter, or queue it."""
-        queue = self.waiters.get(name)
-        while queue:
-            fut = queue.popleft()
-            if not fut.done():
-                fut.set_result(payload)
-                return
-        self.inbox.setdefault(name, deque()).append(payload)
-
-    # -- recorded values -----------------------------------------------------------------------
-
-    def record_value(self, kind: str, make: Callable[[], Any]) -> Any:
-        value_id = self.next_id("value", kind)
-        cmd = self.match("value", value_id)
-        if cmd is not None and cmd.done:
-            return cmd.result
-        if self.unmatched and cmd is None:
-            raise self.divergence(f"value {value_id}", self.position, self._call_site())
-        value = make()
-        self.emit(ev.VALUE_RECORDED, value_id, None,
-                  ev.value_recorded(encode(value, where=f"recorded value {value_id}")))
-        return value
-
-    async def side_effect(self, fn: Callable[[], Any]) -> Any:
-        value_id = self.next_id("value", "side_effect")
-        cmd = self.match("value", value_id)
-        if cmd is not None and cmd.done:
-            return cmd.result
-        if self.unmatched and cmd is None:
-            await self.admit_new("value", value_id, self.position, self._call_site())
-        value = fn()
-        if asyncio.iscoroutine(value):
-            value = await value
-        self.emit(ev.VALUE_RECORDED, value_id, None,
-                  ev.value_recorded(encode(value, where=f"side effect {value_id}")))
-        await self.durable()
-        return value
-
-    # -- child runs ----------------------------------------------------------------------------
-
-    def call_child(self, workflow: Workflow, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Awaitable[Any]:
-        child_id = self.next_id("child", workflow.name)
-        cmd = self.match("child", child_id)
-        if cmd is not None and cmd.done:
-            if cmd.failed:
-                return _raised(decode_error(cmd.error or {}))
-            return _resolved(cmd.result)
-        return self._run_child(workflow, child_id, args, kwargs, cmd is None and self.unmatched,
-                               self.position)
-
-    async def _run_child(self, workflow: Workflow, child_id: str, args: tuple[Any, ...],
-                         kwargs: dict[str, Any], pending: bool, position: int) -> Any:
-        if pending:
-            await self.admit_new("child", child_id, position, "")
-        child_run_id = f"{self.row.run_id}/{child_id}"
-        self.emit(ev.CHILD_STARTED, child_id, None, ev.child_started(child_run_id))
-        child = await self.engine.start(workflow, args, kwargs, run_id=child_run_id,
-                                        parent_run_id=self.row.run_id)
-        self.waiting += 1
-        self.refresh_status()
-        try:
-            result = await self.engine.result(child.run_id)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            cause = exc.__cause__ or exc
-            self.emit(ev.CHILD_FAILED, child_id, None, ev.child_failed(encode_error(cause)))
-            await self.durable()
-            raise cause from None
-        finally:
-            self.waiting -= 1
-            self.refresh_status()
-        self.emit(ev.CHILD_COMPLETED, child_id, None,
-                  ev.result(encode(result, where=f"the result of child {child_id}")))
-        await self.durable()
-        return result
-
-    # -- driving the workflow ------------------------------------------------------------------
+    # -- driving the body ----------------------------------------------------------------------
 
     def begin(self, workflow: Workflow) -> None:
-        """Start (or replay) the workflow body as a task on the engine's loop."""
-        self.workflow = workflow
+        """Start the body (replaying its history first, if it has one)."""
         if self.row.version != workflow.version and not self.history.order:
             self.row.version = workflow.version
         ctx = contextvars.copy_context()
         ctx.run(current_run.set, self)
         ctx.run(current_step.set, None)
-        self.task = ctx.run(self.engine.loop.create_task, self._drive(workflow))
-        if self.cancel_requested:
+        self.task = self.loop.create_task(self._body(workflow), context=ctx)
+        self.loop.run_until_idle()
+        self._replay()  # with an empty history, or once matched, this only goes live
+        self.engine.writer.commit_soon()
+        self._check_ended()
+
+    def _replay(self) -> None:
+        replay = self.replay
+        while self.divergence is None:
+            error = replay.check_idle()
+            if error is not None or not replay.outcomes or self.task_done:
+                break
+            outcome = replay.outcomes.popleft()
+            error = replay.check_outcome(outcome)
+            if error is not None:
+                break
+            self.loop.now = outcome.ts
+            self._hand_over(outcome)
+            self.loop.run_until_idle()
+        else:
+            return
+        error = error or (None if self.task_done else replay.check_end())
+        if error is not None:
+            self.diverge(error)
+            return
+        replay.outcomes.clear()
+        replay.unmatched.clear()
+        self._go_live()
+
+    @property
+    def task_done(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    def _hand_over(self, outcome: Outcome) -> None:
+        cmd = outcome.command
+        if cmd is None:
+            if outcome.event is None:
+                self.cancel_requested = True
+                self._cancel_body()
+            else:
+                self.inbox.setdefault(outcome.event, deque()).append(outcome.payload)
+            return
+        p = self.pending.get((cmd.kind, cmd.id))
+        if p is None:  # a recorded value, already returned; or a command the body gave up
+            return
+        if cmd.kind == "wait" and not cmd.timed_out:
+            queue = self.inbox.get(cmd.data.get("event", ""))
+            if queue:
+                queue.popleft()
+        if cmd.timed_out:
+            _settle(p.future, None, self.timeout_error(cmd.data.get("event", ""), cmd.id))
+        elif cmd.failed:
+            error = decode_error(cmd.error or {})
+            if cmd.kind == "step":
+                self.failed_step = (error, cmd.id)
+            _settle(p.future, None, error)
+        else:
+            _settle(p.future, cmd.result, None)
+
+    def _go_live(self) -> None:
+        for p in list(self.pending.values()):
+            if not p.started and not p.future.done():
+                p.started = True
+                p.start(p)
+        for name in list(self.inbox):
+            while self.inbox.get(name) and self.waiters.get(name):
+                self.complete_wait(self.waiters[name][0], name, self.inbox[name].popleft())
+
+    def diverge(self, error: NonDeterminismError) -> None:
+        """Fail the run: its code no longer matches its history."""
+        if self.divergence is None:
+            self.divergence = error
+            self.replay.outcomes.clear()
+            self._cancel_body()
+            self.loop.run_until_idle()
+
+    def _cancel_body(self) -> None:
+        if self.task is not None and not self.task.done():
             self.task.cancel()
 
-    async def _drive(self, workflow: Workflow) -> None:
-        engine = self.engine
-        try:
-            body = workflow.fn(*self.args, **self.kwargs)
-            if workflow.timeout is not None:
-                result = await asyncio.wait_for(body, workflow.timeout)
-            else:
-                result = await body
-            if self.unmatched:
-                raise self.divergence("the workflow returned", None)
-            result_json = encode(result, where=f"the result of run {self.run_id}")
-        except asyncio.CancelledError:
-            if not self.cancel_requested or engine.closing:
-                raise
-            await self._finish(ev.CANCELLED, ev.EMPTY, None)
-            return
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            step = self.failed_step[1] if self.failed_step and self.failed_step[0] is exc \
-                else None
-            error = encode_error(exc)
-            if step:
-                error["step"] = step
-            await self._finish(ev.FAILED, ev.workflow_failed(error),
-                               exc, error_json=json.dumps(
-                                   {"type": error["type"], "message": error["message"],
-                                    "step": step}))
-            return
-        self.row.result = result_json
-        await self._finish(ev.COMPLETED, ev.result(result_json), None)
+    def receive(self, name: str, payload: Any, seq: int, ts: float) -> None:
+        """An event was just recorded for this run: hand it over (in order, if not begun)."""
+        if self.task is None:  # recovered, not begun: it comes after the loaded history
+            self.replay.outcomes.append(Outcome(seq, ts, event=name, payload=payload))
+        else:
+            self.on_event(name, payload)
 
-    async def _finish(self, status: str, data: str, exc: BaseException | None,
-                      error_json: str | None = None) -> None:
-        self.emit(ev.FINAL_EVENTS[status], None, None, data)
+    def request_cancel(self, ts: float) -> None:
+        """Cancel the body once the cancel request is durable."""
+        self.cancel_requested = True
+        self.after_durable(self._cancel_body, ts)
+
+    async def _body(self, workflow: Workflow) -> None:
+        try:
+            coro = workflow.fn(*self.args, **self.kwargs)
+            if workflow.timeout is None:
+                result = await coro
+            else:
+                result = await self.with_timeout(coro, workflow.timeout)
+            if self.replay.active and self.replay.unmatched:
+                raise self.replay.diverged("the workflow returned")
+            data = encode(result, where=f"the result of run {self.run_id}")
+        except asyncio.CancelledError:
+            if self.engine.closing:
+                raise
+            if self.divergence is not None:
+                self._end(self._failure(self.divergence))
+            elif self._store_error is not None:
+                self._end(self._failure(self._store_error))
+            elif self.cancel_requested:
+                self._end(Ending(ev.CANCELLED))
+            else:
+                raise
+            return
+        except RuntimeError as exc:
+            if "attached to a different loop" not in str(exc):
+                self._end(self._failure(exc))
+                return
+            refused = io_refused("awaiting a future or task of another event loop")
+            refused.__cause__ = exc
+            self._end(self._failure(refused))
+            return
+        except Exception as exc:
+            self._end(self._failure(exc))
+            return
+        self._end(Ending(ev.COMPLETED, result_json=data))
+
+    def _failure(self, exc: BaseException) -> Ending:
+        step = self.failed_step[1] if self.failed_step and self.failed_step[0] is exc else None
+        error = encode_error(exc)
+        if step:
+            error["step"] = step
+        return Ending(ev.FAILED, error, exc)
+
+    def _end(self, ending: Ending) -> None:
+        self._ending = ending
+        self.ended_replaying = self.replay.active
+
+    def _check_ended(self) -> None:
+        if self._ending is not None and self._finishing is None:
+            self._finishing = self.engine.loop.create_task(self.finish(self._ending))
+
+    async def finish(self, ending: Ending) -> None:
+        """Record the run's end, make it durable, and tell the engine."""
+        if ending.result_json is not None:
+            data = ev.result(ending.result_json)
+        elif ending.error is not None:
+            data = ev.workflow_failed(ending.error)
+        else:
+            data = ev.EMPTY
+        self.emit(ev.FINAL_EVENTS[ending.status], None, None, data)
         row = self.row
         now = self.engine.clock.now()
-        row.status = status
-        row.error = error_json
+        row.status = ending.status
+        if ending.result_json is not None:
+            row.result = ending.result_json
+        error = ending.error
+        row.error = None if error is None else json.dumps(
+            {"type": error["type"], "message": error["message"], "step": error.get("step")})
         row.finished_at = row.updated_at = now
         self.engine.writer.run_changed(row)
-        if not self.replayed.done():
-            self.ended_replaying = True
-            self.replayed.set_result(None)
+        self.loop.close()
         try:
             await self.durable()
         finally:
-            self.engine.finished(self, exc)
+            self.engine.finished(self, ending.exc)
+
+    def stop(self) -> list[asyncio.Future[Any]]:
+        """Stop where it is (the engine closes); returns the engine-side work to wait for."""
+        works = [p.work for p in self.pending.values() if p.work is not None
+                 and not p.work.done()]
+        for work in works:
+            work.cancel()
+        self._cancel_body()
+        if not self.loop.is_closed():
+            self.loop.run_until_idle()
+            self.loop.close()
+        return works
 
 
-async def _resolved(value: Any) -> Any:
-    return value
-
-
-async def _raised(exc: BaseException) -> Any:
-    raise exc
+def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(value)
 
 
 class _Done:

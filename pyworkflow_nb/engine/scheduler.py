@@ -189,7 +189,6 @@ class Scheduler:
         self.engine = engine
         self.schedules: dict[str, Schedule] = {}
         self.started_at: float | None = None
-        self.activity = 0  # bumped by every fire and run end; lets pw.skip() see progress
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
@@ -213,7 +212,6 @@ class Scheduler:
             sched = self.schedules.get(run.row.schedule_id or "")
             if sched is not None:
                 sched.active.add(run.run_id)
-                self._on_end(sched.schedule_id, run.run_id, run.done)
         engine.registry.subscribe(self._on_definition)
         for apply in pending.pop_all():
             apply(self)
@@ -316,7 +314,6 @@ class Scheduler:
 
     def _fire(self, sched: Schedule, nominal: float, reason: str) -> str | None:
         """Start the run for ``nominal`` unless the overlap policy says otherwise."""
-        self.activity += 1
         overlap = sched.spec.overlap
         if reason == "catchup" and overlap != "allow":
             overlap = "buffer_all"  # missed fires run one after another, none is dropped
@@ -364,24 +361,18 @@ class Scheduler:
         except Exception as exc:
             self._emit(sched, ev.SCHEDULE_FIRE_FAILED, {"run_id": run_id,
                                                        "error": encode_error(exc)})
-            self._run_ended(sched.schedule_id, run_id)
+            self.run_ended(sched.schedule_id, run_id)
             return
-        run = self.engine.runs.get(run_id)
-        if run is None:
-            self._run_ended(sched.schedule_id, run_id)
-        else:
-            self._on_end(sched.schedule_id, run_id, run.done)
-
-    def _on_end(self, schedule_id: str, run_id: str, done: asyncio.Future[Any]) -> None:
-        done.add_done_callback(lambda _: self._run_ended(schedule_id, run_id))
+        if run_id not in self.engine.runs:  # it had already finished (an existing run id)
+            self.run_ended(sched.schedule_id, run_id)
 
     async def wait_started(self) -> None:
         """Wait until every run a fire asked for has been started (or failed to start)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _run_ended(self, schedule_id: str, run_id: str) -> None:
-        self.activity += 1
+    def run_ended(self, schedule_id: str, run_id: str) -> None:
+        """A run of the schedule ended (the engine tells, as it records the end)."""
         sched = self.schedules.get(schedule_id)
         if sched is None or run_id not in sched.active:
             return
@@ -402,9 +393,7 @@ class Scheduler:
         sched.seq += 1
         event = (f"schedule:{sched.schedule_id}", sched.seq, engine.clock.now(), type_, None,
                  None, ev.schedule_event(data))
-        engine.writer.event(event)
-        if engine.listeners:
-            engine.notify(event)
+        engine.record(event)
 
     def _save(self, sched: Schedule) -> None:
         row = sched.row

@@ -33,6 +33,7 @@ STEP_FAILED = "step.failed"
 STEP_CANCELLED = "step.cancelled"
 TIMER_STARTED = "timer.started"
 TIMER_FIRED = "timer.fired"
+TIMER_CANCELLED = "timer.cancelled"
 WAIT_STARTED = "wait.started"
 WAIT_COMPLETED = "wait.completed"
 WAIT_TIMED_OUT = "wait.timed_out"
@@ -65,6 +66,7 @@ EVENT_TYPES: dict[str, str] = {
     STEP_CANCELLED: "(empty)",
     TIMER_STARTED: "until (epoch seconds)",
     TIMER_FIRED: "(empty)",
+    TIMER_CANCELLED: "(empty): the workflow stopped waiting (asyncio.timeout, wait_for, a cancel)",
     WAIT_STARTED: "event, timeout_at (epoch seconds or null)",
     WAIT_COMPLETED: "event, payload",
     WAIT_TIMED_OUT: "event",
@@ -114,7 +116,7 @@ RETRYING = "retrying"
 STEP_STATUSES = (RUNNING, RETRYING, COMPLETED, FAILED, CANCELLED)
 """Values of ``steps.status``."""
 
-TIMER_STATUSES = ("pending", "fired")
+TIMER_STATUSES = ("pending", "fired", "cancelled")
 WAIT_STATUSES = ("waiting", "received", "timed_out")
 SCHEDULE_STATUSES = ("active", "paused")
 

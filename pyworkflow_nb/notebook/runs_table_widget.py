@@ -45,6 +45,7 @@ class RunsTableWidget(anywidget.AnyWidget):
         super().__init__(runs=self._rows())
         self.on_msg(self._on_msg)
         self.engine.listeners.append(self._on_event)
+        self.engine.status_listeners.append(self._on_status)
 
     def _rows(self) -> list[dict[str, Any]]:
         """The store's runs with the live runs' in-memory rows (newer than the store's)."""
@@ -63,6 +64,9 @@ class RunsTableWidget(anywidget.AnyWidget):
     def _on_event(self, _event: EventRow) -> None:
         self._throttle.request()
 
+    def _on_status(self, _row: RunRow) -> None:
+        self._throttle.request()
+
     def refresh(self) -> None:
         """Re-read the runs now."""
         if self.engine.closing:
@@ -75,6 +79,8 @@ class RunsTableWidget(anywidget.AnyWidget):
         """Stop refreshing and close the widget's views."""
         if self._on_event in self.engine.listeners:
             self.engine.listeners.remove(self._on_event)
+        if self._on_status in self.engine.status_listeners:
+            self.engine.status_listeners.remove(self._on_status)
         self._throttle.cancel()
         super().close()
 

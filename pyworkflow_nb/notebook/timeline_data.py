@@ -290,10 +290,11 @@ def build_state(
             seg = _Seg(None, ts, "sleeping")
             seg.until = _t(data.get("until"))
             r.segments.append(seg)
-        elif typ == vocab.TIMER_FIRED:
+        elif typ in (vocab.TIMER_FIRED, vocab.TIMER_CANCELLED):
             r = row_for(step, "sleep")
             seg = r.open_seg() or _new_seg(r, ts, "sleeping")
-            seg.end, seg.status = ts, "completed"
+            seg.end = ts
+            seg.status = "completed" if typ == vocab.TIMER_FIRED else "cancelled"
         elif typ == vocab.WAIT_STARTED:
             r = row_for(step, "wait")
             seg = _Seg(None, ts, "waiting")

@@ -23,7 +23,7 @@ from ..engine import Engine
 from ..errors import RunNotFound
 from ..history.vocabulary import FINAL_EVENTS, TERMINAL_STATUSES
 from ..runtime import runtime
-from ..store import EventRow
+from ..store import EventRow, RunRow
 from .static_timeline import render_html
 from .throttle import Throttle
 from .timeline_data import build_state, details_for, diff_state
@@ -61,6 +61,7 @@ class TimelineWidget(anywidget.AnyWidget):
     def _follow_if_running(self) -> None:
         if self._sent["run"]["status"] not in TERMINAL_STATUSES:
             self.engine.listeners.append(self._on_event)
+            self.engine.status_listeners.append(self._on_status)
 
     @property
     def live(self) -> bool:
@@ -103,6 +104,10 @@ class TimelineWidget(anywidget.AnyWidget):
         else:
             self._throttle.request()
 
+    def _on_status(self, row: RunRow) -> None:
+        if row.run_id == self.run_id:
+            self._throttle.request()
+
     def _update(self) -> None:
         if self.engine.closing:
             return
@@ -121,6 +126,8 @@ class TimelineWidget(anywidget.AnyWidget):
     def _stop(self) -> None:
         if self._on_event in self.engine.listeners:
             self.engine.listeners.remove(self._on_event)
+        if self._on_status in self.engine.status_listeners:
+            self.engine.status_listeners.remove(self._on_status)
         self._throttle.cancel()
 
     def close(self) -> None:

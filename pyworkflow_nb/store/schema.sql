@@ -97,7 +97,11 @@ SELECT
     to_timestamp(any_value((data ->> 'until')::DOUBLE)
                  FILTER (WHERE type = 'timer.started'))::TIMESTAMP AS fires_at,
     max(ts) FILTER (WHERE type = 'timer.fired')                 AS fired_at,
-    CASE WHEN bool_or(type = 'timer.fired') THEN 'fired' ELSE 'pending' END AS status
+    CASE
+        WHEN bool_or(type = 'timer.fired') THEN 'fired'
+        WHEN bool_or(type = 'timer.cancelled') THEN 'cancelled'
+        ELSE 'pending'
+    END                                                         AS status
 FROM events
 WHERE type LIKE 'timer.%'
 GROUP BY run_id, step;

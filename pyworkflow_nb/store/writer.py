@@ -40,7 +40,6 @@ class Writer:
         self._timer: asyncio.Handle | None = None
         self._soon = False  # the pending commit is due now (someone waits), not in ``interval``
         self.error: BaseException | None = None
-        self.appended = 0  # appends so far: lets pw.skip() tell when runs have settled
 
     # -- appending (loop thread only) --------------------------------------------------------
 
@@ -98,6 +97,11 @@ class Writer:
             fut.set_result(None)
         return fut
 
+    def commit_soon(self) -> None:
+        """In sync mode, commit what is appended on the next loop turn, with no one waiting."""
+        if self.sync and self._batch and not self._soon and self.error is None:
+            self._reschedule(soon=True)
+
     async def flush(self) -> None:
         """Commit everything appended so far, now, and wait for it."""
         fut = self.durable()
@@ -113,7 +117,6 @@ class Writer:
     # -- the commit cycle --------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        self.appended += 1
         if self._timer is None and self.error is None:
             self._reschedule(soon=False)
 

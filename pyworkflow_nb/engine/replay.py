@@ -1,0 +1,105 @@
+"""The divergence rule: where replayed code must meet its recorded history, and where it left it.
+
+Replay hands the history's outcomes to the code one at a time, in recorded order, running the
+code until it is idle after each. Every command the code issues is matched against the history
+by kind and id. The code has diverged when, at an idle point,
+
+* it issued a command the history lacks while recorded outcomes are still to be handed over
+  (live, that command would have been recorded before them), or
+* the next outcome belongs to a command it has not issued, or
+* every outcome is handed over and recorded commands are still unmatched.
+
+A new command issued once every outcome is handed over is simply the run going on live.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from ..errors import NonDeterminismError
+from .history import Command, History, Outcome
+
+
+@dataclass(frozen=True)
+class Call:
+    """A command as the code issued it."""
+
+    kind: str
+    id: str
+    position: int  # 1-based, in the order the code issued commands
+    where: str  # file or cell and line of the call, when known
+
+    def describe(self) -> str:
+        at = f" ({self.where})" if self.where else ""
+        return f"{self.kind} {self.id} at position {self.position}{at}"
+
+
+class Replay:
+    """Matches a run's commands against its history and decides when it diverged."""
+
+    def __init__(self, history: History, run_id: str, workflow: str) -> None:
+        self.history = history
+        self.run_id = run_id
+        self.workflow = workflow
+        self.outcomes: deque[Outcome] = deque(history.outcomes)
+        self.unmatched: dict[tuple[str, str], Command] = dict(history.commands)
+        self.new: list[Call] = []
+        self.issued = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the code still walks its recorded path."""
+        return bool(self.outcomes or self.unmatched)
+
+    def match(self, kind: str, command_id: str, where: str = "") -> Command | None:
+        """The recorded command for this call; ``None`` when the history lacks it."""
+        self.issued += 1
+        cmd = self.unmatched.pop((kind, command_id), None)
+        if cmd is None and self.active:
+            self.new.append(Call(kind, command_id, self.issued, where))
+        return cmd
+
+    def check_idle(self) -> NonDeterminismError | None:
+        """At an idle point: the divergence, if the code issued a command it should not have."""
+        if self.new and self.outcomes:
+            return self.diverged(self.new[0])
+        return None
+
+    def check_outcome(self, outcome: Outcome) -> NonDeterminismError | None:
+        """Before handing over ``outcome``: the divergence, if its command was never issued."""
+        cmd = outcome.command
+        if cmd is not None and (cmd.kind, cmd.id) in self.unmatched:
+            return self._error(cmd, self.new[0] if self.new else "no such command")
+        return None
+
+    def check_end(self, ending: str = "") -> NonDeterminismError | None:
+        """Once every outcome is handed over: the divergence, if recorded commands are left."""
+        if self.unmatched:
+            return self.diverged(ending or (self.new[0] if self.new
+                                            else "the workflow waits on no further command"))
+        return None
+
+    def diverged(self, actual: Call | str) -> NonDeterminismError:
+        """The error for ``actual`` standing where the history expected something else."""
+        if self.unmatched:
+            expected = min(self.unmatched.values(), key=lambda c: c.position)
+        else:
+            expected = next(o.command for o in self.outcomes if o.command is not None) \
+                if any(o.command is not None for o in self.outcomes) else None
+        return self._error(expected, actual)
+
+    def _error(self, expected: Command | None, actual: Call | str) -> NonDeterminismError:
+        wanted = (f"{expected.describe()} at position {expected.position + 1}"
+                  if expected is not None else "the recorded run to go on as before")
+        message = (
+            f"run {self.run_id!r} of workflow {self.workflow!r} no longer matches its "
+            f"recorded history:\n"
+            f"  expected: {wanted}\n"
+            f"  actual:   {actual if isinstance(actual, str) else actual.describe()}\n"
+            "The workflow's code changed since this run recorded its history. Revert the change "
+            "to resume this run, or start a new run (a new run id) with the new code.")
+        return NonDeterminismError(
+            message, run_id=self.run_id, expected=expected.describe() if expected else None,
+            actual=actual if isinstance(actual, str) else f"{actual.kind} {actual.id}",
+            position=None if isinstance(actual, str) else actual.position)
