@@ -17,6 +17,7 @@ from .client import (
 from .context import RunInfo
 from .definitions import step, workflow
 from .durations import DurationLike
+from .engine.offline import ReplayVerdict
 from .errors import (
     DefinitionError,
     EventTimeout,
@@ -45,6 +46,7 @@ from .primitives import (
     uuid4,
     wait_for_event,
 )
+from .replayer import Replayer
 from .schedules import ScheduleHandle, get_schedule, list_schedules, schedule
 from .sync import SyncClient, SyncRunHandle, run
 from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
@@ -79,6 +81,8 @@ __all__ = [
     "NonDeterminismError",
     "NonRetryableError",
     "PyWorkflowError",
+    "ReplayVerdict",
+    "Replayer",
     "RetryableError",
     "RunHandle",
     "RunInfo",

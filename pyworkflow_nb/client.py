@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .definitions import Workflow
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
 from .engine.retry import retry_run
+from .history.files import write_history_file
 from .runtime import in_kernel, runtime
 from .serde import decode
 from .store import EventRow, RunRow
@@ -53,6 +56,10 @@ class RunHandle:
     def events(self) -> list[dict[str, Any]]:
         """The run's events in order, committed or about to be."""
         return [event_dict(e) for e in self._engine().events(self.run_id)]
+
+    def export_history(self, path: str | os.PathLike[str]) -> Path:
+        """Write the run's events to a JSON file that ``pw.Replayer`` replays anywhere."""
+        return write_history_file(path, self._engine().events(self.run_id))
 
     def steps(self) -> list[dict[str, Any]]:
         """One dict per step (the ``steps`` view) for this run."""

@@ -45,6 +45,7 @@ class Replay:
         self.outcomes: deque[Outcome] = deque(history.outcomes)
         self.unmatched: dict[tuple[str, str], Command] = dict(history.commands)
         self.new: list[Call] = []
+        self.calls: list[Call] = []  # every command issued while replaying, in order
         self.issued = 0
 
     @property
@@ -55,9 +56,13 @@ class Replay:
     def match(self, kind: str, command_id: str, where: str = "") -> Command | None:
         """The recorded command for this call; ``None`` when the history lacks it."""
         self.issued += 1
+        if not self.active:
+            return None
+        call = Call(kind, command_id, self.issued, where)
+        self.calls.append(call)
         cmd = self.unmatched.pop((kind, command_id), None)
-        if cmd is None and self.active:
-            self.new.append(Call(kind, command_id, self.issued, where))
+        if cmd is None:
+            self.new.append(call)
         return cmd
 
     def check_idle(self) -> NonDeterminismError | None:
@@ -70,8 +75,15 @@ class Replay:
         """Before handing over ``outcome``: the divergence, if its command was never issued."""
         cmd = outcome.command
         if cmd is not None and (cmd.kind, cmd.id) in self.unmatched:
-            return self._error(cmd, self.new[0] if self.new else "no such command")
+            return self._error(cmd, self._issued_at(cmd.position + 1))
         return None
+
+    def _issued_at(self, position: int) -> Call | str:
+        """What the code issued at ``position`` (1-based), or what it does instead."""
+        if len(self.calls) >= position:
+            return self.calls[position - 1]
+        return (f"no command at position {position}: the workflow issued "
+                f"{len(self.calls)} and now waits")
 
     def check_end(self, ending: str = "") -> NonDeterminismError | None:
         """Once every outcome is handed over: the divergence, if recorded commands are left."""

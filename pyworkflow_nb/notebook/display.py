@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..store import RunRow
 
-__all__ = ["EventList", "QueryResult", "RunList", "ScheduleList", "html_table",
+__all__ = ["EventList", "QueryResult", "RunList", "ScheduleList", "VerdictList", "html_table",
            "run_html", "run_row_dict", "text_table"]
 
 _CELL_CHARS = 200
@@ -109,6 +109,36 @@ class EventList(list):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return text_table(self._COLUMNS, self._rows()) if self else "no events"
+
+
+class VerdictList(list):  # type: ignore[type-arg]
+    """Replay verdicts (``%wf replay``) that display as a table, divergences in full."""
+
+    _COLUMNS = ("run_id", "workflow", "verdict", "detail")
+
+    def _rows(self) -> list[list[Any]]:
+        return [[v.run_id, v.workflow, "ok" if v.ok else "DIVERGED", v.detail] for v in self]
+
+    def _caption(self) -> str:
+        diverged = sum(not v.ok for v in self)
+        return (f"{len(self)} runs replayed: all fit the code" if not diverged
+                else f"{len(self)} runs replayed: {diverged} diverged")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td {_CELL}>{escape(v.run_id)}</td><td {_CELL}>{escape(v.workflow)}</td>"
+            f"<td {_CELL} style='color:{'#2e9e5b' if v.ok else '#d64545'}'>"
+            f"{'ok' if v.ok else 'DIVERGED'}</td>"
+            f"<td {_CELL}><pre style='margin:0;white-space:pre-wrap'>{escape(v.detail)}</pre>"
+            "</td></tr>" for v in self)
+        head = "".join(f"<th {_CELL}>{c}</th>" for c in self._COLUMNS)
+        return (f"{_TABLE}<caption style='text-align:left'>{escape(self._caption())}</caption>"
+                f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+    def __repr__(self) -> str:
+        if not self:
+            return "no runs to replay"
+        return "\n".join([self._caption(), *(str(v) for v in self)])
 
 
 class QueryResult:

@@ -12,12 +12,14 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import display
 
 from .. import client
+from ..definitions import registry
 from ..errors import InvalidInput, PyWorkflowError
+from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
 from ..sync import SyncClient
 from ..timeskip import skip
-from .display import EventList, RunList, ScheduleList
+from .display import EventList, RunList, ScheduleList, VerdictList
 from .runs_table_widget import RunsTable
 
 USAGE = """\
@@ -32,6 +34,8 @@ USAGE = """\
 %wf skip DURATION                                 move the virtual clock forward (e.g. 3d)
 %wf store [PATH]                                  show the store, or switch to PATH
 %wf recover                                       resume the store's unfinished runs now
+%wf replay RUN|WORKFLOW                           check the defined code against a run, or
+                                                  every unfinished run of a workflow
 %wf help                                          this text"""
 
 
@@ -51,6 +55,7 @@ def _parser() -> MagicArgumentParser:
     sub.add_parser("skip", add_help=False).add_argument("duration")
     sub.add_parser("store", add_help=False).add_argument("path", nargs="?")
     sub.add_parser("recover", add_help=False)
+    sub.add_parser("replay", add_help=False).add_argument("target")
     sub.add_parser("help", add_help=False)
     return parser
 
@@ -93,9 +98,8 @@ def store_line(resumed: list[Any]) -> str:
 
 def open_store() -> str:
     """Open the configured store, resume its unfinished runs, and say so in one line."""
-    engine = runtime.ensure()
-    runtime.call_sync(lambda e: e.recover())
-    return store_line(list(engine.runs.values()))
+    resumed = runtime.call_sync(lambda e: e.recover())
+    return store_line(resumed)
 
 
 def run_wf(line: str) -> Any:
@@ -126,6 +130,8 @@ def run_wf(line: str) -> Any:
             return ScheduleList(h.describe() for h in list_schedules())
         if args.command == "schedule":
             return _act_on_schedule(args.action, args.schedule_id)
+        if args.command == "replay":
+            return replay(args.target)
         if args.command == "skip":
             print(f"virtual time is now {skip(args.duration).isoformat()}")
             return None
@@ -146,6 +152,17 @@ def run_wf(line: str) -> Any:
     except (InvalidInput, PyWorkflowError) as exc:
         raise UsageError(f"%wf {args.command}: {exc}") from None
     return None
+
+
+def replay(target: str) -> VerdictList:
+    """``%wf replay``: the defined code against one run, or every unfinished run of a workflow."""
+    defined = list(registry.workflows.values())
+    if not defined:
+        raise InvalidInput("no workflow is defined yet: run the cells that define them first")
+    replayer = Replayer(defined)
+    if target in registry.workflows:
+        return VerdictList(replayer.replay_many(unfinished_run_ids([target])))
+    return VerdictList([replayer.replay(target)])
 
 
 def _act_on_schedule(action: str, schedule_id: str) -> Any:

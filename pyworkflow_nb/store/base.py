@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..history.rows import EventRow
 from ..history.vocabulary import TERMINAL_STATUSES
 
-# (run_id, seq, ts, type, step, attempt, data_json): ts is epoch seconds.
-EventRow = tuple[str, int, float, str, "str | None", "int | None", "str | None"]
+__all__ = ["Batch", "DefinitionRow", "EventRow", "EventStore", "RunRow", "ScheduleRow"]
 
 @dataclass
 class RunRow:

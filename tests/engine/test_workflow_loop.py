@@ -162,20 +162,20 @@ def test_real_io_in_a_body_fails_at_once_naming_the_call(client: pw.SyncClient, 
 
 
 @pw.workflow
-async def kid() -> int:
+async def waiting_kid() -> int:
     return await pw.wait_for_event("kid-go")
 
 
 @pw.workflow
-async def parent() -> int:
-    return await kid() + 1
+async def kid_parent() -> int:
+    return await waiting_kid() + 1
 
 
 def test_a_recovered_child_is_started_once(store: Path, client: pw.SyncClient) -> None:
-    handle = client.start(parent)
-    child_id = f"{handle.run_id}/kid#1"
+    handle = client.start(kid_parent)
+    child_id = f"{handle.run_id}/waiting_kid#1"
     _until(lambda: any(r.run_id == child_id and r.status() == "waiting"
-                       for r in pw.list_runs(workflow="kid")))
+                       for r in pw.list_runs(workflow="waiting_kid")))
     recovered = {h.run_id for h in _restart(store)}
     assert recovered == {handle.run_id, child_id}
     pw.SyncClient().get_run(child_id).send_event("kid-go", 41)
