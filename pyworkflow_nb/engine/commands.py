@@ -44,6 +44,7 @@ class Commands(RunContext):
     sleeping: int
     waiting: int
     active: int
+    awaited_children: set[str]
 
     @abstractmethod
     def next_id(self, kind: str, name: str) -> str: ...
@@ -359,11 +360,11 @@ class Commands(RunContext):
         try:
             await engine.start(workflow, args, kwargs, run_id=child_run_id,
                                parent_run_id=self.run_id)
-            self.active -= 1  # the child's own work counts from here
+            self.awaited_children.add(child_run_id)  # settled while the child itself runs
             try:
                 result = await engine.result(child_run_id)
             finally:
-                self.active += 1
+                self.awaited_children.discard(child_run_id)
             data = ev.result(encode(result, where=f"the result of child {p.id}"))
         except asyncio.CancelledError:
             raise

@@ -106,7 +106,8 @@ class Run(Commands):
         self.divergence: NonDeterminismError | None = None
         self.failed_step: tuple[BaseException, str] | None = None
         self.running_steps = self.sleeping = self.waiting = 0
-        self.active = 0  # engine-side tasks doing work now (not waiting on a timer or a run)
+        self.active = 0  # engine-side tasks doing work now (not waiting on a timer)
+        self.awaited_children: set[str] = set()  # child runs a task of this run awaits
         self.recovered = False
         self.ended_replaying = False
         self._activation_due = False
@@ -178,7 +179,8 @@ class Run(Commands):
     @property
     def settled(self) -> bool:
         """Nothing of this run moves until time passes or something arrives from outside."""
-        return not (self.active or self.deliveries or self._activation_due
+        running_children = sum(c in self.engine.runs for c in self.awaited_children)
+        return not (self.active > running_children or self.deliveries or self._activation_due
                     or (self._finishing is not None and not self._finishing.done()))
 
     # -- issuing commands (on the run's loop) ---------------------------------------------------

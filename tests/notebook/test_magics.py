@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.notebook import EventList, RunList, store_connection
+from pyworkflow_nb.notebook.display import VerdictList
 from pyworkflow_nb.runtime import runtime
 
 STEPS = """
@@ -276,3 +277,27 @@ def test_full_tracebacks_on_request(shell: Shell, capsys: pytest.CaptureFixture[
     shell.fail('%%workflow pipe() --run --id full --wait\nreturn await flaky(1)\n')
     out = capsys.readouterr()
     assert "pyworkflow_nb/engine" in out.out + out.err
+
+
+def test_wf_replay_checks_an_edited_cell_against_the_runs_in_flight(shell: Shell) -> None:
+    shell.run(STEPS)
+    body = 'await add(1, 1)\nreturn await pw.wait_for_event("go")\n'
+    shell.run(f"%%workflow gate() --run --id g1\n{body}")
+    shell.run(f"%%workflow gate() --run --id g2\n{body}")
+    _wait_status(pw.get_run("g1"), "waiting")
+    _wait_status(pw.get_run("g2"), "waiting")
+    verdicts = shell.run("%wf replay gate")
+    assert isinstance(verdicts, VerdictList) and sorted(v.run_id for v in verdicts) == [
+        "g1", "g2"]
+    assert all(verdicts) and "all fit the code" in verdicts._repr_html_()
+    shell.run('%%workflow gate()\nawait add(2, 2)\nreturn await pw.wait_for_event("go")\n')
+    assert all(shell.run("%wf replay gate"))  # same commands, other arguments: still fits
+    shell.run('%%workflow gate()\nawait flaky(1)\nreturn await pw.wait_for_event("go")\n')
+    verdicts = shell.run("%wf replay gate")
+    assert not any(verdicts) and "2 diverged" in repr(verdicts)
+    assert "expected: step add#1" in verdicts[0].detail
+    assert "actual:   step flaky#1 at position 1" in verdicts[0].detail
+    one = shell.run("%wf replay g1")
+    assert [v.run_id for v in one] == ["g1"]
+    error = shell.fail("%wf replay no-such-run")
+    assert isinstance(error, UsageError) and "no run with id 'no-such-run'" in str(error)

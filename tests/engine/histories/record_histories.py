@@ -1,0 +1,45 @@
+"""Write the recorded histories the replay tests read: ``python record_histories.py``.
+
+Runs each workflow of ``replay_workflows.py`` on a virtual clock in a scratch store and
+exports its history. Re-record only when the history format or a workflow changes on purpose.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from replay_workflows import hist_gather, hist_pipeline  # noqa: E402
+
+import pyworkflow_nb as pw  # noqa: E402
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pw.configure(store=str(Path(tmp) / "record.duckdb"))
+        pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+        c = pw.SyncClient()
+        gather = c.start(hist_gather, run_id="gather-1")
+        c.skip("1s")  # both steps done, waiting for "go"
+        gather.export_history(HERE / "gather_waiting.json")
+        gather.send_event("go", 2)
+        assert gather.result() == [1, 20]
+        gather.export_history(HERE / "gather_completed.json")
+        pipeline = c.start(hist_pipeline, "k", run_id="pipeline-1")
+        c.skip("2h")
+        pipeline.send_event("approve", "ana")
+        result = pipeline.result()
+        assert result["kid"] == 3 and result["timed_out"] is True, result
+        pipeline.export_history(HERE / "pipeline_completed.json")
+        pw.shutdown()
+        pw.use_real_clock()
+    print(f"wrote histories in {HERE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Workflows whose recorded histories live in ``histories/`` (record_histories.py writes them).
+
+Names start with ``hist_`` so no other test module defines a workflow of the same name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pyworkflow_nb as pw
+
+executed: list[str] = []
+_tries: dict[str, int] = {}
+
+
+@pw.step
+async def hist_a(x: int) -> int:
+    executed.append(f"a{x}")
+    return x
+
+
+@pw.step
+async def hist_b(x: int) -> int:
+    executed.append(f"b{x}")
+    return x
+
+
+@pw.step
+async def hist_b2(x: int) -> int:
+    executed.append(f"b2_{x}")
+    return x * 10
+
+
+@pw.workflow
+async def hist_gather() -> list[int]:
+    """The deterministic-core issue's example: a plain asyncio.sleep beside an event wait."""
+    async def a() -> int:
+        await asyncio.sleep(0.3)
+        return await hist_a(1)
+
+    async def b() -> int:
+        await hist_b(1)
+        y = await pw.wait_for_event("go")
+        return await hist_b2(y)
+
+    return list(await asyncio.gather(a(), b()))
+
+
+@pw.step(max_retries=2, retry_delay="1m")
+def hist_flaky(key: str) -> str:
+    executed.append(f"flaky-{key}")
+    _tries[key] = _tries.get(key, 0) + 1
+    if _tries[key] == 1:
+        raise ConnectionError("first try fails")
+    return key.upper()
+
+
+@pw.workflow
+async def hist_child(n: int) -> int:
+    await pw.sleep("1h")
+    return await hist_a(n) + 1
+
+
+@pw.workflow
+async def hist_pipeline(key: str) -> dict[str, object]:
+    """A bit of everything: a retried step, a child, timers, values, a timeout, an event."""
+    fetched = await hist_flaky(key)
+    started = pw.now().isoformat()
+    bonus = await pw.side_effect(lambda: 7)
+    kid, slept = await asyncio.gather(hist_child(2), pw.sleep("30m"))
+    try:
+        await pw.wait_for_event("never", timeout="10m")
+        timed_out = False
+    except pw.EventTimeout:
+        timed_out = True
+    approved = await asyncio.wait_for(pw.wait_for_event("approve"), timeout=3600)
+    return {"fetched": fetched, "started": started, "bonus": bonus, "kid": kid,
+            "slept": slept, "timed_out": timed_out, "approved": approved}
