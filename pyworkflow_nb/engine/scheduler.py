@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -39,6 +38,12 @@ CATCHUPS = ("latest", "all", "none")
 MAX_CATCHUP = 1000  # catchup="all" starts at most this many missed fires
 MAX_BACKFILL = 1000
 _JUST = 0.001  # "just before": fire times are whole seconds, datetimes keep microseconds
+MIN_EVERY = 1.0  # seconds: the shortest interval a schedule fires at
+_US = 1_000_000  # interval fire times are computed in whole microseconds, exactly
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * _US)
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,10 @@ class ScheduleSpec:
             raise InvalidInput(
                 f"invalid cron expression {self.cron!r}: expected five fields 'minute hour "
                 "day-of-month month day-of-week', e.g. \"0 9 * * 1-5\" or \"*/15 * * * *\"")
-        if self.every is not None and self.every <= 0:
-            raise InvalidInput(f"every= must be a positive duration, got {self.every!r}")
+        if self.every is not None and not self.every >= MIN_EVERY:
+            raise InvalidInput(
+                f"every= must be at least {MIN_EVERY:g} second, got {self.every!r} s; for a "
+                "faster loop, write a workflow that repeats with pw.sleep()")
         if self.overlap not in OVERLAPS:
             raise InvalidInput(f"invalid overlap policy {self.overlap!r}: use one of "
                                + ", ".join(repr(o) for o in OVERLAPS))
@@ -104,11 +111,12 @@ class ScheduleSpec:
         return when
 
     def _every_next(self, t: float, anchor: float) -> float:
-        every = self.every or 0.0
-        start = self.start_at if self.start_at is not None else anchor
-        if t < start:
-            return start
-        return start + (math.floor((t - start) / every) + 1) * every
+        every = _us(self.every or MIN_EVERY)
+        start = _us(self.start_at if self.start_at is not None else anchor)
+        now = _us(t)
+        if now < start:
+            return start / _US
+        return (start + ((now - start) // every + 1) * every) / _US
 
     def _cron_next(self, t: float) -> float:
         zone = self.zone()
@@ -125,8 +133,9 @@ class ScheduleSpec:
             prev = croniter(self.cron, datetime.fromtimestamp(t, self.zone())).get_next(datetime)
             prev_t = float(croniter(self.cron, prev).get_prev(datetime).timestamp())
         else:
-            start = self.start_at if self.start_at is not None else anchor
-            prev_t = start + math.floor((t - start) / (self.every or 1.0)) * (self.every or 1.0)
+            every = _us(self.every or MIN_EVERY)
+            start = _us(self.start_at if self.start_at is not None else anchor)
+            prev_t = (start + ((_us(t) - start) // every) * every) / _US
         if prev_t <= after or prev_t > t:
             return None
         if self.start_at is not None and prev_t < self.start_at:
@@ -178,7 +187,8 @@ class Schedule:
         t = self.row.next_fire_at
         while t is not None and len(times) < count:
             times.append(t)
-            t = self.spec.next_after(t, self.row.created_at)
+            nxt = self.spec.next_after(t, self.row.created_at)
+            t = nxt if nxt is not None and nxt > t else None
         return times
 
 
@@ -207,7 +217,15 @@ class Scheduler:
         self.started_at = engine.clock.now()
         seqs = engine.store.schedule_seqs()
         for row in engine.store.load_schedules():
-            self.schedules[row.schedule_id] = Schedule(row, seqs.get(row.schedule_id, 0))
+            seq = seqs.get(row.schedule_id, 0)
+            try:
+                self.schedules[row.schedule_id] = Schedule(row, seq)
+            except InvalidInput as exc:  # saved by an older version that allowed it
+                engine.record((f"schedule:{row.schedule_id}", seq + 1, engine.clock.now(),
+                               ev.SCHEDULE_FIRE_FAILED, None, None, ev.schedule_event({
+                                   "error": {"type": "pyworkflow_nb.errors.InvalidInput",
+                                             "message": f"not loaded: {exc}; create it again "
+                                                        "with pw.schedule(...)"}})))
         for run in engine.runs.values():
             sched = self.schedules.get(run.row.schedule_id or "")
             if sched is not None:
@@ -289,8 +307,25 @@ class Scheduler:
         if missed and (spec.catchup != "all" or sched.caught_up > MAX_CATCHUP):
             self._skip_missed(sched, nominal)
             return
-        row.next_fire_at = spec.next_after(nominal, row.created_at)
+        self._advance(sched, nominal)
         self._fire(sched, nominal, "catchup" if missed else "schedule")
+
+    def _advance(self, sched: Schedule, past: float) -> None:
+        """Set the next fire time after ``past``; a time that does not move forward stops the
+        schedule with a ``schedule.fire_failed`` event instead of firing in a loop."""
+        row = sched.row
+        nxt = sched.spec.next_after(past, row.created_at)
+        if nxt is not None and nxt <= past:
+            row.next_fire_at = None
+            self._emit(sched, ev.SCHEDULE_FIRE_FAILED, {
+                "scheduled_at": past, "error": {
+                    "type": "pyworkflow_nb.errors.InvalidInput",
+                    "message": f"the next fire time after {iso_utc(past)} does not move forward "
+                               f"({iso_utc(nxt)}); the schedule stopped. Change it with "
+                               "handle.update(...) or delete it."}})
+            self._save(sched)
+            return
+        row.next_fire_at = nxt
 
     def _skip_missed(self, sched: Schedule, first: float) -> None:
         """Skip the fires missed while the engine was down; catchup="latest" runs the last."""
@@ -301,7 +336,7 @@ class Scheduler:
             last = min(last, spec.end_at)
         latest = spec.latest_at_or_before(last, row.created_at, first - _JUST)
         latest = first if latest is None else latest
-        row.next_fire_at = spec.next_after(latest, row.created_at)
+        self._advance(sched, latest)
         skipped_to = latest if spec.catchup == "none" else latest - _JUST
         self._emit(sched, ev.SCHEDULE_SKIPPED, {"reason": f"catchup={spec.catchup}",
                                                "from": first, "to": skipped_to})
@@ -481,7 +516,8 @@ class Scheduler:
                 raise InvalidInput(
                     f"backfill from {iso_utc(start)} to {iso_utc(end)} covers more than "
                     f"{MAX_BACKFILL} fires; split it into smaller ranges")
-            t = free.next_after(t, start)
+            nxt = free.next_after(t, start)
+            t = nxt if nxt is not None and nxt > t else None
         self._emit(sched, ev.SCHEDULE_BACKFILLED, {"start": start, "end": end,
                                                   "fires": len(times)})
         return [self._start(sched, t, "backfill") for t in times]
