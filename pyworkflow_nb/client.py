@@ -161,8 +161,24 @@ def list_runs(workflow: Workflow | str | None = None, status: str | None = None,
 
 
 def sql(query: str, params: Any = None) -> Any:
-    """Run SQL on the store; returns DuckDB's relation (``fetchall()``, ``df()``, ...)."""
+    """Read-only SQL on the store; returns DuckDB's relation (``fetchall()``, ``df()``, ...).
+
+    Writes are refused with ``pw.InvalidInput``: the engine is the store's only writer.
+    """
     return runtime.ensure().store.sql(query, params)
+
+
+async def purge(*, older_than: DurationLike, status: str | None = None,
+                workflow: Workflow | str | None = None) -> int:
+    """Delete finished runs (and their events) that ended more than ``older_than`` ago.
+
+    ``status`` narrows it to ``completed``, ``failed`` or ``cancelled`` runs and ``workflow``
+    to one workflow; unfinished runs, and children of unfinished parents, are never touched.
+    Returns how many runs were removed.
+    """
+    age = parse_duration(older_than, what="purge older_than")
+    name = workflow.name if isinstance(workflow, Workflow) else workflow
+    return await runtime.call(lambda e: e.purge(older_than=age, status=status, workflow=name))
 
 
 async def recover() -> list[RunHandle]:

@@ -293,6 +293,23 @@ class Engine:
             run.request_cancel(ts)
             await self.writer.durable()
 
+    async def purge(self, *, older_than: float, status: str | None = None,
+                    workflow: str | None = None) -> int:
+        """Delete finished runs older than ``older_than`` seconds; returns how many."""
+        if status is not None and status not in ev.TERMINAL_STATUSES:
+            finished = ", ".join(sorted(ev.TERMINAL_STATUSES))
+            raise InvalidInput(f"purge removes finished runs only: status must be one of "
+                               f"{finished}, got {status!r}")
+        if self.store.read_only:
+            raise InvalidInput(f"the store {self.store.path} is open read-only: nothing can "
+                               "be purged; open it without read_only=True")
+        await self.writer.flush()
+        statuses = sorted(ev.TERMINAL_STATUSES) if status is None else [status]
+        purged = self.store.purge(statuses, self.clock.now() - older_than, workflow)
+        for run_id in purged:
+            self._recent.pop(run_id, None)
+        return len(purged)
+
     def finished(self, run: Run, exc: BaseException | None) -> None:
         """Called by a run once its final event is recorded."""
         self.runs.pop(run.run_id, None)

@@ -14,14 +14,14 @@ from typing import Any
 import duckdb
 from IPython.core.error import UsageError
 
-from ..errors import StoreError
+from ..errors import InvalidInput, StoreError
 from ..runtime import runtime
+from ..store.user_sql import ReadOnlyConnection
 from .display import QueryResult
 
 USAGE = ("%wfsql [name <<] SELECT ...   or   %%wfsql [name <<] / [name= <<] on the first line "
          "and the query below; bind notebook variables with {{var}} or $var")
 TABLES = "runs, events, steps, timers, waits, workflows"
-_READ_ONLY = {"SELECT", "EXPLAIN"}
 _CAPTURE = re.compile(r"\s*([A-Za-z_]\w*)\s*(=?)\s*<<", re.S)
 _BRACES = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$([A-Za-z_]\w*)",
@@ -61,15 +61,10 @@ def _check_read_only(query: str) -> None:
     if len(statements) != 1:
         raise UsageError(f"%wfsql runs one statement at a time, got {len(statements)}; "
                          "split them into separate cells")
-    kind = statements[0].type.name
-    if kind not in _READ_ONLY:
-        raise UsageError(
-            f"%wfsql is read-only: a {kind} statement would change the store, which only the "
-            "engine writes. Use SELECT (copy rows out with `df << SELECT ...`).")
 
 
-def store_connection() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection to the open store, e.g. for jupysql: ``%sql conn --alias pw``."""
+def store_connection() -> ReadOnlyConnection:
+    """A read-only connection to the open store, e.g. for jupysql: ``%sql conn --alias pw``."""
     return runtime.ensure().store.cursor()
 
 
@@ -93,5 +88,5 @@ def execute(command: SqlCommand, namespace: dict[str, Any]) -> Any:
         return QueryResult([c[0] for c in relation.description], relation.fetchall())
     except duckdb.Error as exc:
         raise UsageError(f"SQL error: {exc}\n(tables: {TABLES})") from None
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
+    except (StoreError, InvalidInput) as exc:
+        raise UsageError(f"%wfsql: {exc}") from None

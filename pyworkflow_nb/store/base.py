@@ -134,8 +134,12 @@ class EventStore(Protocol):
     def schedule_seqs(self) -> dict[str, int]:
         """The last event ``seq`` of each schedule's event stream (``schedule:<id>``)."""
 
+    def purge(self, statuses: list[str], finished_before: float | None,
+              workflow: str | None) -> list[str]:
+        """Delete finished runs (and their events) matching all filters; returns their ids."""
+
     def sql(self, query: str, params: Any = None) -> Any:
-        """Run SQL on the store and return the driver's result object."""
+        """Run read-only user SQL on the store and return the driver's result object."""
 
     def close(self) -> None:
         """Close the store."""

@@ -18,6 +18,7 @@ import duckdb
 
 from ..errors import StoreError, StoreLockedError
 from ..history.vocabulary import TERMINAL_STATUSES
+from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
 # 2: the schedules table; 3: the index on events(run_id). Older stores upgrade in place:
@@ -284,15 +285,53 @@ class DuckDBStore:
             "WHERE name = ? ORDER BY defined_at", [name]).fetchall()
         return [DefinitionRow(*r) for r in rows]
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new DuckDB connection to the store's database, for tools such as jupysql."""
+    def purge(self, statuses: list[str], finished_before: float | None,
+              workflow: str | None) -> list[str]:
+        """Delete finished runs and their events in one transaction; returns their ids.
+
+        Only runs with a terminal status go, and never a child whose parent is unfinished
+        (the parent may still need to read the child's result after a restart).
+        """
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        if not set(statuses) <= TERMINAL_STATUSES:
+            raise ValueError(f"purge takes terminal statuses only, got {statuses}")
+        clauses = ["status IN (SELECT unnest(?))",
+                   f"(parent_run_id IS NULL OR parent_run_id NOT IN "
+                   f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}))"]
+        params: list[Any] = [statuses]
+        if finished_before is not None:
+            clauses.append("finished_at < ?")
+            params.append(_ts(finished_before))
+        if workflow is not None:
+            clauses.append("workflow = ?")
+            params.append(workflow)
+        doomed = f"SELECT run_id FROM runs WHERE {' AND '.join(clauses)}"
+        cur = self._cursor()
+        cur.execute("BEGIN")
+        try:
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE pw_purge AS {doomed}", params)
+            ids = [r for (r,) in cur.execute("SELECT run_id FROM pw_purge").fetchall()]
+            cur.execute("DELETE FROM events WHERE run_id IN (SELECT run_id FROM pw_purge)")
+            cur.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM pw_purge)")
+            cur.execute("DROP TABLE pw_purge")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return ids
+
+    def cursor(self) -> user_sql.ReadOnlyConnection:
+        """A read-only DB-API connection to the store, for tools such as jupysql."""
         if self._closed:
             raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
-        return self._con.cursor()
+        return user_sql.ReadOnlyConnection(self._con)
 
     def sql(self, query: str, params: Any = None) -> Any:
-        cur = self._cursor()
-        return cur.sql(query, params=params) if params is not None else cur.sql(query)
+        """User SQL: read-only, each query on its own connection (see :mod:`.user_sql`)."""
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
+        return user_sql.run(self._con, query, params)
 
     def close(self) -> None:
         if self._closed:

@@ -199,14 +199,19 @@ def test_wfsql_parameters_are_not_pasted(shell: Shell) -> None:
     ("%wfsql SELEC 1", "SQL error: Parser Error"),
     ("%wfsql SELECT * FROM nope", "Table with name nope does not exist"),
     ("%wfsql DELETE FROM runs", "read-only"),
+    ("%wfsql EXPLAIN ANALYZE DROP TABLE events", "read-only"),
+    ("%wfsql EXPLAIN ANALYZE DELETE FROM runs", "pw.purge(older_than="),
     ("%wfsql SELECT 1; SELECT 2", "one statement at a time"),
     ("%wfsql SELECT $missing", "no notebook variable named 'missing'"),
     ("%wfsql", "no query given"),
 ])
 def test_wfsql_errors_are_usage_errors(shell: Shell, cell: str, hint: str) -> None:
+    shell.run("@pw.workflow\nasync def kept() -> int:\n    return 1\n\npw.run(kept)")
     error = shell.fail(cell)
     assert isinstance(error, UsageError)
     assert hint in str(error)
+    assert pw.sql("SELECT count(*) FROM runs").fetchall() == [(1,)]
+    assert pw.sql("SELECT count(*) FROM events").fetchall() == [(2,)]
 
 
 def test_unload_and_reload_leave_one_engine(shell: Shell) -> None:
