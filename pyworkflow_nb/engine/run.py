@@ -17,7 +17,7 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..context import RunInfo, current_run, current_step, step_attempt
 from ..definitions import Workflow
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 _log = logging.getLogger("pyworkflow_nb.workflow")
+R = TypeVar("R", bound="Run")
 
 
 class _ReplayLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -117,8 +118,8 @@ class Run(Commands):
         self._logger: _ReplayLogger | None = None
 
     @classmethod
-    def from_store(cls, engine: Engine, row: RunRow, events: list[EventRow]) -> Run:
-        """A run loaded from its stored row and history (recovery, retry)."""
+    def from_store(cls: type[R], engine: Engine, row: RunRow, events: list[EventRow]) -> R:
+        """A run loaded from its stored row and history (recovery, retry, the Replayer)."""
         payload = decode(row.input) or {}
         return cls(engine, row, History.from_events(events), tuple(payload.get("args", ())),
                    payload.get("kwargs", {}))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,12 +57,36 @@ cleanup();
 """
 
 
+def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a child process; when it fails, the failure shows everything it printed."""
+    proc = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    assert proc.returncode == 0, (
+        f"{' '.join(args[:4])} ... exited {proc.returncode}\n--- stdout\n{proc.stdout}"
+        f"\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def make_venv(path: Path) -> Path:
+    """A fresh venv that also sees this environment's packages (but not its editable install).
+
+    ``--system-site-packages`` would show the *base* interpreter's packages, which inside a
+    virtualenv (the README's way) lack everything the test needs; a .pth file naming this
+    environment's site directories does not.
+    """
+    run([sys.executable, "-m", "venv", str(path)], timeout=120)
+    python = path / "bin" / "python"
+    purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                  timeout=60).stdout.strip()
+    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (Path(purelib) / "_pw_test_parent_env.pth").write_text("\n".join(parents) + "\n")
+    return python
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(out), str(ROOT)], check=True, capture_output=True,
-                   timeout=300)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(out), str(ROOT)], timeout=300)
     (built,) = out.glob("pyworkflow_nb-*.whl")
     return built
 
@@ -77,20 +103,16 @@ def test_wheel_contains_the_front_end_files(wheel: Path) -> None:
                     reason="needs node and extension/node_modules (npm ci)")
 def test_a_wheel_install_renders_the_timeline(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, timeout=120)
-    python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    str(wheel)], check=True, capture_output=True, timeout=300)
+    python = make_venv(venv)
+    run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        timeout=300)
     out = tmp_path / "widget.json"
-    subprocess.run([str(python), "-c", IN_VENV, str(out)], check=True, cwd=tmp_path,
-                   capture_output=True, timeout=120)
+    run([str(python), "-c", IN_VENV, str(out)], cwd=tmp_path, timeout=120)
     facts = json.loads(out.read_text())
     assert Path(facts["package"]).is_relative_to(venv), "the wheel's copy was imported"
     assert facts["esm"] == (EXTENSION / "timeline.js").read_text()
-    proc = subprocess.run(["node", "--input-type=module", "-e", RENDER, str(out),
-                           (EXTENSION / "testing" / "helpers.js").as_uri()],
-                          check=True, capture_output=True, text=True, timeout=60)
+    proc = run(["node", "--input-type=module", "-e", RENDER, str(out),
+                (EXTENSION / "testing" / "helpers.js").as_uri()], timeout=60)
     page = json.loads(proc.stdout)
     assert page["segments"] >= 5, "the workflow's span and four steps"
     assert "shipped" in page["text"] and "double" in page["text"]
