@@ -20,8 +20,9 @@ KERNEL = "python3"
 def kernel_name() -> str:
     """The ``python3`` kernel spec, installed for this Python when missing."""
     if KERNEL not in KernelSpecManager().find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name",
-                        KERNEL], check=True, capture_output=True)
+        proc = subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user",
+                               "--name", KERNEL], capture_output=True, text=True)
+        assert proc.returncode == 0, f"ipykernel install failed:\n{proc.stderr}{proc.stdout}"
     return KERNEL
 
 

@@ -457,8 +457,8 @@ def test_js_layout_and_apply_delta_match_python(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
     )
+    assert proc.returncode == 0, f"node exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
     out = json.loads(proc.stdout)
     for case, js in zip(cases, out["layouts"], strict=True):
         assert _close(js, layout(case["state"], case["width"]))

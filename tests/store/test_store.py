@@ -101,9 +101,10 @@ def test_second_process_gets_store_locked_error(store: Path, client: pw.SyncClie
         "try:\n    pw.list_runs()\n"
         "except pw.StoreLockedError as e:\n    print('LOCKED', e.pid, e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60).stdout
-    assert out.startswith(f"LOCKED {os.getpid()} ")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    out = proc.stdout
+    assert out.startswith(f"LOCKED {os.getpid()} "), f"stdout:\n{out}\nstderr:\n{proc.stderr}"
     assert str(store) in out and "read_only=True" in out
 
 
