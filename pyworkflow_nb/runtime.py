@@ -70,6 +70,8 @@ class Runtime:
             raise InvalidInput(f'durability must be "sync" or "relaxed", got {durability!r}')
         store = changes.get("store")
         if store is not None:
+            if not isinstance(store, (str, os.PathLike)) or not os.fspath(store):
+                raise InvalidInput(f"store must be a file path or \":memory:\", got {store!r}")
             changes["store"] = os.fspath(store)
         new = replace(self.config, **{k: v for k, v in changes.items() if v is not None})
         if new != self.config:

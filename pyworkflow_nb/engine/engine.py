@@ -7,6 +7,7 @@ memory, and resumes runs recorded in the store when their workflow is defined.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import uuid
 from collections import OrderedDict
@@ -18,6 +19,7 @@ from ..errors import (
     InvalidInput,
     PyWorkflowError,
     RunNotFound,
+    SerializationError,
     WorkflowCancelled,
     WorkflowFailed,
 )
@@ -34,6 +36,35 @@ from .timers import Timers
 EventListener = Callable[[EventRow], None]
 StatusListener = Callable[[RunRow], None]
 _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
+
+
+def _check_call(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse arguments the workflow function cannot take, before any run exists."""
+    try:
+        signature = inspect.signature(wf.fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        plain = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty)
+        raise InvalidInput(f"cannot start workflow {wf.name!r}: {exc}; it takes "
+                           f"{wf.name}{plain}") from None
+
+
+def _encode_input(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The run's input as JSON; an argument no store can hold is named in the error."""
+    try:
+        return encode({"args": list(args), "kwargs": kwargs},
+                      where=f"the input of workflow {wf.name!r}")
+    except SerializationError:
+        named = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
+        named += [(f"argument {k}=", v) for k, v in kwargs.items()]
+        for label, value in named:
+            encode(value, where=f"{label} of workflow {wf.name!r}")  # raises for the culprit
+        raise
 
 
 class Engine:
@@ -101,14 +132,15 @@ class Engine:
                     schedule_id: str | None = None,
                     scheduled_at: float | None = None) -> RunRow:
         """Start a run, or return the existing one with this ``run_id``/idempotency key."""
+        self.require_writable("start a run")
         wf = self._resolve(workflow)
         kwargs = kwargs or {}
         existing = self._existing(wf.name, run_id, idempotency_key)
         if existing is not None:
             return existing
+        _check_call(wf, args, kwargs)
         run_id = run_id or uuid.uuid4().hex[:12]
-        input_json = encode({"args": list(args), "kwargs": kwargs},
-                            where=f"the input of workflow {wf.name!r}")
+        input_json = _encode_input(wf, args, kwargs)
         now = self.clock.now()
         row = RunRow(run_id, wf.name, wf.version, ev.RUNNING, input_json,
                      parent_run_id=parent_run_id, schedule_id=schedule_id,
@@ -167,6 +199,8 @@ class Engine:
         before they got there (their code no longer matches their history).
         """
         await self.writer.flush()
+        if self.store.read_only:  # inspecting a store resumes nothing and writes nothing
+            return []
         while self._recovery is not None:
             await asyncio.shield(self._recovery)
         self._recovery = self.loop.create_future()
@@ -264,6 +298,7 @@ class Engine:
     async def send_event(self, run_id: str, name: str, payload: Any = None) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"an event name must be a non-empty string, got {name!r}")
+        self.require_writable("send an event")
         await self._recovered()
         run = self.runs.get(run_id)
         if run is None:
@@ -277,6 +312,7 @@ class Engine:
         run.receive(name, payload, seq, ts)
 
     async def cancel(self, run_id: str) -> None:
+        self.require_writable("cancel a run")
         await self._recovered()
         run = self.runs.get(run_id)
         if run is None:
@@ -300,9 +336,7 @@ class Engine:
             finished = ", ".join(sorted(ev.TERMINAL_STATUSES))
             raise InvalidInput(f"purge removes finished runs only: status must be one of "
                                f"{finished}, got {status!r}")
-        if self.store.read_only:
-            raise InvalidInput(f"the store {self.store.path} is open read-only: nothing can "
-                               "be purged; open it without read_only=True")
+        self.require_writable("purge runs")
         await self.writer.flush()
         statuses = sorted(ev.TERMINAL_STATUSES) if status is None else [status]
         purged = self.store.purge(statuses, self.clock.now() - older_than, workflow)
@@ -322,6 +356,14 @@ class Engine:
             self.scheduler.run_ended(run.row.schedule_id, run.run_id)
         if not run.done.done():
             run.done.set_result(None)
+
+    def require_writable(self, action: str) -> None:
+        """Refuse ``action`` at the call when the store is open read-only."""
+        if self.store.read_only:
+            raise InvalidInput(
+                f"cannot {action}: the store {self.store.path} is open read-only "
+                "(pw.configure(read_only=True)), so nothing can be recorded. Reopen it with "
+                "pw.configure(store=..., read_only=False) once no other process writes it.")
 
     def record(self, event: EventRow) -> None:
         """Append one event to the writer and show it to the listeners."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 async def retry_run(engine: Engine, run_id: str) -> RunRow:
     """Resume the failed run ``run_id`` from its first failed step; returns its new row."""
+    engine.require_writable("retry a run")
     row = engine.get_row(run_id)
     if row.status != ev.FAILED:
         raise InvalidInput(

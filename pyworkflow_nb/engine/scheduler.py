@@ -64,7 +64,9 @@ class ScheduleSpec:
             raise InvalidInput("a schedule needs exactly one of cron=\"0 9 * * 1-5\" or "
                                "every=\"15m\"")
         if self.cron is not None and (not isinstance(self.cron, str)
-                                      or not croniter.is_valid(self.cron)):
+                                      or not croniter.is_valid(self.cron)
+                                      or (len(self.cron.split()) != 5
+                                          and not self.cron.startswith("@"))):
             raise InvalidInput(
                 f"invalid cron expression {self.cron!r}: expected five fields 'minute hour "
                 "day-of-month month day-of-week', e.g. \"0 9 * * 1-5\" or \"*/15 * * * *\"")
@@ -449,6 +451,7 @@ class Scheduler:
     def apply(self, schedule_id: str, workflow: str, spec: ScheduleSpec, input_json: str,
               *, paused: bool = False, note: str | None = None) -> Schedule:
         """Create the schedule, or update it if its spec or input changed (idempotent)."""
+        self.engine.require_writable("create or change a schedule")
         sched = self.schedules.get(schedule_id)
         if sched is None:
             now = self.engine.clock.now()
@@ -467,6 +470,7 @@ class Scheduler:
 
     def update(self, schedule_id: str, spec: ScheduleSpec, *, workflow: str | None = None,
                input_json: str | None = None) -> Schedule:
+        self.engine.require_writable("change a schedule")
         sched = self.get(schedule_id)
         row = sched.row
         changes: dict[str, Any] = {k: v for k, v in asdict(spec).items()
@@ -485,6 +489,7 @@ class Scheduler:
         return sched
 
     def set_status(self, schedule_id: str, status: str, note: str | None) -> None:
+        self.engine.require_writable("pause or resume a schedule")
         sched = self.get(schedule_id)
         row = sched.row
         if row.status == status:
@@ -499,10 +504,12 @@ class Scheduler:
 
     def trigger(self, schedule_id: str) -> str:
         """Start a run now, whatever the overlap policy and the pause state."""
+        self.engine.require_writable("trigger a schedule")
         return self._start(self.get(schedule_id), None, "trigger")
 
     def backfill(self, schedule_id: str, start: float, end: float) -> list[str]:
         """Start the runs of every nominal fire time in ``[start, end]``."""
+        self.engine.require_writable("backfill a schedule")
         sched = self.get(schedule_id)
         if end < start:
             raise InvalidInput("backfill end must not be earlier than its start "
@@ -523,6 +530,7 @@ class Scheduler:
         return [self._start(sched, t, "backfill") for t in times]
 
     def delete(self, schedule_id: str) -> None:
+        self.engine.require_writable("delete a schedule")
         sched = self.get(schedule_id)
         self._emit(sched, ev.SCHEDULE_DELETED, {})
         del self.schedules[schedule_id]

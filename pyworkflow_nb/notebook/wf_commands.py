@@ -65,6 +65,11 @@ _PARSER = _parser()
 
 def _parse(line: str) -> argparse.Namespace:
     words = line.split(None, 3)
+    if words and words[0] == "skip":  # the duration is free text: "-3d" is no option
+        duration = line.split(None, 1)[1].strip() if len(words) > 1 else ""
+        if not duration:
+            raise UsageError("%wf skip needs a duration: %wf skip 3d")
+        return argparse.Namespace(command="skip", duration=duration)
     if words and words[0] == "send":
         if len(words) < 3:
             raise UsageError("%wf send needs a run id and an event name: "

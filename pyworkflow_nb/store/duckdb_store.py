@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 
-from ..errors import StoreError, StoreLockedError
-from ..history.vocabulary import TERMINAL_STATUSES
+from ..errors import InvalidInput, StoreError, StoreLockedError
+from ..history.vocabulary import RUN_STATUSES, TERMINAL_STATUSES
 from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
@@ -252,6 +252,13 @@ class DuckDBStore:
 
     def list_runs(self, *, workflow: str | None = None, status: str | None = None,
                   limit: int | None = 100) -> list[RunRow]:
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidInput(f"unknown run status {status!r}: use one of "
+                               + ", ".join(RUN_STATUSES))
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                  or limit < 1):
+            raise InvalidInput(f"limit must be a whole number >= 1 (or None for all), "
+                               f"got {limit!r}")
         clauses, params = [], []
         if workflow is not None:
             clauses.append("workflow = ?")
@@ -362,10 +369,12 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
                 f"pw.configure(store={path!r}, read_only=True).",
                 path=path, pid=pid,
             ) from exc
-        if "not a valid DuckDB database" in text or "corrupt" in text.lower():
+        if ("not a valid DuckDB database" in text or "corrupt" in text.lower()
+                or "Could not read enough bytes" in text):
             raise StoreError(
                 f"{path} is not a pyworkflow_nb store: it exists but is not a valid DuckDB "
-                "database file (corrupt, or another kind of file). It was left untouched; "
+                "database file (corrupt, truncated, or another kind of file). It was left "
+                "untouched; "
                 "point pw.configure(store=...) at a new path."
             ) from exc
         raise StoreError(f"cannot open the store {path}: {text}") from exc

@@ -84,7 +84,9 @@ SELECT
               max(ts) FILTER (WHERE type <> 'step.started'))    AS duration_ms,
     any_value(data -> 'input') FILTER (WHERE type = 'step.started')     AS input,
     any_value(data -> 'result') FILTER (WHERE type = 'step.completed')  AS result,
-    arg_max(data -> 'error', seq) FILTER (WHERE type = 'step.failed')   AS error
+    CASE WHEN NOT bool_or(type = 'step.completed')  -- a later attempt's success clears it
+         THEN arg_max(data -> 'error', seq) FILTER (WHERE type = 'step.failed')
+    END                                                         AS error
 FROM events
 WHERE type LIKE 'step.%'
 GROUP BY run_id, step;

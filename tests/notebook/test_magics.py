@@ -151,6 +151,9 @@ def test_wf_retry_keeps_finished_steps(shell: Shell) -> None:
     ("%wf runs --limit 0", "--limit must be >= 1"),
     ("%wf send r1", "needs a run id and an event name"),
     ("%wf send r1 ev {bad", "not valid JSON"),
+    ("%wf skip -3d", "skip duration must not be negative"),
+    ("%wf skip", "needs a duration"),
+    ("%wf runs --status complete", "unknown run status 'complete'"),
 ])
 def test_wf_bad_input_is_usage_error(shell: Shell, line: str, hint: str) -> None:
     error = shell.fail(line)
