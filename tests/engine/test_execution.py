@@ -104,6 +104,7 @@ def test_retries_until_success_with_configured_delays(client: pw.SyncClient) -> 
     assert not any(e["data"]["final"] for e in failed)
     [step] = handle.steps()
     assert step["attempts"] == 3 and step["status"] == "completed"
+    assert step["error"] is None, "a later success clears the failed attempts' error"
 
 
 def test_retries_exhausted_fail_the_run_with_the_step_error(client: pw.SyncClient) -> None:
