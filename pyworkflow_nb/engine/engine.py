@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import json
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from ..definitions import Definition, Registry, Workflow, registry
 from ..errors import (
     InvalidInput,
     PyWorkflowError,
+    PyWorkflowWarning,
     RunNotFound,
     SerializationError,
     WorkflowCancelled,
@@ -52,6 +54,30 @@ def _check_call(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             return_annotation=signature.empty)
         raise InvalidInput(f"cannot start workflow {wf.name!r}: {exc}; it takes "
                            f"{wf.name}{plain}") from None
+
+
+def _warn_if_other_call(wf: Workflow, existing: RunRow, args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> None:
+    """Say so when an existing run is returned for other arguments or other code."""
+    fresh = ("start a fresh run with another run_id (in a notebook: another --id), or keep "
+             "this one")
+    try:
+        asked = encode({"args": list(args), "kwargs": kwargs}, where="the input")
+    except SerializationError:
+        asked = None
+    if asked is not None and existing.input is not None and json.loads(asked) != json.loads(
+            existing.input):
+        warnings.warn(PyWorkflowWarning(
+            f"run {existing.run_id!r} of {wf.name!r} already exists with input "
+            f"{existing.input}, not {asked}: this returns that run and its result; {fresh}"),
+            stacklevel=2)
+    elif existing.version is not None and existing.version != wf.version and not (
+            existing.finished):
+        warnings.warn(PyWorkflowWarning(
+            f"run {existing.run_id!r} of {wf.name!r} was started by other code (version "
+            f"{existing.version}, now {wf.version}): it goes on where it is, and fails with "
+            f"NonDeterminismError if the edit no longer fits its history; {fresh}"),
+            stacklevel=2)
 
 
 def _encode_input(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -137,6 +163,7 @@ class Engine:
         kwargs = kwargs or {}
         existing = self._existing(wf.name, run_id, idempotency_key)
         if existing is not None:
+            _warn_if_other_call(wf, existing, args, kwargs)
             return existing
         _check_call(wf, args, kwargs)
         run_id = run_id or uuid.uuid4().hex[:12]

@@ -28,14 +28,21 @@ async def waiter() -> object:
 def test_existing_run_id_returns_the_existing_run(client: pw.SyncClient) -> None:
     first = client.start(adder, 1, run_id="fixed")
     assert first.result() == 2
-    again = client.start(adder, 5, run_id="fixed")
+    with pytest.warns(pw.PyWorkflowWarning) as warned:
+        again = client.start(adder, 5, run_id="fixed")
     assert again.run_id == "fixed" and again.result() == 2
+    message = str(warned[0].message)
+    assert "already exists with input" in message and '"args":[5]' in message
+    assert "another run_id (in a notebook: another --id)" in message
+    same = client.start(adder, 1, run_id="fixed")  # the same call: no warning
+    assert same.result() == 2
     assert pw.sql("SELECT count(*) FROM runs WHERE run_id = 'fixed'").fetchall() == [(1,)]
 
 
 def test_idempotency_key(client: pw.SyncClient) -> None:
     a = client.start(adder, 1, idempotency_key="order-7")
-    b = client.start(adder, 2, idempotency_key="order-7")
+    with pytest.warns(pw.PyWorkflowWarning, match="already exists with input"):
+        b = client.start(adder, 2, idempotency_key="order-7")
     assert a.run_id == b.run_id
 
 

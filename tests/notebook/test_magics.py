@@ -61,6 +61,8 @@ def test_same_id_resumes_without_recomputing(shell: Shell) -> None:
     assert shell.run(cell) == 4
     assert shell.run(cell) == 4
     assert shell.ns["calls"] == [(3, 1)]
+    with pytest.warns(pw.PyWorkflowWarning, match=r'already exists with input .*"args":\[10\]'):
+        assert shell.run(cell.replace('"3"', '"10"')) == 4  # asked for n=10: told, not fooled
 
 
 def test_workflow_without_run_only_defines(shell: Shell) -> None:
