@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from .client import (
@@ -17,6 +18,7 @@ from .client import (
 )
 from .context import RunInfo
 from .definitions import step, workflow
+from .displays import views
 from .durations import DurationLike
 from .engine.offline import ReplayVerdict
 from .errors import (
@@ -58,6 +60,10 @@ if TYPE_CHECKING:
     from .notebook.runs_table_widget import RunsTable
 
 __version__ = "0.1.0"
+
+# the root wires the layers: handles show themselves through the notebook layer, imported
+# the first time one is shown (the client below it never imports it)
+views.load = lambda: importlib.import_module(f"{__name__}.notebook")
 
 
 def load_ipython_extension(shell: object) -> None:

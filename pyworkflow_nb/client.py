@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .definitions import Workflow
+from .displays import views
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
 from .engine.retry import retry_run
@@ -18,7 +19,7 @@ from .serde import decode
 from .store import EventRow, RunRow
 
 if TYPE_CHECKING:
-    from .notebook.timeline_widget import TimelineWidget
+    from anywidget import AnyWidget
 
 
 def _timeout(value: DurationLike | None) -> float | None:
@@ -106,11 +107,10 @@ class RunHandle:
     def __hash__(self) -> int:
         return hash(self.run_id)
 
-    def timeline(self) -> TimelineWidget:
-        """The run's timeline widget; it follows the run live until it ends."""
-        from .notebook.timeline_widget import TimelineWidget
-
-        return TimelineWidget(self.run_id, engine=self._engine())
+    def timeline(self) -> AnyWidget:
+        """The run's timeline widget (a ``TimelineWidget``); it follows the run live until it
+        ends."""
+        return views["timeline"](self.run_id, self._engine())  # type: ignore[no-any-return]
 
     def _ipython_display_(self) -> None:
         """In a kernel, the live timeline widget; elsewhere, the static timeline."""
@@ -122,9 +122,7 @@ class RunHandle:
             display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
 
     def _repr_html_(self) -> str:
-        from .notebook.display import run_html
-
-        return run_html(self._engine(), self.run_id)
+        return views["run_html"](self._engine(), self.run_id)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         try:

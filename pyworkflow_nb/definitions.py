@@ -129,6 +129,7 @@ class Workflow(Definition):
     """An async function whose every step, sleep and wait is recorded and replayable."""
 
     timeout: float | None = None
+    schedule: str | dict[str, Any] | None = None  # declared with it; pw.schedule applies it
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         run = current_run.get()
@@ -240,12 +241,9 @@ def workflow(fn: Any = None, /, *, name: str | None = None,
         wf_name = _check_name(name or f.__name__, "workflow")
         limit = None if timeout is None else parse_duration(
             timeout, what=f"workflow {wf_name!r} timeout")
-        definition = Workflow(f, wf_name, source or source_of(f), timeout=limit)
-        registry.add(definition)
-        if schedule is not None:
-            from .schedules import schedule_option  # schedules sit above definitions
-
-            schedule_option(definition, schedule)
+        definition = Workflow(f, wf_name, source or source_of(f), timeout=limit,
+                              schedule=schedule)
+        registry.add(definition)  # the schedules module, listening, declares its schedule
         return definition
 
     return decorate if fn is None else decorate(fn)

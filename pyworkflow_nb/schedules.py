@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from .client import RunHandle
-from .definitions import Workflow
+from .definitions import Definition, Workflow, registry
+from .displays import views
 from .durations import DurationLike, iso_utc, parse_duration, parse_instant
 from .engine import Engine
 from .engine.scheduler import Schedule, Scheduler, ScheduleSpec, pending
@@ -163,9 +164,7 @@ class ScheduleHandle:
         return hash(self.schedule_id)
 
     def _repr_html_(self) -> str:
-        from .notebook.display import ScheduleList
-
-        return ScheduleList([self.describe()])._repr_html_()
+        return views["schedules_html"]([self.describe()])  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         try:
@@ -249,8 +248,11 @@ def get_schedule(schedule_id: str) -> ScheduleHandle:
     return ScheduleHandle(schedule_id)
 
 
-def schedule_option(wf: Workflow, option: str | dict[str, Any]) -> None:
+def schedule_option(definition: Definition) -> None:
     """Apply ``@pw.workflow(schedule=...)``: a cron string or a dict of ``schedule`` options."""
+    if not isinstance(definition, Workflow) or definition.schedule is None:
+        return
+    wf, option = definition, definition.schedule
     if isinstance(option, str):
         schedule(cron=option)(wf)
     elif isinstance(option, dict):
@@ -258,3 +260,6 @@ def schedule_option(wf: Workflow, option: str | dict[str, Any]) -> None:
     else:
         raise InvalidInput(f"workflow {wf.name!r}: schedule= takes a cron expression or a "
                            f"dict of pw.schedule options, got {option!r}")
+
+
+registry.subscribe(schedule_option)

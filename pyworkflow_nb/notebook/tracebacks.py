@@ -8,10 +8,10 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-import pyworkflow_nb
-from pyworkflow_nb.errors import NonDeterminismError
+from ..errors import NonDeterminismError
 
-_HIDDEN_DIRS = (os.path.dirname(pyworkflow_nb.__file__), os.path.dirname(asyncio.__file__),
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_HIDDEN_DIRS = (_PACKAGE_DIR, os.path.dirname(asyncio.__file__),
                 os.path.dirname(traceback.__file__) + os.sep + "concurrent")
 REPLAY_HINT = ("The cell changed since this run recorded its history: run it with a new "
                "`--id` to start afresh with the new code, or revert the edit to resume the run.")
