@@ -33,8 +33,12 @@ def event_dict(row: EventRow) -> dict[str, Any]:
             "attempt": attempt, "data": json.loads(data) if data else {}}
 
 
-class RunHandle:
-    """A run of a workflow: await its result, send it events, cancel it, read its history."""
+class BaseRunHandle:
+    """What both run handles share: the run's id and every read of its state and history.
+
+    :class:`RunHandle` adds the async calls that act on the run; ``SyncRunHandle`` adds the
+    same calls, blocking.
+    """
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -69,27 +73,6 @@ class RunHandle:
         names = [c[0] for c in rel.description]
         return [dict(zip(names, r, strict=False)) for r in rel.fetchall()]
 
-    async def result(self, timeout: DurationLike | None = None) -> Any:
-        """Wait for the run and return its result.
-
-        Raises ``WorkflowFailed`` (the workflow's exception as ``__cause__``),
-        ``WorkflowCancelled``, or ``TimeoutError`` after ``timeout`` (the run goes on).
-        """
-        limit = _timeout(timeout)
-        return await runtime.call(lambda e: e.result(self.run_id, limit))
-
-    async def cancel(self) -> None:
-        """Cancel the run: ``asyncio.CancelledError`` is raised at its current await."""
-        await runtime.call(lambda e: e.cancel(self.run_id))
-
-    async def send_event(self, name: str, payload: Any = None) -> None:
-        """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""
-        await runtime.call(lambda e: e.send_event(self.run_id, name, payload))
-
-    async def retry(self) -> None:
-        """Re-run a failed run from its first failed step; finished steps are kept."""
-        await runtime.call(lambda e: retry_run(e, self.run_id))
-
     def describe(self) -> dict[str, Any]:
         """The run's row as a dict with decoded input, result and error and ISO times."""
         data = asdict(self.row())
@@ -102,7 +85,7 @@ class RunHandle:
         return data
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, RunHandle) and other.run_id == self.run_id
+        return isinstance(other, BaseRunHandle) and other.run_id == self.run_id
 
     def __hash__(self) -> int:
         return hash(self.run_id)
@@ -128,8 +111,34 @@ class RunHandle:
         try:
             row = self.row()
         except Exception:
-            return f"<RunHandle {self.run_id}>"
-        return f"<RunHandle {row.run_id} workflow={row.workflow} status={row.status}>"
+            return f"<{type(self).__name__} {self.run_id}>"
+        return f"<{type(self).__name__} {row.run_id} workflow={row.workflow} status={row.status}>"
+
+
+
+class RunHandle(BaseRunHandle):
+    """A run of a workflow: await its result, send it events, cancel it, read its history."""
+
+    async def result(self, timeout: DurationLike | None = None) -> Any:
+        """Wait for the run and return its result.
+
+        Raises ``WorkflowFailed`` (the workflow's exception as ``__cause__``),
+        ``WorkflowCancelled``, or ``TimeoutError`` after ``timeout`` (the run goes on).
+        """
+        limit = _timeout(timeout)
+        return await runtime.call(lambda e: e.result(self.run_id, limit))
+
+    async def cancel(self) -> None:
+        """Cancel the run: ``asyncio.CancelledError`` is raised at its current await."""
+        await runtime.call(lambda e: e.cancel(self.run_id))
+
+    async def send_event(self, name: str, payload: Any = None) -> None:
+        """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""
+        await runtime.call(lambda e: e.send_event(self.run_id, name, payload))
+
+    async def retry(self) -> None:
+        """Re-run a failed run from its first failed step; finished steps are kept."""
+        await runtime.call(lambda e: retry_run(e, self.run_id))
 
 
 async def start(workflow: Workflow | str, *args: Any, run_id: str | None = None,

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, Union
 
-from .client import RunHandle
+from .client import BaseRunHandle
 from .definitions import Workflow
 from .engine.offline import ReplayVerdict, replay_history
 from .errors import InvalidInput
@@ -20,7 +20,7 @@ from .history.files import read_history_file, rows_from_dicts, workflow_of
 from .runtime import runtime
 from .store import EventRow
 
-History = Union[str, "os.PathLike[str]", RunHandle, list[dict[str, Any]]]
+History = Union[str, "os.PathLike[str]", BaseRunHandle, list[dict[str, Any]]]
 
 
 class Replayer:
@@ -66,7 +66,7 @@ def unfinished_run_ids(workflows: Iterable[str]) -> list[str]:
 
 def load_history(history: History) -> list[EventRow]:
     """The event rows of a history given in any of the accepted forms."""
-    if isinstance(history, RunHandle):
+    if isinstance(history, BaseRunHandle):
         return runtime.ensure().events(history.run_id)
     if isinstance(history, os.PathLike) or (isinstance(history, str)
                                             and history.endswith(".json")):

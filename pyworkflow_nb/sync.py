@@ -10,32 +10,34 @@ from datetime import datetime
 from typing import Any
 
 from . import client, timeskip
-from .client import RunHandle
+from .client import BaseRunHandle
 from .definitions import Workflow
 from .durations import DurationLike, parse_duration
+from .engine.clock import DEFAULT_SKIP_LIMIT
 from .engine.retry import retry_run
 from .runtime import in_kernel, runtime
 
 PROGRESS_AFTER = 1.0
 
 
-class SyncRunHandle(RunHandle):
-    """A :class:`RunHandle` whose ``result``, ``cancel``, ``send_event`` and ``retry`` block."""
+class SyncRunHandle(BaseRunHandle):
+    """A run handle whose ``result``, ``cancel``, ``send_event`` and ``retry`` block: the
+    sync twin of :class:`RunHandle` (same reads, same parameters)."""
 
-    def result(self, timeout: DurationLike | None = None) -> Any:  # type: ignore[override]
+    def result(self, timeout: DurationLike | None = None) -> Any:
         """Block until the run finishes and return its result (see ``RunHandle.result``)."""
         limit = client._timeout(timeout)
         return runtime.call_sync(lambda e: e.result(self.run_id, limit))
 
-    def cancel(self) -> None:  # type: ignore[override]
+    def cancel(self) -> None:
         """Cancel the run and wait until the request is recorded."""
         runtime.call_sync(lambda e: e.cancel(self.run_id))
 
-    def send_event(self, name: str, payload: Any = None) -> None:  # type: ignore[override]
+    def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run and wait until it is recorded."""
         runtime.call_sync(lambda e: e.send_event(self.run_id, name, payload))
 
-    def retry(self) -> None:  # type: ignore[override]
+    def retry(self) -> None:
         """Re-run a failed run from its first failed step and wait until it restarted."""
         runtime.call_sync(lambda e: retry_run(e, self.run_id))
 
@@ -96,9 +98,9 @@ class SyncClient:
         """Move virtual time forward (see ``pw.skip``)."""
         return timeskip.skip(duration)
 
-    def skip_until_idle(self) -> datetime:
+    def skip_until_idle(self, limit: int = DEFAULT_SKIP_LIMIT) -> datetime:
         """Move virtual time until no run waits on a timer (see ``pw.skip_until_idle``)."""
-        return timeskip.skip_until_idle_sync()
+        return timeskip.skip_until_idle_sync(limit)
 
 
 def run(workflow: Workflow | str, *args: Any, run_id: str | None = None,

@@ -23,18 +23,30 @@ def test_core_names_are_exported() -> None:
     assert core <= set(pw.__all__)
 
 
-def test_sync_handle_mirrors_the_async_handle() -> None:
-    for name in ("result", "cancel", "send_event"):
-        async_sig = inspect.signature(getattr(pw.RunHandle, name))
-        sync_sig = inspect.signature(getattr(pw.SyncRunHandle, name))
-        assert list(async_sig.parameters) == list(sync_sig.parameters), name
-        assert inspect.iscoroutinefunction(getattr(pw.RunHandle, name))
-        assert not inspect.iscoroutinefunction(getattr(pw.SyncRunHandle, name))
+def _params(fn: object, skip_self: bool = False) -> list[tuple[str, object, object]]:
+    params = list(inspect.signature(fn).parameters.values())  # type: ignore[arg-type]
+    return [(p.name, p.kind, p.default) for p in params[1 if skip_self else 0:]]
 
 
-def test_sync_client_mirrors_module_calls() -> None:
-    pairs = {"start": pw.start, "get_run": pw.get_run, "list_runs": pw.list_runs,
-             "sql": pw.sql, "recover": pw.recover}
-    for name, fn in pairs.items():
-        sync_params = list(inspect.signature(getattr(pw.SyncClient, name)).parameters)[1:]
-        assert sync_params == list(inspect.signature(fn).parameters), name
+def test_the_sync_handle_is_a_sibling_with_every_async_method_as_a_blocking_twin() -> None:
+    assert not issubclass(pw.SyncRunHandle, pw.RunHandle)
+    assert not issubclass(pw.RunHandle, pw.SyncRunHandle)
+    async_methods = [n for n, f in inspect.getmembers(pw.RunHandle, inspect.iscoroutinefunction)
+                     if not n.startswith("_")]
+    assert {"result", "cancel", "send_event", "retry"} <= set(async_methods)
+    for name in async_methods:
+        twin = getattr(pw.SyncRunHandle, name)
+        assert not inspect.iscoroutinefunction(twin), name
+        assert _params(twin) == _params(getattr(pw.RunHandle, name)), name
+
+
+def test_every_public_async_call_has_a_sync_client_twin() -> None:
+    primitives = "pyworkflow_nb.primitives"  # awaited inside workflows, not client calls
+    async_calls = [n for n in pw.__all__ if inspect.iscoroutinefunction(getattr(pw, n))
+                   and getattr(pw, n).__module__ != primitives]
+    assert {"start", "recover", "purge", "skip_until_idle"} <= set(async_calls)
+    plain = {"get_run": pw.get_run, "list_runs": pw.list_runs, "sql": pw.sql}
+    for name, fn in [*((n, getattr(pw, n)) for n in async_calls), *plain.items()]:
+        twin = getattr(pw.SyncClient, name)
+        assert not inspect.iscoroutinefunction(twin), name
+        assert _params(twin, skip_self=True) == _params(fn), name
