@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from .context import current_run, current_step
 from .durations import DurationLike, parse_duration
 from .errors import DefinitionError, FatalError, InvalidInput, WorkflowContextError
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 RetryDelay = Literal["fixed", "exponential"] | DurationLike | list[DurationLike]
 
 DEFAULT_MAX_RETRIES = 3
@@ -56,6 +57,7 @@ def _retry_policy(max_retries: int, retry_delay: Any, backoff: float, max_delay:
     if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 1:
         raise InvalidInput(f"{where}: backoff must be a number >= 1, got {backoff!r}")
     cap = None if max_delay is None else parse_duration(max_delay, what=f"{where} max_delay")
+    delays: tuple[float, ...]
     if retry_delay in ("fixed", "exponential"):
         strategy, delays = retry_delay, (BASE_DELAY,)
     elif isinstance(retry_delay, (list, tuple)):
@@ -108,13 +110,17 @@ class Definition:
 
 
 @dataclass(eq=False)
-class Step(Definition):
-    """A unit of work whose result is recorded; retried as a whole on failure."""
+class Step(Definition, Generic[P, R]):
+    """A unit of work whose result is recorded; retried as a whole on failure.
+
+    Typed as a coroutine function of its result, async or plain ``def`` alike: in a workflow
+    both are awaited (called outside one, a step is just its function).
+    """
 
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float | None = None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         run = current_run.get()
         if run is None or current_step.get() is not None:
             return self.fn(*args, **kwargs)
@@ -125,13 +131,13 @@ class Step(Definition):
 
 
 @dataclass(eq=False)
-class Workflow(Definition):
+class Workflow(Definition, Generic[P, R]):
     """An async function whose every step, sleep and wait is recorded and replayable."""
 
     timeout: float | None = None
     schedule: str | dict[str, Any] | None = None  # declared with it; pw.schedule applies it
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         run = current_run.get()
         if run is None or current_step.get() is not None:
             return self.fn(*args, **kwargs)
@@ -184,13 +190,22 @@ def _check_function(fn: Any, decorator: str, *, must_be_async: bool) -> None:
             f"{fn.__name__}(...)`.")
 
 
+class _StepDecorator(Protocol):
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
 @overload
-def step(fn: F, /) -> F: ...
+def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...  # type: ignore[overload-overlap]
+@overload
+def step(fn: Callable[P, R], /) -> Step[P, R]: ...
 @overload
 def step(*, name: str | None = ..., max_retries: int = ..., retry_delay: RetryDelay = ...,
          backoff: float = ..., max_delay: DurationLike | None = ...,
          timeout: DurationLike | None = ...,
-         non_retryable: Iterable[type[BaseException]] = ...) -> Callable[[F], F]: ...
+         non_retryable: Iterable[type[BaseException]] = ...) -> _StepDecorator: ...
 def step(fn: Any = None, /, *, name: str | None = None,
          max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: RetryDelay = "fixed",
          backoff: float = 2.0, max_delay: DurationLike | None = None,
@@ -212,19 +227,24 @@ def step(fn: Any = None, /, *, name: str | None = None,
         policy = _retry_policy(max_retries, retry_delay, backoff, max_delay, non_retryable,
                                where)
         limit = None if timeout is None else parse_duration(timeout, what=f"{where} timeout")
-        definition = Step(f, step_name, source_of(f), policy=policy, timeout=limit)
+        definition: Step[Any, Any] = Step(f, step_name, source_of(f), policy=policy,
+                                          timeout=limit)
         registry.add(definition)
         return definition
 
     return decorate if fn is None else decorate(fn)
 
 
+class _WorkflowDecorator(Protocol):
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
+
+
 @overload
-def workflow(fn: F, /) -> F: ...
+def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
 @overload
 def workflow(*, name: str | None = ..., timeout: DurationLike | None = ...,
              source: str | None = ...,
-             schedule: str | dict[str, Any] | None = ...) -> Callable[[F], F]: ...
+             schedule: str | dict[str, Any] | None = ...) -> _WorkflowDecorator: ...
 def workflow(fn: Any = None, /, *, name: str | None = None,
              timeout: DurationLike | None = None, source: str | None = None,
              schedule: str | dict[str, Any] | None = None) -> Any:
@@ -241,8 +261,8 @@ def workflow(fn: Any = None, /, *, name: str | None = None,
         wf_name = _check_name(name or f.__name__, "workflow")
         limit = None if timeout is None else parse_duration(
             timeout, what=f"workflow {wf_name!r} timeout")
-        definition = Workflow(f, wf_name, source or source_of(f), timeout=limit,
-                              schedule=schedule)
+        definition: Workflow[Any, Any] = Workflow(f, wf_name, source or source_of(f),
+                                                  timeout=limit, schedule=schedule)
         registry.add(definition)  # the schedules module, listening, declares its schedule
         return definition
 

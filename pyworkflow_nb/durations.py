@@ -64,7 +64,7 @@ def parse_duration(value: DurationLike, *, what: str = "duration") -> float:
     """
     kind = type(value)
     try:
-        if kind is float or kind is int:
+        if isinstance(value, (int, float)) and (kind is float or kind is int):
             seconds = float(value)
         elif kind is str:
             parsed = _parse_duration_text(value)

@@ -181,9 +181,21 @@ W = TypeVar("W", bound=Workflow)
 
 
 @overload
-def schedule(workflow: None = None, /, **options: Any) -> Callable[[W], W]: ...
+def schedule(workflow: None = None, /, *, cron: str | None = ...,
+             every: DurationLike | None = ...,
+             args: Sequence[Any] = ..., kwargs: dict[str, Any] | None = ...,
+             schedule_id: str | None = ..., overlap: str = ...,
+             jitter: DurationLike | None = ..., catchup: str = ..., timezone: str = ...,
+             start_at: Instant | None = ..., end_at: Instant | None = ...,
+             paused: bool = ..., note: str | None = ...) -> Callable[[W], W]: ...
 @overload
-def schedule(workflow: Workflow | str, /, **options: Any) -> ScheduleHandle: ...
+def schedule(workflow: Workflow | str, /, *, cron: str | None = ...,
+             every: DurationLike | None = ...,
+             args: Sequence[Any] = ..., kwargs: dict[str, Any] | None = ...,
+             schedule_id: str | None = ..., overlap: str = ...,
+             jitter: DurationLike | None = ..., catchup: str = ..., timezone: str = ...,
+             start_at: Instant | None = ..., end_at: Instant | None = ...,
+             paused: bool = ..., note: str | None = ...) -> ScheduleHandle: ...
 def schedule(workflow: Workflow | str | None = None, /, *, cron: str | None = None,
              every: DurationLike | None = None, args: Sequence[Any] = (),
              kwargs: dict[str, Any] | None = None, schedule_id: str | None = None,

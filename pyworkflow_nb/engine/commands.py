@@ -35,7 +35,6 @@ class Commands(RunContext):
     engine: Engine
     loop: WorkflowLoop
     replay: Replay
-    run_id: str
     inbox: dict[str, deque[Any]]
     waiters: dict[str, deque[Pending]]
     loop_timers: dict[int, Pending]  # id of the body loop's TimerHandle -> its timer command
@@ -45,6 +44,10 @@ class Commands(RunContext):
     waiting: int
     active: int
     awaited_children: set[str]
+
+    @property
+    @abstractmethod
+    def run_id(self) -> str: ...
 
     @abstractmethod
     def next_id(self, kind: str, name: str) -> str: ...

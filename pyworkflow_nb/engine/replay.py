@@ -94,6 +94,7 @@ class Replay:
 
     def diverged(self, actual: Call | str) -> NonDeterminismError:
         """The error for ``actual`` standing where the history expected something else."""
+        expected: Command | None
         if self.unmatched:
             expected = min(self.unmatched.values(), key=lambda c: c.position)
         else:

@@ -93,8 +93,10 @@ class Run(Commands):
         self.history = history or History()
         self.seq = self.history.last_seq
         self.replay = Replay(self.history, row.run_id, row.workflow)
-        self.loop = WorkflowLoop(self._start_loop_timer, self._cancel_loop_timer,
-                                 self.history.started_at or engine.clock.now())
+        # its I/O methods are refusals installed on the class after its definition
+        self.loop = WorkflowLoop(  # type: ignore[abstract]
+            self._start_loop_timer, self._cancel_loop_timer,
+            self.history.started_at or engine.clock.now())
         self.task: asyncio.Task[Any] | None = None  # the body, on ``self.loop``
         self.done: asyncio.Future[Any] = engine.loop.create_future()
         self.pending: dict[tuple[str, str], Pending] = {}

@@ -49,20 +49,21 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def time(self) -> float:
         return self.now
 
-    def call_soon(self, callback: Callable[..., Any], *args: Any,
+    # typeshed spells these with TypeVarTuple; the behaviour is AbstractEventLoop's
+    def call_soon(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                   context: Context | None = None) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
-                context: Context | None = None) -> asyncio.TimerHandle:
+    def call_at(self, when: float, callback: Callable[..., Any],  # type: ignore[override]
+                *args: Any, context: Context | None = None) -> asyncio.TimerHandle:
         handle = asyncio.TimerHandle(when, callback, args, self, context)
         self._start_timer(handle)
         return handle
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,
-                   context: Context | None = None) -> asyncio.TimerHandle:
+    def call_later(self, delay: float, callback: Callable[..., Any],  # type: ignore[override]
+                   *args: Any, context: Context | None = None) -> asyncio.TimerHandle:
         return self.call_at(self.now + delay, callback, *args, context=context)
 
     def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
@@ -78,7 +79,10 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     def create_task(self, coro: Any, *, name: str | None = None,
                     context: Context | None = None) -> asyncio.Task[Any]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        if context is None:
+            return asyncio.Task(coro, loop=self, name=name)
+        # Task(context=) is 3.11+: a task made inside ``context`` runs in a copy of it
+        return context.run(asyncio.Task, coro, loop=self, name=name)
 
     def get_debug(self) -> bool:
         return False

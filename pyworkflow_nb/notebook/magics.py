@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.display import display
 from traitlets import Bool
@@ -24,6 +25,12 @@ class WorkflowMagics(Magics):
         "Show run failures with the notebook's frames only; False shows full tracebacks, "
         "engine frames included.")).tag(config=True)
 
+    @property
+    def _ip(self) -> InteractiveShell:
+        if self.shell is None:
+            raise UsageError("the pyworkflow_nb magics need a running IPython shell")
+        return self.shell
+
     # -- %%workflow ----------------------------------------------------------------------------
 
     @no_var_expand
@@ -40,11 +47,11 @@ class WorkflowMagics(Magics):
             raise UsageError(f"%%workflow is a cell magic (two %).\nusage: {workflow_cell.USAGE}")
         spec = workflow_cell.parse_line(line)
         source = f"{spec.header}\n{cell}"
-        filename = self.shell.compile.cache(source, self.shell.execution_count)
-        namespace = self.shell.user_ns
+        filename = self._ip.compile.cache(source, self._ip.execution_count)
+        namespace = self._ip.user_ns
         exec(workflow_cell.compile_body(spec, cell, filename), namespace)
         try:
-            wf = definitions.workflow(namespace[spec.name], name=spec.name, source=source)
+            wf = definitions.workflow(name=spec.name, source=source)(namespace[spec.name])
         except PyWorkflowError as exc:
             raise UsageError(f"%%workflow {spec.name}: {exc}") from None
         namespace[spec.name] = wf
@@ -82,9 +89,9 @@ class WorkflowMagics(Magics):
         the result in ``name``; ``name= << ...`` stores and shows it.
         """
         command = sql.parse(line, cell or "")
-        result = sql.execute(command, self.shell.user_ns)
+        result = sql.execute(command, self._ip.user_ns)
         if command.target is not None:
-            self.shell.user_ns[command.target] = result
+            self._ip.user_ns[command.target] = result
         return result if command.returns else None
 
     # -- errors --------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import concurrent.futures
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anywidget
@@ -33,7 +34,7 @@ class RunsTableWidget(anywidget.AnyWidget):
 
     _esm = STATIC / "runs_table.js"
     _css = STATIC / "timeline.css"
-    runs = traitlets.List().tag(sync=True)
+    runs: Any = traitlets.List().tag(sync=True)
 
     def __init__(self, *, workflow: str | None = None, status: str | None = None,
                  limit: int = 50, engine: Engine | None = None,
@@ -107,11 +108,12 @@ class RunsTableWidget(anywidget.AnyWidget):
         if work is None:
             self._reply(str(action), run_id, False, f"unknown action {action!r}")
             return
-        future = asyncio.run_coroutine_threadsafe(work, self.engine.loop)
+        future: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
+            work, self.engine.loop)
         future.add_done_callback(lambda f: self._done(str(action), run_id, f))
 
     def _action(self, action: Any, run_id: str,
-                content: dict[str, Any]) -> Awaitable[Any] | None:
+                content: dict[str, Any]) -> Coroutine[Any, Any, Any] | None:
         engine = self.engine
         if action == "cancel":
             return engine.cancel(run_id)

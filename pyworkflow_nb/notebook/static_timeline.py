@@ -171,7 +171,8 @@ def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200)
         if not p["gap"]:
             continue
         x0, x1 = LABEL_W + p["x0"], LABEL_W + p["x1"]
-        gap = next((g for g in state.get("gaps", []) if g["start"] <= p["start"] < g["end"]), {})
+        gap: dict[str, Any] = next(
+            (g for g in state.get("gaps", []) if g["start"] <= p["start"] < g["end"]), {})
         label = gap.get("label") or f"idle {short_duration(p['end'] - p['start'])}"
         svg.append(
             f'<rect x="{_n(x0)}" y="{AXIS_H - 14}" width="{_n(x1 - x0)}" '
@@ -215,7 +216,7 @@ def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200)
                 f"<title>{_e(_seg_title(row, seg, now))}</title></rect>"
             )
     for m in state.get("markers", []):
-        x = _n(x_of(m["ts"]))
+        mx = _n(x_of(m["ts"]))
         color = "#d64545" if m.get("kind") == "cancel" else "#e0a800"
         title = m.get("label", "")
         if m.get("text"):
@@ -223,9 +224,9 @@ def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200)
         title = f"{m.get('kind', 'event')} {title} at {_clock(m['ts'])}"
         svg.append(
             f"<g><title>{_e(title)}</title>"
-            f'<line x1="{x}" y1="{AXIS_H}" x2="{x}" y2="{height}" stroke="{color}" '
+            f'<line x1="{mx}" y1="{AXIS_H}" x2="{mx}" y2="{height}" stroke="{color}" '
             f'stroke-dasharray="2 2"/>'
-            f'<path d="M{x} {AXIS_H} l-4 -6 h8 z" fill="{color}"/></g>'
+            f'<path d="M{mx} {AXIS_H} l-4 -6 h8 z" fill="{color}"/></g>'
         )
     svg.append("</svg>")
 

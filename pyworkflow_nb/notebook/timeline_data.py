@@ -330,9 +330,9 @@ def build_state(
     # the run's status
     open_kinds = set()
     for r in rows.values():
-        seg = r.open_seg()
-        if seg is not None and r.kind != "workflow":
-            open_kinds.add(seg.status)
+        open_seg = r.open_seg()
+        if open_seg is not None and r.kind != "workflow":
+            open_kinds.add(open_seg.status)
     if terminal is not None:
         status = terminal
     elif not events:

@@ -127,7 +127,7 @@ def layout(
     4. Pieces alternate (possibly empty runs skipped) from x=0 to x=width.
     """
     t0, t1 = _domain(state, now)
-    gaps = []
+    gaps: list[tuple[float, float]] = []
     for g in sorted(state.get("gaps", ()), key=lambda g: g["start"]):
         a = max(g["start"], t0)
         b = t1 if (g.get("open") and now is not None) else min(g["end"], t1)

@@ -141,5 +141,8 @@ class EventStore(Protocol):
     def sql(self, query: str, params: Any = None) -> Any:
         """Run read-only user SQL on the store and return the driver's result object."""
 
+    def cursor(self) -> Any:
+        """A read-only DB-API connection to the store, for tools such as jupysql."""
+
     def close(self) -> None:
         """Close the store."""
