@@ -131,7 +131,7 @@ export function actionsFor(status) {
   return {
     timeline: true,
     cancel: !done,
-    retry: status === "failed" || status === "cancelled",
+    retry: status === "failed",  // the engine retries failed runs only
     send_event: !done,
   };
 }

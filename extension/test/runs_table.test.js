@@ -39,6 +39,7 @@ describe("helpers", () => {
     assert.deepEqual(actionsFor("running"), { timeline: true, cancel: true, retry: false, send_event: true });
     assert.deepEqual(actionsFor("failed"), { timeline: true, cancel: false, retry: true, send_event: false });
     assert.equal(actionsFor("completed").retry, false);
+    assert.equal(actionsFor("cancelled").retry, false, "the engine retries failed runs only");
   });
 
   it("parses payloads and errors", () => {

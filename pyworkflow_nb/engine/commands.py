@@ -255,11 +255,14 @@ class Commands(RunContext):
 
     async def wait_for_event(self, name: str, timeout: float | None) -> Any:
         def start(p: Pending) -> None:
+            waited = timeout
             if p.recorded is None:
                 timeout_at = None if timeout is None else self.engine.clock.now() + timeout
-                self.emit(ev.WAIT_STARTED, p.id, None, ev.wait_started(name, timeout_at))
+                self.emit(ev.WAIT_STARTED, p.id, None,
+                          ev.wait_started(name, timeout_at, timeout))
             else:
                 timeout_at = p.recorded.until
+                waited = p.recorded.data.get("timeout", timeout)
             queue = self.inbox.get(name)
             if queue:
                 self.complete_wait(p, name, queue.popleft())
@@ -270,7 +273,7 @@ class Commands(RunContext):
             if timeout_at is not None:
                 p.work = self.engine.timers.wait(timeout_at)
                 p.work.add_done_callback(lambda f: None if f.cancelled()
-                                         else self._timed_out(p, name))
+                                         else self._timed_out(p, name, waited))
 
         return await self.issue("wait", f"event:{name}", start).future
 
@@ -288,14 +291,15 @@ class Commands(RunContext):
             queue.remove(p)
         self._uncount(p, "waiting")
 
-    def _timed_out(self, p: Pending, name: str) -> None:
+    def _timed_out(self, p: Pending, name: str, waited: float | None) -> None:
         self._stop_waiting(p, name)
         ts = self.emit(ev.WAIT_TIMED_OUT, p.id, None, ev.wait_timed_out(name))
-        self.deliver(p, error=self.timeout_error(name, p.id), ts=ts)
+        self.deliver(p, error=self.timeout_error(name, p.id, waited), ts=ts)
 
-    def timeout_error(self, name: str, wait_id: str) -> EventTimeout:
-        return EventTimeout(f"run {self.run_id!r}: no {name!r} event arrived before the "
-                            f"timeout of {wait_id}", event=name)
+    def timeout_error(self, name: str, wait_id: str, waited: float | None) -> EventTimeout:
+        within = f"within {format_duration(waited)}" if waited is not None else "in time"
+        return EventTimeout(f"run {self.run_id!r}: no {name!r} event arrived {within} "
+                            f"(the timeout of {wait_id})", event=name)
 
     def on_event(self, name: str, payload: Any) -> None:
         """Hand an event that was just recorded to the first waiter, or keep it."""

@@ -111,7 +111,8 @@ class Replay:
             f"  expected: {wanted}\n"
             f"  actual:   {actual if isinstance(actual, str) else actual.describe()}\n"
             "The workflow's code changed since this run recorded its history. Revert the change "
-            "to resume this run, or start a new run (a new run id) with the new code.")
+            "and call handle.retry() (or %wf retry RUN) to resume this run, or start a new run "
+            "(a new run id) with the new code.")
         return NonDeterminismError(
             message, run_id=self.run_id, expected=expected.describe() if expected else None,
             actual=actual if isinstance(actual, str) else f"{actual.kind} {actual.id}",

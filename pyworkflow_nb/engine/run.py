@@ -326,7 +326,8 @@ class Run(Commands):
             if queue:
                 queue.popleft()
         if cmd.timed_out:
-            _settle(p.future, None, self.timeout_error(cmd.data.get("event", ""), cmd.id))
+            _settle(p.future, None, self.timeout_error(cmd.data.get("event", ""), cmd.id,
+                                                       cmd.data.get("timeout")))
         elif cmd.failed:
             error = decode_error(cmd.error or {})
             if cmd.kind == "step":

@@ -67,7 +67,7 @@ EVENT_TYPES: dict[str, str] = {
     TIMER_STARTED: "until (epoch seconds)",
     TIMER_FIRED: "(empty)",
     TIMER_CANCELLED: "(empty): the workflow stopped waiting (asyncio.timeout, wait_for, a cancel)",
-    WAIT_STARTED: "event, timeout_at (epoch seconds or null)",
+    WAIT_STARTED: "event, timeout_at (epoch seconds or null), timeout (seconds or null)",
     WAIT_COMPLETED: "event, payload",
     WAIT_TIMED_OUT: "event",
     VALUE_RECORDED: "value (pw.now, pw.random, pw.uuid4, pw.side_effect)",
@@ -181,8 +181,8 @@ def timer_started(until: float) -> str:
     return _json({"until": until})
 
 
-def wait_started(name: str, timeout_at: float | None) -> str:
-    return _json({"event": name, "timeout_at": timeout_at})
+def wait_started(name: str, timeout_at: float | None, timeout: float | None = None) -> str:
+    return _json({"event": name, "timeout_at": timeout_at, "timeout": timeout})
 
 
 def wait_timed_out(name: str) -> str:

@@ -129,6 +129,11 @@ def call_arguments(args: str, namespace: dict[str, Any]) -> tuple[tuple[Any, ...
         body=ast.Tuple([ast.Name("a", ast.Load()), ast.Name("k", ast.Load())], ast.Load()))
     call.func = collect
     ast.fix_missing_locations(tree)
-    result: tuple[tuple[Any, ...], dict[str, Any]] = eval(
-        compile(tree, "<%%workflow --run>", "eval"), namespace)
+    try:
+        result: tuple[tuple[Any, ...], dict[str, Any]] = eval(
+            compile(tree, "<%%workflow --run>", "eval"), namespace)
+    except Exception as exc:  # the user's expression: say which and why, no traceback
+        raise UsageError(
+            f"%%workflow --run {args!r}: evaluating the arguments failed with "
+            f"{type(exc).__name__}: {exc}; define the names they use in a cell first") from None
     return result

@@ -208,13 +208,15 @@ async def waits_with_timeout() -> str:
     try:
         await pw.wait_for_event("never", timeout="0.05s")
     except pw.EventTimeout as exc:
-        return f"timed out: {exc.event}"
+        return f"timed out: {exc.event}: {exc}"
     return "received"
 
 
 def test_wait_for_event_times_out(client: pw.SyncClient) -> None:
     handle = client.start(waits_with_timeout)
-    assert handle.result(timeout=10) == "timed out: never"
+    assert handle.result(timeout=10) == (
+        f"timed out: never: run {handle.run_id!r}: no 'never' event arrived within 50 ms "
+        "(the timeout of event:never#1)")
     assert pw.sql("SELECT status FROM waits WHERE run_id = ?",
                   [handle.run_id]).fetchall() == [("timed_out",)]
 

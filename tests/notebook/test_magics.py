@@ -75,6 +75,7 @@ def test_workflow_without_run_only_defines(shell: Shell) -> None:
     ("%%workflow f(1)", "not a valid name(parameters)"),
     ("%%workflow f() --bogus", "unrecognized arguments"),
     ("%%workflow f() --id x", "--id and --wait need --run"),
+    ('%%workflow f(x) --run "undefined_name + 1"', "NameError: name 'undefined_name' is not"),
     ('%%workflow f() --run "1,,"', "not valid call arguments"),
 ])
 def test_workflow_bad_line_is_usage_error(shell: Shell, line: str, hint: str) -> None:
