@@ -24,8 +24,8 @@ from ..serde import encode, encode_error
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .pending import Pending
     from .replay import Replay
-    from .run import Pending
     from .workflow_loop import WorkflowLoop
 
 

@@ -30,7 +30,8 @@ from ..serde import decode, decode_error, encode
 from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
 from ..store.writer import Durability
 from .clock import Clock
-from .run import Ending, Run
+from .ending import Ending
+from .run import Run
 from .scheduler import Scheduler
 from .steps import LocalStepExecutor, StepExecutor
 from .timers import Timers

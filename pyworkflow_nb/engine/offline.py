@@ -19,7 +19,8 @@ from ..history import vocabulary as ev
 from ..serde import decode
 from ..store import EventRow, RunRow
 from .clock import Clock
-from .run import Pending, Run
+from .pending import Pending
+from .run import Run
 
 
 @dataclass(frozen=True)

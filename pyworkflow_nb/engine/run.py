@@ -3,32 +3,32 @@
 Every primitive the body calls becomes a *command* with an id assigned at call time
 (``fetch#2``). The engine carries commands out on its own loop (see :mod:`.commands`) and
 hands their outcomes back one at a time, running the body until it is idle after each. A
-recovered run first replays: its recorded outcomes are handed over in recorded order (see
-:mod:`.replay` for when the code has diverged), then it goes on live.
+recovered run first replays its history (:mod:`.replaying`, with the divergence rule in
+:mod:`.replay`), then goes on live; :mod:`.ending` records how the body ends. This module
+holds the run's identity, its recording, and the issuing and handing over of commands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..context import RunInfo, current_run, current_step, step_attempt
 from ..definitions import Workflow
 from ..errors import NonDeterminismError
 from ..history import vocabulary as ev
-from ..serde import decode, decode_error, encode, encode_error
+from ..serde import decode
 from ..store import EventRow, RunRow
-from .commands import Commands
-from .history import Command, History, Outcome
+from .ending import Ending, Ends
+from .history import History
+from .pending import DONE, Delivery, Pending, settle
 from .replay import Replay
-from .workflow_loop import WorkflowLoop, io_refused
+from .workflow_loop import WorkflowLoop
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -48,40 +48,7 @@ class _ReplayLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return not self._run.replaying and super().isEnabledFor(level)
 
 
-@dataclass(eq=False)
-class Pending:
-    """A command the body issued and has not seen the end of."""
-
-    kind: str
-    id: str
-    future: asyncio.Future[Any]  # on the run's loop: what the body awaits
-    recorded: Command | None
-    start: Callable[[Pending], None]  # carries the command out live (or resumes it)
-    started: bool = False
-    counted: bool = False  # shown in the run's status as sleeping or waiting
-    work: asyncio.Future[Any] | None = None  # the engine's side, cancelled if the body gives up
-
-
-@dataclass(eq=False)
-class _Delivery:
-    """An outcome waiting to be handed to the body, once it is durable."""
-
-    apply: Callable[[], None]
-    ts: float
-    ready: bool = False
-
-
-@dataclass(eq=False)
-class Ending:
-    """How a run ended: its terminal status, its result or error."""
-
-    status: str
-    error: dict[str, Any] | None = None
-    exc: BaseException | None = None
-    result_json: str | None = None
-
-
-class Run(Commands):
+class Run(Ends):
     """The live state of one run, and the implementation of every workflow primitive."""
 
     def __init__(self, engine: Engine, row: RunRow, history: History | None = None,
@@ -104,7 +71,7 @@ class Run(Commands):
         self.inbox: dict[str, deque[Any]] = {}
         self.waiters: dict[str, deque[Pending]] = {}
         self.loop_timers: dict[int, Pending] = {}
-        self.deliveries: deque[_Delivery] = deque()
+        self.deliveries: deque[Delivery] = deque()
         self.cancel_requested = False
         self.divergence: NonDeterminismError | None = None
         self.failed_step: tuple[BaseException, str] | None = None
@@ -162,7 +129,7 @@ class Run(Commands):
     def durable(self) -> Awaitable[None]:
         """Wait for the commit of everything emitted so far (sync durability only)."""
         writer = self.engine.writer
-        return writer.durable() if writer.sync else _DONE
+        return writer.durable() if writer.sync else DONE
 
     def set_status(self, status: str) -> None:
         row = self.row
@@ -226,11 +193,11 @@ class Run(Commands):
     def deliver(self, p: Pending, value: Any = None, error: BaseException | None = None, *,
                 ts: float, durable: bool = True) -> None:
         """Queue the outcome of ``p``; the body sees it once it is durable, in order."""
-        self.after_durable(lambda: _settle(p.future, value, error), ts, durable=durable)
+        self.after_durable(lambda: settle(p.future, value, error), ts, durable=durable)
 
     def after_durable(self, apply: Callable[[], None], ts: float, *,
                       durable: bool = True) -> None:
-        item = _Delivery(apply, ts)
+        item = Delivery(apply, ts)
         self.deliveries.append(item)
         if durable and self.engine.writer.sync:
             def ready(fut: asyncio.Future[None]) -> None:
@@ -282,195 +249,4 @@ class Run(Commands):
         self.engine.writer.commit_soon()
         self._check_ended()
 
-    def _replay(self) -> None:
-        replay = self.replay
-        while self.divergence is None:
-            error = replay.check_idle()
-            if error is not None or not replay.outcomes or self.task_done:
-                break
-            outcome = replay.outcomes.popleft()
-            error = replay.check_outcome(outcome)
-            if error is not None:
-                break
-            self.loop.now = outcome.ts
-            self._hand_over(outcome)
-            self.loop.run_until_idle()
-        else:
-            return
-        error = error or (None if self.task_done else replay.check_end())
-        if error is not None:
-            self.diverge(error)
-            return
-        replay.outcomes.clear()
-        replay.unmatched.clear()
-        self._go_live()
 
-    @property
-    def task_done(self) -> bool:
-        return self.task is not None and self.task.done()
-
-    def _hand_over(self, outcome: Outcome) -> None:
-        cmd = outcome.command
-        if cmd is None:
-            if outcome.event is None:
-                self.cancel_requested = True
-                self._cancel_body()
-            else:
-                self.inbox.setdefault(outcome.event, deque()).append(outcome.payload)
-            return
-        p = self.pending.get((cmd.kind, cmd.id))
-        if p is None:  # a recorded value, already returned; or a command the body gave up
-            return
-        if cmd.kind == "wait" and not cmd.timed_out:
-            queue = self.inbox.get(cmd.data.get("event", ""))
-            if queue:
-                queue.popleft()
-        if cmd.timed_out:
-            _settle(p.future, None, self.timeout_error(cmd.data.get("event", ""), cmd.id,
-                                                       cmd.data.get("timeout")))
-        elif cmd.failed:
-            error = decode_error(cmd.error or {})
-            if cmd.kind == "step":
-                self.failed_step = (error, cmd.id)
-            _settle(p.future, None, error)
-        else:
-            _settle(p.future, cmd.result, None)
-
-    def _go_live(self) -> None:
-        for p in list(self.pending.values()):
-            if not p.started and not p.future.done():
-                p.started = True
-                p.start(p)
-        for name in list(self.inbox):
-            while self.inbox.get(name) and self.waiters.get(name):
-                self.complete_wait(self.waiters[name][0], name, self.inbox[name].popleft())
-
-    def diverge(self, error: NonDeterminismError) -> None:
-        """Fail the run: its code no longer matches its history."""
-        if self.divergence is None:
-            self.divergence = error
-            self.replay.outcomes.clear()
-            self._cancel_body()
-            self.loop.run_until_idle()
-
-    def _cancel_body(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-    def receive(self, name: str, payload: Any, seq: int, ts: float) -> None:
-        """An event was just recorded for this run: hand it over (in order, if not begun)."""
-        if self.task is None:  # recovered, not begun: it comes after the loaded history
-            self.replay.outcomes.append(Outcome(seq, ts, event=name, payload=payload))
-        else:
-            self.on_event(name, payload)
-
-    def request_cancel(self, ts: float) -> None:
-        """Cancel the body once the cancel request is durable."""
-        self.cancel_requested = True
-        self.after_durable(self._cancel_body, ts)
-
-    async def _body(self, workflow: Workflow) -> None:
-        try:
-            coro = workflow.fn(*self.args, **self.kwargs)
-            if workflow.timeout is None:
-                result = await coro
-            else:
-                result = await self.with_timeout(coro, workflow.timeout)
-            if self.replay.active and self.replay.unmatched:
-                raise self.replay.diverged("the workflow returned")
-            data = encode(result, where=f"the result of run {self.run_id}")
-        except asyncio.CancelledError:
-            if self.engine.closing:
-                raise
-            if self.divergence is not None:
-                self._end(self._failure(self.divergence))
-            elif self._store_error is not None:
-                self._end(self._failure(self._store_error))
-            elif self.cancel_requested:
-                self._end(Ending(ev.CANCELLED))
-            else:
-                raise
-            return
-        except RuntimeError as exc:
-            if "attached to a different loop" not in str(exc):
-                self._end(self._failure(exc))
-                return
-            refused = io_refused("awaiting a future or task of another event loop")
-            refused.__cause__ = exc
-            self._end(self._failure(refused))
-            return
-        except Exception as exc:
-            self._end(self._failure(exc))
-            return
-        self._end(Ending(ev.COMPLETED, result_json=data))
-
-    def _failure(self, exc: BaseException) -> Ending:
-        step = self.failed_step[1] if self.failed_step and self.failed_step[0] is exc else None
-        error = encode_error(exc)
-        if step:
-            error["step"] = step
-        return Ending(ev.FAILED, error, exc)
-
-    def _end(self, ending: Ending) -> None:
-        self._ending = ending
-        self.ended_replaying = self.replay.active
-
-    def _check_ended(self) -> None:
-        if self._ending is not None and self._finishing is None:
-            self._finishing = self.engine.loop.create_task(self.finish(self._ending))
-
-    async def finish(self, ending: Ending) -> None:
-        """Record the run's end, make it durable, and tell the engine."""
-        if ending.result_json is not None:
-            data = ev.result(ending.result_json)
-        elif ending.error is not None:
-            data = ev.workflow_failed(ending.error)
-        else:
-            data = ev.EMPTY
-        self.emit(ev.FINAL_EVENTS[ending.status], None, None, data)
-        row = self.row
-        now = self.engine.clock.now()
-        row.status = ending.status
-        if ending.result_json is not None:
-            row.result = ending.result_json
-        error = ending.error
-        row.error = None if error is None else json.dumps(
-            {"type": error["type"], "message": error["message"], "step": error.get("step")})
-        row.finished_at = row.updated_at = now
-        self.engine.writer.run_changed(row)
-        self.loop.close()
-        try:
-            await self.durable()
-        finally:
-            self.engine.finished(self, ending.exc)
-
-    def stop(self) -> list[asyncio.Future[Any]]:
-        """Stop where it is (the engine closes); returns the engine-side work to wait for."""
-        works = [p.work for p in self.pending.values() if p.work is not None
-                 and not p.work.done()]
-        for work in works:
-            work.cancel()
-        self._cancel_body()
-        if not self.loop.is_closed():
-            self.loop.run_until_idle()
-            self.loop.close()
-        return works
-
-
-def _settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if fut.done():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(value)
-
-
-class _Done:
-    """An awaitable that is already complete (relaxed durability)."""
-
-    def __await__(self):  # type: ignore[no-untyped-def]
-        return iter(())
-
-
-_DONE = _Done()

@@ -1,0 +1,142 @@
+"""How a run's body ends: its outcome recorded as the run's last event and row."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..definitions import Workflow
+from ..history import vocabulary as ev
+from ..serde import encode, encode_error
+from ..store import RunRow
+from .replaying import Replaying
+from .workflow_loop import io_refused
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+@dataclass(eq=False)
+class Ending:
+    """How a run ended: its terminal status, its result or error."""
+
+    status: str
+    error: dict[str, Any] | None = None
+    exc: BaseException | None = None
+    result_json: str | None = None
+
+
+
+class Ends(Replaying):
+    """Running the body to its end, recording the end, and stopping at a shutdown."""
+
+    row: RunRow
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    ended_replaying: bool
+    _ending: Ending | None
+    _finishing: asyncio.Task[None] | None
+    _store_error: BaseException | None
+
+    @abstractmethod
+    def durable(self) -> Awaitable[None]: ...
+
+    @abstractmethod
+    def after_durable(self, apply: Callable[[], None], ts: float, *,
+                      durable: bool = True) -> None: ...
+
+    def request_cancel(self, ts: float) -> None:
+        """Cancel the body once the cancel request is durable."""
+        self.cancel_requested = True
+        self.after_durable(self._cancel_body, ts)
+
+    async def _body(self, workflow: Workflow) -> None:
+        try:
+            coro = workflow.fn(*self.args, **self.kwargs)
+            if workflow.timeout is None:
+                result = await coro
+            else:
+                result = await self.with_timeout(coro, workflow.timeout)
+            if self.replay.active and self.replay.unmatched:
+                raise self.replay.diverged("the workflow returned")
+            data = encode(result, where=f"the result of run {self.run_id}")
+        except asyncio.CancelledError:
+            if self.engine.closing:
+                raise
+            if self.divergence is not None:
+                self._end(self._failure(self.divergence))
+            elif self._store_error is not None:
+                self._end(self._failure(self._store_error))
+            elif self.cancel_requested:
+                self._end(Ending(ev.CANCELLED))
+            else:
+                raise
+            return
+        except RuntimeError as exc:
+            if "attached to a different loop" not in str(exc):
+                self._end(self._failure(exc))
+                return
+            refused = io_refused("awaiting a future or task of another event loop")
+            refused.__cause__ = exc
+            self._end(self._failure(refused))
+            return
+        except Exception as exc:
+            self._end(self._failure(exc))
+            return
+        self._end(Ending(ev.COMPLETED, result_json=data))
+
+    def _failure(self, exc: BaseException) -> Ending:
+        step = self.failed_step[1] if self.failed_step and self.failed_step[0] is exc else None
+        error = encode_error(exc)
+        if step:
+            error["step"] = step
+        return Ending(ev.FAILED, error, exc)
+
+    def _end(self, ending: Ending) -> None:
+        self._ending = ending
+        self.ended_replaying = self.replay.active
+
+    def _check_ended(self) -> None:
+        if self._ending is not None and self._finishing is None:
+            self._finishing = self.engine.loop.create_task(self.finish(self._ending))
+
+    async def finish(self, ending: Ending) -> None:
+        """Record the run's end, make it durable, and tell the engine."""
+        if ending.result_json is not None:
+            data = ev.result(ending.result_json)
+        elif ending.error is not None:
+            data = ev.workflow_failed(ending.error)
+        else:
+            data = ev.EMPTY
+        self.emit(ev.FINAL_EVENTS[ending.status], None, None, data)
+        row = self.row
+        now = self.engine.clock.now()
+        row.status = ending.status
+        if ending.result_json is not None:
+            row.result = ending.result_json
+        error = ending.error
+        row.error = None if error is None else json.dumps(
+            {"type": error["type"], "message": error["message"], "step": error.get("step")})
+        row.finished_at = row.updated_at = now
+        self.engine.writer.run_changed(row)
+        self.loop.close()
+        try:
+            await self.durable()
+        finally:
+            self.engine.finished(cast("Run", self), ending.exc)
+
+    def stop(self) -> list[asyncio.Future[Any]]:
+        """Stop where it is (the engine closes); returns the engine-side work to wait for."""
+        works = [p.work for p in self.pending.values() if p.work is not None
+                 and not p.work.done()]
+        for work in works:
+            work.cancel()
+        self._cancel_body()
+        if not self.loop.is_closed():
+            self.loop.run_until_idle()
+            self.loop.close()
+        return works
