@@ -14,6 +14,7 @@ from IPython.display import display
 from .. import client
 from ..definitions import registry
 from ..errors import InvalidInput, PyWorkflowError
+from ..history.vocabulary import WAITING_FOR_DEFINITION
 from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
@@ -90,15 +91,32 @@ def _parse(line: str) -> argparse.Namespace:
     return args
 
 
-def store_line(resumed: list[Any]) -> str:
-    """The one line saying which store is open and which runs it resumed."""
+def store_line(recovered: list[Any]) -> str:
+    """The one line saying which store is open, which runs it resumed and which wait."""
     path = runtime.config.store_path()
-    if not resumed:
+    if not recovered:
         return f"pyworkflow_nb: store {path}, no unfinished runs"
-    names = ", ".join(f"{r.run_id} ({r.row.workflow}, {r.row.status})" for r in resumed[:5])
-    more = f" and {len(resumed) - 5} more" if len(resumed) > 5 else ""
-    plural = "s" if len(resumed) != 1 else ""
-    return f"pyworkflow_nb: resumed {len(resumed)} run{plural} from {path}: {names}{more}"
+    waiting = [r for r in recovered if r.row.status == WAITING_FOR_DEFINITION]
+    resumed = [r for r in recovered if r.row.status != WAITING_FOR_DEFINITION]
+    parts = []
+    if resumed:
+        names = ", ".join(f"{r.run_id} ({r.row.workflow}, {r.row.status})" for r in resumed[:5])
+        more = f" and {len(resumed) - 5} more" if len(resumed) > 5 else ""
+        parts.append(f"resumed {_runs(len(resumed))} from {path}: {names}{more}")
+    if waiting:
+        one = len(waiting) == 1
+        names = ", ".join(f"{r.run_id} ({r.row.workflow})" for r in waiting[:5])
+        more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
+        parts.append(f"{_runs(len(waiting))} {'waits' if one else 'wait'} for "
+                     f"{'its' if one else 'their'} workflow to be defined: {names}{more}; "
+                     f"run the cell{'' if one else 's'} defining "
+                     f"{'it' if one else 'them'} to resume"
+                     + ("" if resumed else f" (store {path})"))
+    return "pyworkflow_nb: " + "; ".join(parts)
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def open_store() -> str:
