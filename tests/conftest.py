@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.definitions import registry
 from pyworkflow_nb.runtime import Config, runtime
 
 
@@ -26,3 +27,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def client(store: Path) -> pw.SyncClient:
     return pw.SyncClient()
+
+
+@pytest.fixture
+def restore_definitions() -> Iterator[None]:
+    """Put back, after the test, every workflow and step definition the test redefined."""
+    workflows, steps = dict(registry.workflows), dict(registry.steps)
+    yield
+    for table, saved in ((registry.workflows, workflows), (registry.steps, steps)):
+        for name, definition in saved.items():
+            if table.get(name) is not definition:
+                registry.add(definition)

@@ -94,12 +94,12 @@ class Commands(RunContext):
 
     async def _run_step(self, p: Pending, step: Step, args: tuple[Any, ...],
                         kwargs: dict[str, Any], attempt: int, retry_at: float | None) -> None:
-        if retry_at is not None:
-            await self._retry_wait(retry_at)
-            attempt += 1
-            self.emit(ev.STEP_STARTED, p.id, attempt, ev.step_started(args, kwargs))
         policy = step.policy
         while True:
+            if retry_at is not None:  # a failed attempt (recorded or just now) waits, then retries
+                await self._retry_wait(retry_at)
+                attempt += 1
+                self.emit(ev.STEP_STARTED, p.id, attempt, ev.step_started(args, kwargs))
             try:
                 result = await self._attempt(step, p.id, attempt, args, kwargs)
                 data = ev.result(encode(result, where=f"the result of step {p.id}"))
@@ -123,9 +123,6 @@ class Commands(RunContext):
                     self.failed_step = (exc, p.id)
                     self.deliver(p, error=exc, ts=failed_at)
                     return
-                await self._retry_wait(retry_at)
-                attempt += 1
-                self.emit(ev.STEP_STARTED, p.id, attempt, ev.step_started(args, kwargs))
                 continue
             self.deliver(p, result, ts=self.emit(ev.STEP_COMPLETED, p.id, attempt, data))
             return

@@ -226,11 +226,9 @@ class Engine:
         once each has replayed its history up to where it is live again, and those that ended
         before they got there (their code no longer matches their history).
         """
-        await self.writer.flush()
         if self.store.read_only:  # inspecting a store resumes nothing and writes nothing
             return []
-        while self._recovery is not None:
-            await asyncio.shield(self._recovery)
+        await self._recovered()
         self._recovery = self.loop.create_future()
         try:
             await self.writer.flush()

@@ -18,7 +18,7 @@ from ..errors import NonDeterminismError
 from ..history import vocabulary as ev
 from ..serde import decode
 from ..store import EventRow, RunRow
-from .clock import Clock
+from .clock import VirtualClock
 from .pending import Pending
 from .run import Run
 
@@ -56,14 +56,6 @@ class _NothingWritten:
         pass
 
 
-class _FixedClock(Clock):
-    def __init__(self, now: float) -> None:
-        self._now = now
-
-    def now(self) -> float:
-        return self._now
-
-
 class _OfflineEngine:
     """What a :class:`Run` needs of an engine, with nothing real behind it."""
 
@@ -71,7 +63,7 @@ class _OfflineEngine:
 
     def __init__(self, now: float) -> None:
         self.loop = asyncio.new_event_loop()  # futures only: never run
-        self.clock = _FixedClock(now)
+        self.clock = VirtualClock(now)  # never moved: the replay happens at the history's end
         self.writer = _NothingWritten()
         self.status_listeners: list[Any] = []
 

@@ -33,7 +33,6 @@ class Delivery:
     ready: bool = False
 
 
-
 def settle(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
     """Resolve ``fut`` with ``value`` or ``error`` unless it is already done."""
     if fut.done():

@@ -112,13 +112,15 @@ class ScheduleSpec:
             return None
         return when
 
-    def _every_next(self, t: float, anchor: float) -> float:
+    def _interval_grid(self, t: float, anchor: float) -> tuple[int, int, int]:
+        """``(start, every, k)`` in microseconds: fire ``k`` is the last at or before ``t``."""
         every = _us(self.every or MIN_EVERY)
         start = _us(self.start_at if self.start_at is not None else anchor)
-        now = _us(t)
-        if now < start:
-            return start / _US
-        return (start + ((now - start) // every + 1) * every) / _US
+        return start, every, (_us(t) - start) // every
+
+    def _every_next(self, t: float, anchor: float) -> float:
+        start, every, k = self._interval_grid(t, anchor)
+        return start / _US if k < 0 else (start + (k + 1) * every) / _US
 
     def _cron_next(self, t: float) -> float:
         zone = self.zone()
@@ -135,9 +137,8 @@ class ScheduleSpec:
             prev = croniter(self.cron, datetime.fromtimestamp(t, self.zone())).get_next(datetime)
             prev_t = float(croniter(self.cron, prev).get_prev(datetime).timestamp())
         else:
-            every = _us(self.every or MIN_EVERY)
-            start = _us(self.start_at if self.start_at is not None else anchor)
-            prev_t = (start + ((_us(t) - start) // every) * every) / _US
+            start, every, k = self._interval_grid(t, anchor)
+            prev_t = (start + k * every) / _US
         if prev_t <= after or prev_t > t:
             return None
         if self.start_at is not None and prev_t < self.start_at:

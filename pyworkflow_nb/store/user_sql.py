@@ -8,6 +8,8 @@ or a file export is refused up front with an error that says what to do instead.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -39,16 +41,23 @@ def read_only(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return cur
 
 
-def run(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> Any:
-    """The relation of a checked read, on its own read-only connection."""
-    check(query)
-    cur = read_only(con)
+@contextlib.contextmanager
+def _writes_refused() -> Iterator[None]:
+    """DuckDB's refusal of a write in a read-only transaction, as the product's error."""
     try:
-        return cur.sql(query, params=params) if params is not None else cur.sql(query)
+        yield
     except duckdb.TransactionException as exc:
         if "read-only" in str(exc):
             raise InvalidInput(f"write refused: {_WHY}") from None
         raise
+
+
+def run(con: duckdb.DuckDBPyConnection, query: str, params: Any = None) -> Any:
+    """The relation of a checked read, on its own read-only connection."""
+    check(query)
+    cur = read_only(con)
+    with _writes_refused():
+        return cur.sql(query, params=params) if params is not None else cur.sql(query)
 
 
 class ReadOnlyCursor:
@@ -59,12 +68,8 @@ class ReadOnlyCursor:
 
     def execute(self, query: str, parameters: Any = None) -> ReadOnlyCursor:
         check(query)
-        try:
+        with _writes_refused():
             self._cur.execute(query, parameters)
-        except duckdb.TransactionException as exc:
-            if "read-only" in str(exc):
-                raise InvalidInput(f"write refused: {_WHY}") from None
-            raise
         return self
 
     def sql(self, query: str, params: Any = None) -> Any:

@@ -106,25 +106,22 @@ def test_run_waits_for_its_definition(store: Path, client: pw.SyncClient) -> Non
     assert executed == ["work1", "work2", "work0"]
 
 
-def test_changed_code_fails_with_non_determinism_error(store: Path,
-                                                       client: pw.SyncClient) -> None:
+def test_changed_code_fails_with_non_determinism_error(
+        store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     handle = client.start(two_then_wait)
     _wait_status(handle, "waiting")
     pw.shutdown()
-    original = registry.workflows["two_then_wait"]
-    try:
-        @pw.workflow(name="two_then_wait")
-        async def edited() -> int:
-            a = await work(1)
-            b = await pw.side_effect(lambda: 2)  # was: await work(2)
-            return a + b
 
-        pw.configure(store=str(store))
-        [resumed] = pw.SyncClient().recover()
-        with pytest.raises(pw.WorkflowFailed) as info:
-            resumed.result(timeout=5)
-    finally:
-        registry.add(original)
+    @pw.workflow(name="two_then_wait")
+    async def edited() -> int:
+        a = await work(1)
+        b = await pw.side_effect(lambda: 2)  # was: await work(2)
+        return a + b
+
+    pw.configure(store=str(store))
+    [resumed] = pw.SyncClient().recover()
+    with pytest.raises(pw.WorkflowFailed) as info:
+        resumed.result(timeout=5)
     error = info.value.__cause__
     assert isinstance(error, pw.NonDeterminismError)
     assert error.expected == "step work#2"

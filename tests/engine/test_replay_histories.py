@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from replay_workflows import (
 )
 
 import pyworkflow_nb as pw
-from pyworkflow_nb.definitions import registry
 from pyworkflow_nb.history import vocabulary as ev
 from pyworkflow_nb.history.files import read_history_file
 from pyworkflow_nb.store import Batch, DuckDBStore, RunRow
@@ -31,13 +29,6 @@ HISTORIES = Path(__file__).parent / "histories"
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     executed.clear()
-
-
-@pytest.fixture
-def restore_gather() -> Iterator[None]:
-    original = registry.workflows["hist_gather"]
-    yield
-    registry.add(original)
 
 
 def _event_count() -> int:
@@ -59,7 +50,8 @@ def test_an_unfinished_history_replays_up_to_where_it_would_go_live(store: Path)
     assert verdict.detail == "matches its history; live it would go on with: wait event:go#1"
 
 
-def test_an_edited_workflow_fails_with_the_exact_diff(store: Path, restore_gather: None) -> None:
+def test_an_edited_workflow_fails_with_the_exact_diff(store: Path,
+                                                     restore_definitions: None) -> None:
     @pw.workflow(name="hist_gather")
     async def edited() -> list[int]:
         async def a() -> int:
@@ -83,7 +75,7 @@ def test_an_edited_workflow_fails_with_the_exact_diff(store: Path, restore_gathe
     assert executed == []
 
 
-def test_another_result_is_a_divergence(store: Path, restore_gather: None) -> None:
+def test_another_result_is_a_divergence(store: Path, restore_definitions: None) -> None:
     @pw.workflow(name="hist_gather")
     async def returns_more() -> list[int]:
         async def a() -> int:
@@ -131,7 +123,8 @@ async def hist_waiter(n: int) -> int:
     return n + await pw.wait_for_event("go")
 
 
-def test_replay_many_gives_one_verdict_per_unfinished_run(client: pw.SyncClient) -> None:
+def test_replay_many_gives_one_verdict_per_unfinished_run(
+        client: pw.SyncClient, restore_definitions: None) -> None:
     handles = [client.start(hist_waiter, i) for i in range(3)]
     deadline = time.time() + 5
     while any(h.status() != "waiting" for h in handles):
@@ -140,16 +133,13 @@ def test_replay_many_gives_one_verdict_per_unfinished_run(client: pw.SyncClient)
     verdicts = pw.Replayer([hist_waiter]).replay_many()
     assert sorted(v.run_id for v in verdicts) == sorted(h.run_id for h in handles)
     assert all(verdicts)
-    original = registry.workflows["hist_waiter"]
-    try:
-        @pw.workflow(name="hist_waiter")
-        async def edited(n: int) -> int:
-            await pw.sleep("1s")
-            return n + await pw.wait_for_event("go")
 
-        assert not any(pw.Replayer([edited]).replay_many(handles))
-    finally:
-        registry.add(original)
+    @pw.workflow(name="hist_waiter")
+    async def edited(n: int) -> int:
+        await pw.sleep("1s")
+        return n + await pw.wait_for_event("go")
+
+    assert not any(pw.Replayer([edited]).replay_many(handles))
 
 
 def test_an_exported_history_reads_back_as_the_run_events(client: pw.SyncClient,

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import pyworkflow_nb as pw
-from pyworkflow_nb.definitions import registry
 
 executed: list[str] = []
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -213,25 +212,22 @@ async def edited_target() -> int:
     return first
 
 
-def test_an_edit_diverges_with_the_exact_command_and_line(store: Path,
-                                                          client: pw.SyncClient) -> None:
+def test_an_edit_diverges_with_the_exact_command_and_line(
+        store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     handle = client.start(edited_target)
     _until(lambda: handle.status() == "waiting")
     pw.shutdown()
-    original = registry.workflows["edited_target"]
-    try:
-        @pw.workflow(name="edited_target")
-        async def edited() -> int:
-            first = await step_b(1)  # was: step_a(1)
-            await pw.wait_for_event("go")
-            return first
 
-        pw.configure(store=str(store))
-        [resumed] = pw.SyncClient().recover()
-        with pytest.raises(pw.WorkflowFailed) as info:
-            resumed.result(timeout=5)
-    finally:
-        registry.add(original)
+    @pw.workflow(name="edited_target")
+    async def edited() -> int:
+        first = await step_b(1)  # was: step_a(1)
+        await pw.wait_for_event("go")
+        return first
+
+    pw.configure(store=str(store))
+    [resumed] = pw.SyncClient().recover()
+    with pytest.raises(pw.WorkflowFailed) as info:
+        resumed.result(timeout=5)
     error = info.value.__cause__
     assert isinstance(error, pw.NonDeterminismError)
     assert (error.expected, error.actual, error.position) == ("step step_a#1", "step step_b#1", 1)
