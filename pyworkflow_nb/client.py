@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,9 +184,15 @@ async def purge(*, older_than: DurationLike, status: str | None = None,
     to one workflow; unfinished runs, and children of unfinished parents, are never touched.
     Returns how many runs were removed.
     """
+    return await runtime.call(purge_call(older_than, status, workflow))
+
+
+def purge_call(older_than: DurationLike, status: str | None,
+               workflow: Workflow | str | None) -> Callable[[Engine], Awaitable[int]]:
+    """The engine call behind ``pw.purge`` and ``SyncClient.purge``, arguments checked."""
     age = parse_duration(older_than, what="purge older_than")
     name = workflow.name if isinstance(workflow, Workflow) else workflow
-    return await runtime.call(lambda e: e.purge(older_than=age, status=status, workflow=name))
+    return lambda e: e.purge(older_than=age, status=status, workflow=name)
 
 
 async def recover() -> list[RunHandle]:

@@ -12,7 +12,7 @@ from typing import Any
 from . import client, timeskip
 from .client import BaseRunHandle
 from .definitions import Workflow
-from .durations import DurationLike, parse_duration
+from .durations import DurationLike
 from .engine.clock import DEFAULT_SKIP_LIMIT
 from .engine.retry import retry_run
 from .runtime import in_kernel, runtime
@@ -81,9 +81,7 @@ class SyncClient:
     def purge(self, *, older_than: DurationLike, status: str | None = None,
               workflow: Workflow | str | None = None) -> int:
         """Delete finished runs older than ``older_than`` (see ``pw.purge``); returns how many."""
-        age = parse_duration(older_than, what="purge older_than")
-        name = workflow.name if isinstance(workflow, Workflow) else workflow
-        return runtime.call_sync(lambda e: e.purge(older_than=age, status=status, workflow=name))
+        return runtime.call_sync(client.purge_call(older_than, status, workflow))
 
     def sql(self, query: str, params: Any = None) -> Any:
         """Run SQL on the store (see ``pw.sql``)."""

@@ -266,6 +266,7 @@ class Commands(RunContext):
                 return
             self.waiters.setdefault(name, deque()).append(p)
             self._count(p, "waiting")
+            self.engine.writer.commit_soon()  # a run shown waiting has its wait recorded
             p.future.add_done_callback(lambda _: self._stop_waiting(p, name))
             if timeout_at is not None:
                 p.work = self.engine.timers.wait(timeout_at)

@@ -52,8 +52,6 @@ class _NothingWritten:
     def run_changed(self, row: RunRow) -> None:
         pass
 
-    def commit_soon(self) -> None:
-        pass
 
 
 class _OfflineEngine:

@@ -225,7 +225,6 @@ class Run(Ends):
             self.loop.now = item.ts
             item.apply()
             self.loop.run_until_idle()
-        self.engine.writer.commit_soon()  # what the body now waits on is recorded promptly
         self._check_ended()
 
     def _fail_body(self, exc: BaseException) -> None:
@@ -246,7 +245,6 @@ class Run(Ends):
         self.task = self.loop.create_task(self._body(workflow), context=ctx)
         self.loop.run_until_idle()
         self._replay()  # with an empty history, or once matched, this only goes live
-        self.engine.writer.commit_soon()
         self._check_ended()
 
 
