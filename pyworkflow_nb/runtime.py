@@ -1,9 +1,11 @@
 """The process-wide engine: its configuration, its event loop, and calls into it.
 
-The engine lives on the event loop that is running when it is first needed (the kernel's in
-Jupyter); with none running (a script), it gets a loop of its own on a background thread.
-Async calls from another loop hop onto the engine's loop; sync calls block on it, re-entering
-the loop with nest-asyncio2 when it is the caller's own running loop (a notebook cell).
+In a Jupyter kernel, and in a script with no loop running, the engine gets a loop of its own
+on a background thread, so a cell that blocks (``time.sleep``, a model fit, ``pw.run``) never
+stops its timers, retries or schedules. Under a loop that is already running outside a kernel
+(``asyncio.run``), it lives on that loop. Async calls from another loop hop onto the engine's
+loop; sync calls block on it, re-entering the loop with nest-asyncio2 only when the caller runs
+on the engine's own loop.
 """
 
 from __future__ import annotations
@@ -89,12 +91,10 @@ class Runtime:
                 return engine
             if engine is not None:
                 self._abandon(engine)
-            try:
-                loop = asyncio.get_running_loop()
-                in_thread = False
-            except RuntimeError:
+            loop = None if in_kernel() else _running_loop()
+            in_thread = loop is None
+            if loop is None:
                 loop = self._start_thread()
-                in_thread = True
             if self.store is None or self.store.path != self.config.store_path():
                 self.store = DuckDBStore(self.config.store_path(),
                                          read_only=self.config.read_only)
@@ -147,10 +147,7 @@ class Runtime:
     def call_sync(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
         """Run ``fn(engine)`` to completion and return its value, blocking the caller."""
         engine = self.ensure()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
+        running = _running_loop()
         if running is engine.loop:
             self._allow_nesting(running)
             return running.run_until_complete(_call(fn, engine))
@@ -185,10 +182,7 @@ class Runtime:
                 self.store = None
 
     def _run_on(self, loop: asyncio.AbstractEventLoop, coro: Awaitable[None]) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
+        running = _running_loop()
         if running is loop:
             self._allow_nesting(loop)
             loop.run_until_complete(coro)
@@ -196,6 +190,13 @@ class Runtime:
             asyncio.run_coroutine_threadsafe(_call(lambda _: coro, None), loop).result()
         else:
             loop.run_until_complete(coro)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:

@@ -1,7 +1,7 @@
 """The sync client: every async call of the API, without ``await``.
 
-Works in scripts (the engine runs on its own thread) and in notebook cells (the kernel's
-loop is re-entered with nest-asyncio2, so other runs keep moving while a cell blocks).
+Works in scripts and notebook cells alike: the engine runs on a thread of its own there, so a
+blocking call waits for it while other runs keep moving.
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ memory, and resumes runs recorded in the store when their workflow is defined.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import json
 import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..definitions import Definition, Registry, Workflow, registry
 from ..errors import (
@@ -38,6 +39,7 @@ from .timers import Timers
 
 EventListener = Callable[[EventRow], None]
 StatusListener = Callable[[RunRow], None]
+T = TypeVar("T")
 _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
 
 
@@ -278,6 +280,29 @@ class Engine:
     def events(self, run_id: str) -> list[EventRow]:
         self.get_row(run_id)
         return [*self.store.load_events(run_id), *self.writer.pending_events(run_id)]
+
+    def on_loop(self, fn: Callable[[], T]) -> T:
+        """``fn()`` run on the engine's loop thread, its value (or error) returned here.
+
+        Reads that must see the engine between two of its steps (a run's events plus a
+        listener registered after them) go through this from other threads.
+        """
+        try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            here = False
+        if here or not self.loop.is_running():
+            return fn()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                done.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(call)
+        return done.result()
 
     # -- acting on runs ------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ _MAGIC_NAMES = {"line": ("workflow", "wf", "wfsql"), "cell": ("workflow", "wfsql
 def load(shell: Any) -> None:
     """Register the magics, then open the store and resume its unfinished runs.
 
-    Loaded at kernel start-up (``c.InteractiveShellApp.extensions``) the kernel's loop is not
-    running yet, so the store opens before the first cell instead, on that loop.
+    Loaded at kernel start-up (``c.InteractiveShellApp.extensions``, the kernel's loop not yet
+    running) there is no cell to report in, so the store opens before the first cell and says
+    what it resumed there.
     """
     magics = WorkflowMagics(shell)
     shell.register_magics(magics)

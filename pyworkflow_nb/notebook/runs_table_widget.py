@@ -42,7 +42,10 @@ class RunsTableWidget(anywidget.AnyWidget):
         self.engine = engine or runtime.ensure()
         self.workflow, self.status, self.limit = workflow, status, limit
         self.on_timeline = on_timeline
-        self._throttle = Throttle(self.engine.loop, self.refresh)
+        self._throttle = Throttle(self.engine.loop, self._refresh)
+        self.engine.on_loop(self._open)
+
+    def _open(self) -> None:
         super().__init__(runs=self._rows())
         self.on_msg(self._on_msg)
         self.engine.listeners.append(self._on_event)
@@ -70,6 +73,9 @@ class RunsTableWidget(anywidget.AnyWidget):
 
     def refresh(self) -> None:
         """Re-read the runs now."""
+        self.engine.on_loop(self._refresh)
+
+    def _refresh(self) -> None:
         if self.engine.closing:
             return
         rows = self._rows()
@@ -78,12 +84,15 @@ class RunsTableWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop refreshing and close the widget's views."""
+        self.engine.on_loop(self._stop)
+        super().close()
+
+    def _stop(self) -> None:
         if self._on_event in self.engine.listeners:
             self.engine.listeners.remove(self._on_event)
         if self._on_status in self.engine.status_listeners:
             self.engine.status_listeners.remove(self._on_status)
         self._throttle.cancel()
-        super().close()
 
     # -- actions -----------------------------------------------------------------------------
 

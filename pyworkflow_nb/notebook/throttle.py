@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable
 
@@ -17,6 +18,11 @@ class Throttle:
 
     The first request after a quiet spell runs at the loop's next turn; later ones wait out
     the interval. Call from the loop's thread.
+
+    ``fn`` runs outside the requester's context (a run's task carries the context of the cell
+    that started it): in ipykernel that makes what it sends belong to the request the kernel
+    handles now, as a thread's output does, so a client that reads the current cell's
+    messages (nbclient, a test) sees it.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], None],
@@ -31,7 +37,8 @@ class Throttle:
         """Ask for a call; does nothing when one is already planned."""
         if self._pending is None:
             wait = self._last + self.interval - time.monotonic()
-            self._pending = self.loop.call_later(max(wait, 0.0), self.run_now)
+            self._pending = self.loop.call_later(max(wait, 0.0), self.run_now,
+                                                 context=contextvars.Context())
 
     def run_now(self) -> None:
         """Call ``fn`` now (dropping a planned call)."""

@@ -6,11 +6,16 @@ widget started from, so a new view says which ``seq`` it holds and gets the full
 the kernel has moved on. Clicking a bar asks for that step's full values (``details_for``);
 a child workflow's row (and a child run's header) links to the other run, which the widget
 then shows. The protocol is described in ``timeline_data``.
+
+The engine runs on its own thread: the widget reads its run and follows it from there (so
+no event falls between the read and the listener), and sends from there; view messages,
+which arrive on the kernel's thread, hop over.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +57,10 @@ class TimelineWidget(anywidget.AnyWidget):
         self.engine = engine or runtime.ensure()
         self._display: DisplayHandle | None = None
         self._throttle = Throttle(self.engine.loop, self._update)
-        self._events = [event_dict(e) for e in self.engine.events(run_id)]
+        self.engine.on_loop(self._open)
+
+    def _open(self) -> None:
+        self._events = [event_dict(e) for e in self.engine.events(self.run_id)]
         self._sent = self._build()
         super().__init__(state=self._sent)
         self.on_msg(self._on_msg)
@@ -75,6 +83,9 @@ class TimelineWidget(anywidget.AnyWidget):
 
     def show_run(self, run_id: str) -> None:
         """Show another run (a child or the parent) in this widget, live if it runs."""
+        self.engine.on_loop(lambda: self._switch(run_id))
+
+    def _switch(self, run_id: str) -> None:
         events = [event_dict(e) for e in self.engine.events(run_id)]  # RunNotFound first
         self._stop()
         self.run_id, self._events = run_id, events
@@ -100,7 +111,7 @@ class TimelineWidget(anywidget.AnyWidget):
         self._events.append(event_dict(event))
         if event[3] in _FINAL:
             self._stop()
-            self.engine.loop.call_soon(self._finish)
+            self.engine.loop.call_soon(self._finish, context=contextvars.Context())
         else:
             self._throttle.request()
 
@@ -132,7 +143,7 @@ class TimelineWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop following the run and close the widget's views."""
-        self._stop()
+        self.engine.on_loop(self._stop)
         super().close()
 
     # -- requests from views -----------------------------------------------------------------

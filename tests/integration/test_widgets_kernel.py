@@ -162,6 +162,21 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
 
 
 
+def test_the_timeline_gets_its_deltas_while_a_cell_blocks(tmp_path: Path,
+                                                          kernel_name: str) -> None:
+    with widget_kernel(tmp_path, kernel_name) as k:
+        k.execute(SETUP)
+        k.execute("h = pw.SyncClient().start(fan, 4, 0.1)\nh")
+        widget = k.model_of(TIMELINE)
+        state = copy.deepcopy(k.models[widget]["state"])
+        k.execute("import time; time.sleep(2.5)")  # the kernel's thread is busy all along
+        for content in k.replies(widget, "delta"):
+            assert content["delta"]["base"] == state["seq"], "deltas chain on seq"
+            state = apply_delta(state, content["delta"])
+        assert state["run"]["status"] == "completed"
+        assert state["progress"] == {"done": 4, "failed": 0, "total": 4}
+
+
 def test_a_long_pw_run_in_a_cell_shows_its_progress(tmp_path: Path, kernel_name: str) -> None:
     with widget_kernel(tmp_path, kernel_name) as k:
         k.execute(SETUP)

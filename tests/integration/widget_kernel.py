@@ -20,9 +20,21 @@ class WidgetKernel:
         self.custom: list[tuple[str, Any]] = []  # (comm id, content) in arrival order
         self.displays: list[dict[str, Any]] = []  # display / update_display data
         self.printed: list[str] = []  # stream output
+        self._idle: set[str] = set()  # requests the kernel has finished
 
     def execute(self, code: str, timeout: float = 30) -> None:
-        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=self._handle)
+        """Run a cell, reading every iopub message until the kernel is idle after it.
+
+        Like a front-end, and unlike ``execute_interactive``, this keeps messages that belong
+        to other requests: the engine's thread sends widget updates under whichever request
+        the kernel handles at that moment.
+        """
+        msg_id = self.kc.execute(code)
+        self.pump(lambda: msg_id in self._idle, timeout)
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
         assert reply["content"]["status"] == "ok", reply["content"]
 
     def _handle(self, msg: dict[str, Any]) -> None:
@@ -41,6 +53,8 @@ class WidgetKernel:
             self.printed.append(content["text"])
         elif kind == "error":
             raise AssertionError("\n".join(content["traceback"]))
+        elif kind == "status" and content["execution_state"] == "idle":
+            self._idle.add(msg["parent_header"].get("msg_id", ""))
 
     def pump(self, until: Callable[[], bool], timeout: float = 20) -> None:
         """Read iopub until ``until()`` holds."""
