@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyworkflow_nb"
 
 # module (or package) -> layer; a module not listed takes its package's layer
 LAYERS: dict[str, int] = {
-    "errors": 0, "durations": 0, "serde": 0,
+    "errors": 0, "durations": 0, "serde": 0, "locations": 0,
     "history": 1,
     "context": 2, "definitions": 2, "primitives": 2, "store": 2,
     "engine": 3,

@@ -22,6 +22,7 @@ from ..context import RunInfo, current_run, current_step, step_attempt
 from ..definitions import Workflow
 from ..errors import NonDeterminismError
 from ..history import vocabulary as ev
+from ..locations import describe
 from ..serde import decode
 from ..store import EventRow, RunRow
 from .ending import Ending, Ends
@@ -186,7 +187,7 @@ class Run(Ends):
         while frame is not None and frame.f_globals.get("__name__", "").startswith(
                 ("pyworkflow_nb", "asyncio")):
             frame = frame.f_back  # type: ignore[assignment]
-        return "" if frame is None else f"{frame.f_code.co_filename}, line {frame.f_lineno}"
+        return "" if frame is None else describe(frame.f_code.co_filename, frame.f_lineno)
 
     # -- handing outcomes over (on the engine's loop) -------------------------------------------
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from .. import locations
 from ..errors import StoreError
 from ..runtime import runtime
 from .magics import RUN_FAILURES, WorkflowMagics
+from .tracebacks import cell_namer
 from .wf_commands import open_store
 
 _MAGIC_NAMES = {"line": ("workflow", "wf", "wfsql"), "cell": ("workflow", "wfsql")}
@@ -27,6 +29,7 @@ def load(shell: Any) -> None:
     shell.register_magics(magics)
     shell.configurables.append(magics)
     shell.set_custom_exc(RUN_FAILURES, magics.render_failure)
+    locations.set_namer(cell_namer(shell))
     if getattr(shell, "kernel", None) is not None and not _loop_running():
         shell.events.register("pre_run_cell", _open_on_first_cell(shell))
         return
@@ -59,6 +62,7 @@ def unload(shell: Any) -> None:
     """Stop every run where it is (they resume on the next load), flush and close the store."""
     runtime.shutdown()
     shell.set_custom_exc((), None)
+    locations.set_namer(None)
     shell.configurables[:] = [c for c in shell.configurables
                               if not isinstance(c, WorkflowMagics)]
     for kind, names in _MAGIC_NAMES.items():

@@ -14,7 +14,7 @@ from .. import definitions
 from ..errors import NonDeterminismError, PyWorkflowError, WorkflowFailed
 from ..sync import SyncClient
 from . import sql, wf_commands, workflow_cell
-from .tracebacks import short_traceback
+from .tracebacks import current_cell_number, short_traceback
 
 
 @magics_class
@@ -47,7 +47,7 @@ class WorkflowMagics(Magics):
             raise UsageError(f"%%workflow is a cell magic (two %).\nusage: {workflow_cell.USAGE}")
         spec = workflow_cell.parse_line(line)
         source = f"{spec.header}\n{cell}"
-        filename = self._ip.compile.cache(source, self._ip.execution_count)
+        filename = self._ip.compile.cache(source, current_cell_number(self._ip))
         namespace = self._ip.user_ns
         exec(workflow_cell.compile_body(spec, cell, filename), namespace)
         try:
@@ -104,7 +104,7 @@ class WorkflowMagics(Magics):
         the traceback itself.
         """
         if self.short_errors:
-            stb = short_traceback(value, shell)
+            stb = short_traceback(value)
         else:
             stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset)
         shell._showtraceback(etype, value, stb)
