@@ -54,6 +54,7 @@ from .replayer import Replayer
 from .schedules import ScheduleHandle, get_schedule, list_schedules, schedule
 from .sync import SyncClient, SyncRunHandle, run
 from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
+from .versioning import DEFAULT_VERSION, deprecate_patch, get_version, patched
 
 if TYPE_CHECKING:
     from .definitions import Workflow
@@ -81,6 +82,7 @@ def unload_ipython_extension(shell: object) -> None:
 
 
 __all__ = [
+    "DEFAULT_VERSION",
     "DefinitionError",
     "DurationLike",
     "EventTimeout",
@@ -106,13 +108,16 @@ __all__ = [
     "WorkflowContextError",
     "WorkflowFailed",
     "configure",
+    "deprecate_patch",
     "get_logger",
     "get_run",
     "get_schedule",
+    "get_version",
     "info",
     "list_runs",
     "list_schedules",
     "now",
+    "patched",
     "purge",
     "random",
     "recover",

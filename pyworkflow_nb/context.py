@@ -59,6 +59,11 @@ class RunContext(ABC):
         """Record ``make()`` once and return the recorded value on replay."""
 
     @abstractmethod
+    def version_of(self, change_id: str, newest: int, *, oldest: int | None = None,
+                   deprecated: bool = False) -> int:
+        """The version of the code change ``change_id`` this run follows (recorded once)."""
+
+    @abstractmethod
     async def side_effect(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` once (sync or async) and replay its recorded value."""
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import RunContext, current_step, step_attempt
 from ..definitions import Step, Workflow
 from ..durations import format_duration, parse_duration
-from ..errors import EventTimeout, RetryableError, SerializationError
+from ..errors import EventTimeout, NonDeterminismError, RetryableError, SerializationError
 from ..history import vocabulary as ev
 from ..serde import encode, encode_error
 
@@ -36,6 +36,7 @@ class Commands(RunContext):
     loop: WorkflowLoop
     replay: Replay
     inbox: dict[str, deque[Any]]
+    versions: dict[str, int]
     waiters: dict[str, deque[Pending]]
     loop_timers: dict[int, Pending]  # id of the body loop's TimerHandle -> its timer command
     failed_step: tuple[BaseException, str] | None
@@ -322,6 +323,38 @@ class Commands(RunContext):
         self.emit(ev.VALUE_RECORDED, value_id, None,
                   ev.value_recorded(encode(value, where=f"recorded value {value_id}")))
         return value
+
+    def version_of(self, change_id: str, newest: int, *, oldest: int | None = None,
+                   deprecated: bool = False) -> int:
+        """The version of ``change_id`` the run follows: the one its history recorded; else,
+        while replaying a path recorded before the change, ``DEFAULT_VERSION``; else (live)
+        ``newest``, recorded. A deprecated change is always taken. A version below ``oldest``
+        fails the run with a divergence: the code no longer has its branch."""
+        known = self.versions.get(change_id)
+        if known is None:
+            known = self.versions[change_id] = self._version_of(change_id, newest, deprecated)
+        if oldest is not None and not oldest <= known <= newest:
+            error = NonDeterminismError(
+                f"run {self.run_id!r} follows version {known} of change {change_id!r}, but "
+                f"the code handles versions {oldest} to {newest} only: keep the branch for "
+                f"version {known} until no run needs it (pw.get_version({change_id!r}, "
+                f"{min(oldest, known)}, {max(newest, known)}))",
+                run_id=self.run_id, expected=f"version {known} of {change_id}",
+                actual=f"versions {oldest}..{newest}")
+            self.diverge(error)
+            raise error
+        return known
+
+    def _version_of(self, change_id: str, newest: int, deprecated: bool) -> int:
+        version = self.replay.history.markers.get(change_id)
+        if version is None and self.replay.active and not deprecated:
+            version = ev.DEFAULT_VERSION
+        elif version is None:
+            version = newest
+            if not self.replay.active:
+                self.emit(ev.PATCH_RECORDED, change_id, None,
+                          ev.patch_recorded(newest, deprecated))
+        return version
 
     async def side_effect(self, fn: Callable[[], Any]) -> Any:
         def start(p: Pending) -> None:

@@ -5,6 +5,7 @@ where the id is assigned at call time (``fetch#2``, ``sleep#1``, ``event:go#1``)
 is the order the code issued them. ``outcomes`` is what the workflow observed, in the order it
 observed it: each command's final outcome, every event received and a cancel request. Replay
 hands these to the code one at a time, in that order, so it takes the same path again.
+``markers`` are the code changes the run took (``pw.patched``): not commands, just answers.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class History:
     commands: dict[tuple[str, str], Command] = field(default_factory=dict)
     order: list[Command] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    markers: dict[str, int] = field(default_factory=dict)  # change id -> version taken
     started_at: float | None = None
     last_seq: int = 0
 
@@ -69,6 +71,9 @@ class History:
                 continue
             if type_ == ev.WORKFLOW_CANCEL_REQUESTED:
                 history.outcomes.append(Outcome(seq, ts))
+                continue
+            if type_ == ev.PATCH_RECORDED and step is not None:
+                history.markers[step] = ev.parse(data_text).get("version", 1)
                 continue
             if type_ == ev.EVENT_RECEIVED:
                 data = ev.parse(data_text)

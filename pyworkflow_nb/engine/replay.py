@@ -110,9 +110,11 @@ class Replay:
             f"recorded history:\n"
             f"  expected: {wanted}\n"
             f"  actual:   {actual if isinstance(actual, str) else actual.describe()}\n"
-            "The workflow's code changed since this run recorded its history. Revert the change "
-            "and call handle.retry() (or %wf retry RUN) to resume this run, or start a new run "
-            "(a new run id) with the new code.")
+            "The workflow's code changed since this run recorded its history. To keep this run "
+            "going with the new code, put the change behind `if pw.patched(\"my-change\"):` "
+            "(the new code) with the code this run recorded in its `else:` branch; or revert "
+            "the change and call handle.retry() (or %wf retry RUN) to resume this run; or "
+            "start a new run (a new run id) with the new code.")
         return NonDeterminismError(
             message, run_id=self.run_id, expected=expected.describe() if expected else None,
             actual=actual if isinstance(actual, str) else f"{actual.kind} {actual.id}",

@@ -70,6 +70,7 @@ class Run(Ends):
         self.pending: dict[tuple[str, str], Pending] = {}
         self.counters: dict[tuple[str, str], int] = {}
         self.inbox: dict[str, deque[Any]] = {}
+        self.versions: dict[str, int] = {}  # change id -> version, once the body asked
         self.waiters: dict[str, deque[Pending]] = {}
         self.loop_timers: dict[int, Pending] = {}
         self.deliveries: deque[Delivery] = deque()

@@ -38,6 +38,7 @@ WAIT_STARTED = "wait.started"
 WAIT_COMPLETED = "wait.completed"
 WAIT_TIMED_OUT = "wait.timed_out"
 VALUE_RECORDED = "value.recorded"
+PATCH_RECORDED = "patch.recorded"
 CHILD_STARTED = "child.started"
 CHILD_COMPLETED = "child.completed"
 CHILD_FAILED = "child.failed"
@@ -71,6 +72,8 @@ EVENT_TYPES: dict[str, str] = {
     WAIT_COMPLETED: "event, payload",
     WAIT_TIMED_OUT: "event",
     VALUE_RECORDED: "value (pw.now, pw.random, pw.uuid4, pw.side_effect)",
+    PATCH_RECORDED: "version, deprecated: the run took this change (pw.patched, get_version); "
+                    "the step column holds the change id",
     CHILD_STARTED: "run_id of the child run",
     CHILD_COMPLETED: "result",
     CHILD_FAILED: "error, final",
@@ -89,6 +92,9 @@ EVENT_TYPES: dict[str, str] = {
 
 COMMAND_FAMILIES = ("step", "timer", "wait", "value", "child")
 """Event families that belong to one command of a run; the event's ``step`` column is its id."""
+
+DEFAULT_VERSION = -1
+"""The version ``get_version`` gives a run that passed a change before the change existed."""
 
 # -- statuses ----------------------------------------------------------------------------------
 
@@ -191,6 +197,10 @@ def wait_timed_out(name: str) -> str:
 
 def value_recorded(value_json: str) -> str:
     return _object(value=value_json)
+
+
+def patch_recorded(version: int, deprecated: bool) -> str:
+    return _json({"version": version, "deprecated": deprecated})
 
 
 def child_started(child_run_id: str) -> str:

@@ -15,8 +15,10 @@ from ..locations import name_of
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HIDDEN_DIRS = (_PACKAGE_DIR, os.path.dirname(asyncio.__file__),
                 os.path.dirname(traceback.__file__) + os.sep + "concurrent")
-REPLAY_HINT = ("The cell changed since this run recorded its history: run it with a new "
-               "`--id` to start afresh with the new code, or revert the edit to resume the run.")
+REPLAY_HINT = ("The cell changed since this run recorded its history: put the edit behind "
+               "`if pw.patched(\"my-change\"):` (old code under `else:`) and run the cell "
+               "again, then `%wf retry RUN`; or run it with a new `--id` to start afresh "
+               "with the new code; or revert the edit to resume the run.")
 HINT = ("(engine frames hidden; `%config WorkflowMagics.short_errors = False` shows the full "
         "traceback)")
 

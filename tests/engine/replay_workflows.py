@@ -76,3 +76,19 @@ async def hist_pipeline(key: str) -> dict[str, object]:
     approved = await asyncio.wait_for(pw.wait_for_event("approve"), timeout=3600)
     return {"fetched": fetched, "started": started, "bonus": bonus, "kid": kid,
             "slept": slept, "timed_out": timed_out, "approved": approved}
+
+
+async def hist_patched_before() -> int:
+    """``hist_patched`` before its change (``histories/patched_before.json`` ran this)."""
+    x = await hist_a(1)
+    return x + await pw.wait_for_event("go")
+
+
+@pw.workflow
+async def hist_patched() -> int:
+    """A change behind ``pw.patched``: new runs call hist_b, runs from before keep hist_a."""
+    if pw.patched("use-b"):
+        x = await hist_b(1)
+    else:
+        x = await hist_a(1)
+    return x + await pw.wait_for_event("go")

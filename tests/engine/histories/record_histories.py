@@ -14,9 +14,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from replay_workflows import hist_gather, hist_pipeline  # noqa: E402
+from replay_workflows import (  # noqa: E402
+    hist_gather,
+    hist_patched,
+    hist_patched_before,
+    hist_pipeline,
+)
 
 import pyworkflow_nb as pw  # noqa: E402
+from pyworkflow_nb.definitions import registry  # noqa: E402
 
 
 def main() -> None:
@@ -36,6 +42,16 @@ def main() -> None:
         result = pipeline.result()
         assert result["kid"] == 3 and result["timed_out"] is True, result
         pipeline.export_history(HERE / "pipeline_completed.json")
+        before = c.start(pw.workflow(name="hist_patched")(hist_patched_before),
+                         run_id="patched-before")
+        before.send_event("go", 2)
+        assert before.result() == 3
+        before.export_history(HERE / "patched_before.json")
+        registry.add(hist_patched)  # the code with the change again
+        after = c.start(hist_patched, run_id="patched-after")
+        after.send_event("go", 2)
+        assert after.result() == 3
+        after.export_history(HERE / "patched_after.json")
         pw.shutdown()
         pw.use_real_clock()
     print(f"wrote histories in {HERE}")
