@@ -40,12 +40,13 @@ export const STATUS_COLORS = Object.freeze({
   sleeping: "#8e7cc3",
   waiting: "#3aa8ad",
   cancelled: "#8a8a8a",
+  terminated: "#5b5b5b",
   pending: "#c4c4c4",
   waiting_for_definition: "#c4c4c4",
 });
 const UNKNOWN_COLOR = "#9e9e9e";
 /** Statuses a run never leaves (vocabulary.json's terminal_statuses; a test checks both). */
-export const TERMINAL_STATUSES = Object.freeze(["cancelled", "completed", "failed"]);
+export const TERMINAL_STATUSES = Object.freeze(["cancelled", "completed", "failed", "terminated"]);
 const TERMINAL = new Set(TERMINAL_STATUSES);
 
 /** Layout constants (timeline_layout.GAP_PX / GAP_SHARE hold the same). */

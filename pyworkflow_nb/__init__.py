@@ -38,6 +38,7 @@ from .errors import (
     WorkflowCancelled,
     WorkflowContextError,
     WorkflowFailed,
+    WorkflowTerminated,
 )
 from .primitives import (
     get_logger,
@@ -107,6 +108,7 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowContextError",
     "WorkflowFailed",
+    "WorkflowTerminated",
     "configure",
     "deprecate_patch",
     "get_logger",

@@ -124,14 +124,21 @@ class RunHandle(BaseRunHandle):
         """Wait for the run and return its result.
 
         Raises ``WorkflowFailed`` (the workflow's exception as ``__cause__``),
-        ``WorkflowCancelled``, or ``TimeoutError`` after ``timeout`` (the run goes on).
+        ``WorkflowCancelled``, ``WorkflowTerminated``, or ``TimeoutError`` after ``timeout``
+        (the run goes on).
         """
         limit = _timeout(timeout)
         return await runtime.call(lambda e: e.result(self.run_id, limit))
 
-    async def cancel(self) -> None:
-        """Cancel the run: ``asyncio.CancelledError`` is raised at its current await."""
-        await runtime.call(lambda e: e.cancel(self.run_id))
+    async def cancel(self, reason: str | None = None) -> None:
+        """Cancel the run: ``asyncio.CancelledError`` is raised at its current await (the
+        workflow may clean up); ``reason`` is recorded and shown with the outcome."""
+        await runtime.call(lambda e: e.cancel(self.run_id, reason))
+
+    async def terminate(self, reason: str | None = None) -> None:
+        """End the run at once: no more of its code runs, running step attempts are
+        cancelled, and ``workflow.terminated`` records ``reason``. Refused for a finished run."""
+        await runtime.call(lambda e: e.terminate(self.run_id, reason))
 
     async def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""

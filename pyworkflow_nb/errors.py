@@ -5,6 +5,7 @@ The tree, cut by what the user can do about it::
     PyWorkflowError
     ├── WorkflowFailed            a run ended with an error (the user's exception is __cause__)
     ├── WorkflowCancelled         a run was cancelled
+    ├── WorkflowTerminated        a run was terminated
     ├── RunNotFound               no run with that id in the store
     ├── DefinitionError           a bad @workflow / @step definition (raised at decoration time)
     ├── InvalidInput (ValueError) a bad argument: duration, timeout, cron, name, ...
@@ -51,6 +52,15 @@ class WorkflowCancelled(PyWorkflowError):
     def __init__(self, message: str, *, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class WorkflowTerminated(PyWorkflowError):
+    """A run was ended at once by ``terminate``; ``reason`` says why, when given."""
+
+    def __init__(self, message: str, *, run_id: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.reason = reason
 
 
 class RunNotFound(PyWorkflowError, KeyError):

@@ -29,9 +29,13 @@ class SyncRunHandle(BaseRunHandle):
         limit = client._timeout(timeout)
         return runtime.call_sync(lambda e: e.result(self.run_id, limit))
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str | None = None) -> None:
         """Cancel the run and wait until the request is recorded."""
-        runtime.call_sync(lambda e: e.cancel(self.run_id))
+        runtime.call_sync(lambda e: e.cancel(self.run_id, reason))
+
+    def terminate(self, reason: str | None = None) -> None:
+        """End the run at once (see ``RunHandle.terminate``); returns once it is recorded."""
+        runtime.call_sync(lambda e: e.terminate(self.run_id, reason))
 
     def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run and wait until it is recorded."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import abstractmethod
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -13,6 +14,7 @@ from ..definitions import Workflow
 from ..history import vocabulary as ev
 from ..serde import encode, encode_error
 from ..store import RunRow
+from .pending import Delivery
 from .replaying import Replaying
 from .workflow_loop import io_refused
 
@@ -22,14 +24,13 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class Ending:
-    """How a run ended: its terminal status, its result or error."""
+    """How a run ended: its terminal status, its result or error, or why it was stopped."""
 
     status: str
     error: dict[str, Any] | None = None
     exc: BaseException | None = None
     result_json: str | None = None
-
-
+    reason: str | None = None  # of a cancel or a terminate
 
 class Ends(Replaying):
     """Running the body to its end, recording the end, and stopping at a shutdown."""
@@ -41,6 +42,9 @@ class Ends(Replaying):
     _ending: Ending | None
     _finishing: asyncio.Task[None] | None
     _store_error: BaseException | None
+    cancel_reason: str | None
+    terminating: bool
+    deliveries: deque[Delivery]
 
     @abstractmethod
     def durable(self) -> Awaitable[None]: ...
@@ -49,10 +53,33 @@ class Ends(Replaying):
     def after_durable(self, apply: Callable[[], None], ts: float, *,
                       durable: bool = True) -> None: ...
 
-    def request_cancel(self, ts: float) -> None:
+    def request_cancel(self, ts: float, reason: str | None = None) -> None:
         """Cancel the body once the cancel request is durable."""
         self.cancel_requested = True
+        self.cancel_reason = reason
         self.after_durable(self._cancel_body, ts)
+
+    async def terminate(self, reason: str | None) -> None:
+        """End the run now: running step attempts are cancelled (and recorded so), the body
+        sees nothing more and issues nothing more, and ``workflow.terminated`` ends it."""
+        if self._finishing is not None:  # it ended on its own meanwhile
+            await self._finishing
+            return
+        self.terminating = True
+        works = [p.work for p in self.pending.values()
+                 if p.work is not None and not p.work.done()]
+        for work in works:
+            work.cancel()
+        await asyncio.gather(*works, return_exceptions=True)
+        self.deliveries.clear()
+        self._cancel_body()
+        if not self.loop.is_closed():
+            self.loop.run_until_idle()
+        self._ending = None  # whatever the unwinding body made of it, the run was terminated
+        self._end(Ending(ev.TERMINATED, reason=reason))
+        self._check_ended()
+        if self._finishing is not None:
+            await self._finishing
 
     async def _body(self, workflow: Workflow) -> None:
         try:
@@ -65,14 +92,14 @@ class Ends(Replaying):
                 raise self.replay.diverged("the workflow returned")
             data = encode(result, where=f"the result of run {self.run_id}")
         except asyncio.CancelledError:
-            if self.engine.closing:
+            if self.engine.closing or self.terminating:
                 raise
             if self.divergence is not None:
                 self._end(self._failure(self.divergence))
             elif self._store_error is not None:
                 self._end(self._failure(self._store_error))
             elif self.cancel_requested:
-                self._end(Ending(ev.CANCELLED))
+                self._end(Ending(ev.CANCELLED, reason=self.cancel_reason))
             else:
                 raise
             return
@@ -111,7 +138,7 @@ class Ends(Replaying):
         elif ending.error is not None:
             data = ev.workflow_failed(ending.error)
         else:
-            data = ev.EMPTY
+            data = ev.with_reason(ending.reason)
         self.emit(ev.FINAL_EVENTS[ending.status], None, None, data)
         row = self.row
         now = self.engine.clock.now()
@@ -119,6 +146,8 @@ class Ends(Replaying):
         if ending.result_json is not None:
             row.result = ending.result_json
         error = ending.error
+        if error is None and ending.reason is not None:
+            error = {"type": ending.status, "message": ending.reason}
         row.error = None if error is None else json.dumps(
             {"type": error["type"], "message": error["message"], "step": error.get("step")})
         row.finished_at = row.updated_at = now

@@ -25,6 +25,7 @@ from ..errors import (
     SerializationError,
     WorkflowCancelled,
     WorkflowFailed,
+    WorkflowTerminated,
 )
 from ..history import vocabulary as ev
 from ..serde import decode, decode_error, encode
@@ -81,6 +82,11 @@ def _warn_if_other_call(wf: Workflow, existing: RunRow, args: tuple[Any, ...],
             f"{existing.version}, now {wf.version}): it goes on where it is, and fails with "
             f"NonDeterminismError if the edit no longer fits its history; {fresh}"),
             stacklevel=2)
+
+
+def _check_reason(reason: Any, action: str) -> None:
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput(f"{action}(reason=...) must be a string or None, got {reason!r}")
 
 
 def _encode_input(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -323,9 +329,13 @@ class Engine:
     def _outcome(self, row: RunRow) -> Any:
         if row.status == ev.COMPLETED:
             return decode(row.result)
-        if row.status == ev.CANCELLED:
-            raise WorkflowCancelled(f"run {row.run_id!r} of {row.workflow!r} was cancelled",
-                                    run_id=row.run_id)
+        if row.status in (ev.CANCELLED, ev.TERMINATED):
+            reason = json.loads(row.error).get("message") if row.error else None
+            said = f"run {row.run_id!r} of {row.workflow!r} was {row.status}" + (
+                f": {reason}" if reason else "")
+            if row.status == ev.CANCELLED:
+                raise WorkflowCancelled(said, run_id=row.run_id)
+            raise WorkflowTerminated(said, run_id=row.run_id, reason=reason)
         if row.status == ev.FAILED:
             recent = self._recent.get(row.run_id)
             cause = recent[1] if recent is not None else None
@@ -362,23 +372,37 @@ class Engine:
         await self.writer.durable()
         run.receive(name, payload, seq, ts)
 
-    async def cancel(self, run_id: str) -> None:
+    async def cancel(self, run_id: str, reason: str | None = None) -> None:
+        _check_reason(reason, "cancel")
         self.require_writable("cancel a run")
         await self._recovered()
         run = self.runs.get(run_id)
         if run is None:
             self.get_row(run_id)
             return
-        if run.cancel_requested:
+        if run.cancel_requested or run.terminating:
             return
-        ts = run.emit(ev.WORKFLOW_CANCEL_REQUESTED, None, None, ev.EMPTY)
+        ts = run.emit(ev.WORKFLOW_CANCEL_REQUESTED, None, None, ev.with_reason(reason))
         if run.task is None:  # not begun (its workflow is not defined): it ends here
             run.cancel_requested = True
             await self.writer.durable()
-            await run.finish(Ending(ev.CANCELLED))
+            await run.finish(Ending(ev.CANCELLED, reason=reason))
         else:
-            run.request_cancel(ts)
+            run.request_cancel(ts, reason)
             await self.writer.durable()
+
+    async def terminate(self, run_id: str, reason: str | None = None) -> None:
+        """End a run in flight at once (see ``Run.terminate``); refused for a finished run."""
+        _check_reason(reason, "terminate")
+        self.require_writable("terminate a run")
+        await self._recovered()
+        run = self.runs.get(run_id)
+        if run is None:
+            row = self.get_row(run_id)
+            raise InvalidInput(f"run {run_id!r} already ended ({row.status}): only a run in "
+                               "flight can be terminated")
+        if not run.terminating:
+            await run.terminate(reason)
 
     async def purge(self, *, older_than: float, status: str | None = None,
                     workflow: str | None = None) -> int:

@@ -69,8 +69,9 @@ class History:
             if type_ == ev.WORKFLOW_STARTED:
                 history.started_at = ts
                 continue
-            if type_ == ev.WORKFLOW_CANCEL_REQUESTED:
-                history.outcomes.append(Outcome(seq, ts))
+            if type_ == ev.WORKFLOW_CANCEL_REQUESTED:  # the payload is the reason given
+                history.outcomes.append(Outcome(seq, ts, payload=ev.parse(data_text).get(
+                    "reason")))
                 continue
             if type_ == ev.PATCH_RECORDED and step is not None:
                 history.markers[step] = ev.parse(data_text).get("version", 1)

@@ -24,6 +24,7 @@ class Replaying(Commands):
     pending: dict[tuple[str, str], Pending]
     divergence: NonDeterminismError | None
     cancel_requested: bool
+    cancel_reason: str | None
 
     def _replay(self) -> None:
         replay = self.replay
@@ -57,6 +58,7 @@ class Replaying(Commands):
         if cmd is None:
             if outcome.event is None:
                 self.cancel_requested = True
+                self.cancel_reason = outcome.payload
                 self._cancel_body()
             else:
                 self.inbox.setdefault(outcome.event, deque()).append(outcome.payload)

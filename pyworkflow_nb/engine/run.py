@@ -75,6 +75,8 @@ class Run(Ends):
         self.loop_timers: dict[int, Pending] = {}
         self.deliveries: deque[Delivery] = deque()
         self.cancel_requested = False
+        self.cancel_reason: str | None = None
+        self.terminating = False  # terminate() under way: the body gets and issues nothing
         self.divergence: NonDeterminismError | None = None
         self.failed_step: tuple[BaseException, str] | None = None
         self.running_steps = self.sleeping = self.waiting = 0
@@ -168,7 +170,7 @@ class Run(Ends):
         where = self._call_site() if self.replay.active else ""
         recorded = self.replay.match(kind, command_id, where)
         p = Pending(kind, command_id, self.loop.create_future(), recorded, start)
-        if self.divergence is not None:
+        if self.divergence is not None or self.terminating:
             p.future.cancel()
             return p
         self.pending[(kind, command_id)] = p

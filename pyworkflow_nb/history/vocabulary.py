@@ -25,6 +25,7 @@ WORKFLOW_COMPLETED = "workflow.completed"
 WORKFLOW_FAILED = "workflow.failed"
 WORKFLOW_CANCELLED = "workflow.cancelled"
 WORKFLOW_CANCEL_REQUESTED = "workflow.cancel_requested"
+WORKFLOW_TERMINATED = "workflow.terminated"
 WORKFLOW_RETRIED = "workflow.retried"
 EVENT_RECEIVED = "event.received"
 STEP_STARTED = "step.started"
@@ -57,8 +58,9 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_STARTED: "workflow, version, parent_run_id, schedule_id, input {args, kwargs}",
     WORKFLOW_COMPLETED: "result",
     WORKFLOW_FAILED: "error {type, message, traceback[, step]}",
-    WORKFLOW_CANCELLED: "(empty)",
-    WORKFLOW_CANCEL_REQUESTED: "(empty)",
+    WORKFLOW_CANCELLED: "reason (when the cancel gave one)",
+    WORKFLOW_CANCEL_REQUESTED: "reason (when given)",
+    WORKFLOW_TERMINATED: "reason: the run was ended at once, its code not run further",
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
     EVENT_RECEIVED: "event, payload",
     STEP_STARTED: "input {args, kwargs} (values JSON cannot hold shown as {repr})",
@@ -106,16 +108,17 @@ WAITING_FOR_DEFINITION = "waiting_for_definition"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
+TERMINATED = "terminated"
 
 RUN_STATUSES = (PENDING, RUNNING, SLEEPING, WAITING, WAITING_FOR_DEFINITION,
-                COMPLETED, FAILED, CANCELLED)
+                COMPLETED, FAILED, CANCELLED, TERMINATED)
 """Values of ``runs.status``."""
 
-TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, TERMINATED})
 """Run statuses a run never leaves (but through ``retry``)."""
 
 FINAL_EVENTS = {COMPLETED: WORKFLOW_COMPLETED, FAILED: WORKFLOW_FAILED,
-                CANCELLED: WORKFLOW_CANCELLED}
+                CANCELLED: WORKFLOW_CANCELLED, TERMINATED: WORKFLOW_TERMINATED}
 """The event that ends a run with each terminal status."""
 
 RETRYING = "retrying"
@@ -163,6 +166,11 @@ def result(result_json: str) -> str:
 
 def workflow_failed(error: dict[str, Any]) -> str:
     return _object(error=_json(error))
+
+
+def with_reason(reason: str | None) -> str:
+    """Data of a cancel or terminate: the reason given, if any."""
+    return EMPTY if reason is None else _json({"reason": reason})
 
 
 def event_received(name: str, payload_json: str) -> str:

@@ -27,6 +27,7 @@ STATUS_COLORS: dict[str, str] = {
     "sleeping": "#8e7cc3",
     "waiting": "#3aa8ad",
     "cancelled": "#8a8a8a",
+    "terminated": "#5b5b5b",
     "pending": "#c4c4c4",
     "waiting_for_definition": "#c4c4c4",
 }

@@ -105,6 +105,7 @@ STATUSES = (
     "sleeping",
     "waiting",
     "cancelled",
+    "terminated",
     "pending",
 )
 
@@ -236,7 +237,8 @@ def build_state(
                 seg = _Seg(None, ts, "running")
                 seg.input, seg.input_kind = data.get("input"), "call"
                 wf.segments.append(seg)
-        elif typ in (vocab.WORKFLOW_COMPLETED, vocab.WORKFLOW_FAILED, vocab.WORKFLOW_CANCELLED):
+        elif typ in (vocab.WORKFLOW_COMPLETED, vocab.WORKFLOW_FAILED, vocab.WORKFLOW_CANCELLED,
+                     vocab.WORKFLOW_TERMINATED):
             terminal = typ.split(".")[1]
             run["end"] = ts
             if not wf.segments:

@@ -28,7 +28,8 @@ USAGE = """\
 %wf show RUN                                      a run's timeline (h = %wf show RUN: its handle)
 %wf events RUN                                    a run's events
 %wf send RUN EVENT [JSON]                         deliver an event (payload as JSON)
-%wf cancel RUN                                    cancel a run
+%wf cancel RUN [REASON]                           cancel a run (its code may clean up)
+%wf terminate RUN [REASON]                        end a run at once, running no more of it
 %wf retry RUN                                     re-run a failed run from its failed step
 %wf schedules                                     list schedules with their next fire times
 %wf schedule pause|resume|trigger|delete ID       act on one schedule
@@ -47,8 +48,12 @@ def _parser() -> MagicArgumentParser:
     runs.add_argument("--status")
     runs.add_argument("--workflow")
     runs.add_argument("--limit", type=int, default=20)
-    for name in ("show", "events", "cancel", "retry"):
+    for name in ("show", "events", "retry"):
         sub.add_parser(name, add_help=False).add_argument("run")
+    for name in ("cancel", "terminate"):
+        stop = sub.add_parser(name, add_help=False)
+        stop.add_argument("run")
+        stop.add_argument("reason", nargs="*")
     sub.add_parser("schedules", add_help=False)
     one = sub.add_parser("schedule", add_help=False)
     one.add_argument("action", choices=["pause", "resume", "trigger", "delete"])
@@ -166,9 +171,11 @@ def run_wf(line: str) -> Any:
         if args.command == "send":
             handle.send_event(args.event, args.payload)
             print(f"sent {args.event!r} to run {handle.run_id}")
-        elif args.command == "cancel":
-            handle.cancel()
-            print(f"cancelled run {handle.run_id}")
+        elif args.command in ("cancel", "terminate"):
+            reason = " ".join(args.reason) or None
+            getattr(handle, args.command)(reason)
+            done = "cancelled" if args.command == "cancel" else "terminated"
+            print(f"{done} run {handle.run_id}" + (f": {reason}" if reason else ""))
         elif args.command == "retry":
             handle.retry()
             display(handle)

@@ -133,6 +133,16 @@ def test_wf_send_and_cancel(shell: Shell) -> None:
     _wait_status(pw.get_run("w2"), "cancelled")
 
 
+def test_wf_terminate_with_a_reason(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run('%%workflow held() --run --id t1\nreturn await pw.wait_for_event("ok")\n')
+    _wait_status(pw.get_run("t1"), "waiting")
+    shell.run("%wf terminate t1 wrong input file")
+    assert "terminated run t1: wrong input file" in capsys.readouterr().out
+    assert pw.get_run("t1").status() == "terminated"
+    error = shell.fail("%wf terminate t1")
+    assert isinstance(error, UsageError) and "already ended (terminated)" in str(error)
+
+
 def test_wf_retry_keeps_finished_steps(shell: Shell) -> None:
     shell.run(STEPS + "ok = False")
     shell.fail('%%workflow pipe() --run --id rt --wait\n'
