@@ -41,6 +41,7 @@ export const STATUS_COLORS = Object.freeze({
   waiting: "#3aa8ad",
   cancelled: "#8a8a8a",
   terminated: "#5b5b5b",
+  paused: "#c9a227",
   pending: "#c4c4c4",
   waiting_for_definition: "#c4c4c4",
 });

@@ -140,6 +140,15 @@ class RunHandle(BaseRunHandle):
         cancelled, and ``workflow.terminated`` records ``reason``. Refused for a finished run."""
         await runtime.call(lambda e: e.terminate(self.run_id, reason))
 
+    async def pause(self) -> None:
+        """Pause the run: no new step starts (running attempts finish); timers and events
+        that come meanwhile are recorded and handed to the workflow at :meth:`resume`."""
+        await runtime.call(lambda e: e.pause(self.run_id))
+
+    async def resume(self) -> None:
+        """Let a paused run go on."""
+        await runtime.call(lambda e: e.resume(self.run_id))
+
     async def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""
         await runtime.call(lambda e: e.send_event(self.run_id, name, payload))

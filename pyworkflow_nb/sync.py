@@ -37,6 +37,14 @@ class SyncRunHandle(BaseRunHandle):
         """End the run at once (see ``RunHandle.terminate``); returns once it is recorded."""
         runtime.call_sync(lambda e: e.terminate(self.run_id, reason))
 
+    def pause(self) -> None:
+        """Pause the run (see ``RunHandle.pause``) and wait until it is recorded."""
+        runtime.call_sync(lambda e: e.pause(self.run_id))
+
+    def resume(self) -> None:
+        """Let a paused run go on, once that is recorded."""
+        runtime.call_sync(lambda e: e.resume(self.run_id))
+
     def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run and wait until it is recorded."""
         runtime.call_sync(lambda e: e.send_event(self.run_id, name, payload))

@@ -21,6 +21,7 @@ from ..durations import format_duration, parse_duration
 from ..errors import EventTimeout, NonDeterminismError, RetryableError, SerializationError
 from ..history import vocabulary as ev
 from ..serde import encode, encode_error
+from .pausing import Pausing
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .workflow_loop import WorkflowLoop
 
 
-class Commands(RunContext):
+class Commands(Pausing, RunContext):
     """The workflow primitives of a run, and the engine-side work behind each command."""
 
     engine: Engine
@@ -99,6 +100,7 @@ class Commands(RunContext):
         while True:
             if retry_at is not None:  # a failed attempt (recorded or just now) waits, then retries
                 await self._retry_wait(retry_at)
+                await self.until_resumed()
                 attempt += 1
                 self.emit(ev.STEP_STARTED, p.id, attempt, ev.step_started(args, kwargs))
             try:

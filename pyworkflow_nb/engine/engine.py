@@ -264,7 +264,7 @@ class Engine:
             await asyncio.shield(self._recovery)
 
     def _resume(self, run: Run, workflow: Workflow) -> None:
-        run.row.status = ev.RUNNING
+        run.row.status = ev.PAUSED if run.paused else ev.RUNNING
         run.row.updated_at = self.clock.now()
         self.writer.run_changed(run.row)
         run.begin(workflow)
@@ -382,6 +382,8 @@ class Engine:
             return
         if run.cancel_requested or run.terminating:
             return
+        if run.paused:  # the cancel's cleanup may need to start steps
+            run.resume()
         ts = run.emit(ev.WORKFLOW_CANCEL_REQUESTED, None, None, ev.with_reason(reason))
         if run.task is None:  # not begun (its workflow is not defined): it ends here
             run.cancel_requested = True
@@ -391,16 +393,34 @@ class Engine:
             run.request_cancel(ts, reason)
             await self.writer.durable()
 
-    async def terminate(self, run_id: str, reason: str | None = None) -> None:
-        """End a run in flight at once (see ``Run.terminate``); refused for a finished run."""
-        _check_reason(reason, "terminate")
-        self.require_writable("terminate a run")
+    async def pause(self, run_id: str) -> None:
+        """Hold back new work of a run in flight until :meth:`resume` (see ``Pausing``)."""
+        run = await self._in_flight(run_id, "pause")
+        if not (run.paused or run.terminating):
+            run.pause()
+            await self.writer.durable()
+
+    async def resume(self, run_id: str) -> None:
+        """Let a paused run go on; a run that is not paused is left as it is."""
+        run = await self._in_flight(run_id, "resume")
+        if run.paused and not run.terminating:
+            run.resume()
+            await self.writer.durable()
+
+    async def _in_flight(self, run_id: str, action: str) -> Run:
+        self.require_writable(f"{action} a run")
         await self._recovered()
         run = self.runs.get(run_id)
         if run is None:
             row = self.get_row(run_id)
-            raise InvalidInput(f"run {run_id!r} already ended ({row.status}): only a run in "
-                               "flight can be terminated")
+            raise InvalidInput(f"cannot {action} run {run_id!r}: it already ended "
+                               f"({row.status})")
+        return run
+
+    async def terminate(self, run_id: str, reason: str | None = None) -> None:
+        """End a run in flight at once (see ``Run.terminate``); refused for a finished run."""
+        _check_reason(reason, "terminate")
+        run = await self._in_flight(run_id, "terminate")
         if not run.terminating:
             await run.terminate(reason)
 

@@ -58,6 +58,7 @@ class History:
     order: list[Command] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     markers: dict[str, int] = field(default_factory=dict)  # change id -> version taken
+    paused: bool = False  # paused and not resumed since
     started_at: float | None = None
     last_seq: int = 0
 
@@ -72,6 +73,9 @@ class History:
             if type_ == ev.WORKFLOW_CANCEL_REQUESTED:  # the payload is the reason given
                 history.outcomes.append(Outcome(seq, ts, payload=ev.parse(data_text).get(
                     "reason")))
+                continue
+            if type_ in (ev.WORKFLOW_PAUSED, ev.WORKFLOW_RESUMED):
+                history.paused = type_ == ev.WORKFLOW_PAUSED
                 continue
             if type_ == ev.PATCH_RECORDED and step is not None:
                 history.markers[step] = ev.parse(data_text).get("version", 1)

@@ -84,8 +84,7 @@ class Replaying(Commands):
     def _go_live(self) -> None:
         for p in list(self.pending.values()):
             if not p.started and not p.future.done():
-                p.started = True
-                p.start(p)
+                self.start_or_hold(p)
         for name in list(self.inbox):
             while self.inbox.get(name) and self.waiters.get(name):
                 self.complete_wait(self.waiters[name][0], name, self.inbox[name].popleft())

@@ -77,6 +77,9 @@ class Run(Ends):
         self.cancel_requested = False
         self.cancel_reason: str | None = None
         self.terminating = False  # terminate() under way: the body gets and issues nothing
+        self.paused = self.history.paused
+        self.held: list[Pending] = []
+        self._resumed: asyncio.Future[None] | None = None
         self.divergence: NonDeterminismError | None = None
         self.failed_step: tuple[BaseException, str] | None = None
         self.running_steps = self.sleeping = self.waiting = 0
@@ -145,7 +148,9 @@ class Run(Ends):
                 self.engine.status_changed(row)
 
     def refresh_status(self) -> None:
-        if self.running_steps or not (self.waiting or self.sleeping):
+        if self.paused:
+            self.set_status(ev.PAUSED)
+        elif self.running_steps or not (self.waiting or self.sleeping):
             self.set_status(ev.RUNNING)
         else:
             self.set_status(ev.WAITING if self.waiting else ev.SLEEPING)
@@ -154,7 +159,8 @@ class Run(Ends):
     def settled(self) -> bool:
         """Nothing of this run moves until time passes or something arrives from outside."""
         running_children = sum(c in self.engine.runs for c in self.awaited_children)
-        return not (self.active > running_children or self.deliveries or self._activation_due
+        return not (self.active > running_children or (self.deliveries and not self.paused)
+                    or self._activation_due
                     or (self._finishing is not None and not self._finishing.done()))
 
     # -- issuing commands (on the run's loop) ---------------------------------------------------
@@ -176,8 +182,7 @@ class Run(Ends):
         self.pending[(kind, command_id)] = p
         p.future.add_done_callback(lambda _: self._given_up(p))
         if recorded is None and not self.replay.active:
-            p.started = True
-            start(p)
+            self.start_or_hold(p)
         return p
 
     def _given_up(self, p: Pending) -> None:
@@ -224,7 +229,7 @@ class Run(Ends):
     def _activate(self) -> None:
         self._activation_due = False
         queue = self.deliveries
-        while queue and queue[0].ready and not self.loop.is_closed():
+        while queue and queue[0].ready and not self.paused and not self.loop.is_closed():
             item = queue.popleft()
             self.loop.now = item.ts
             item.apply()

@@ -26,6 +26,8 @@ WORKFLOW_FAILED = "workflow.failed"
 WORKFLOW_CANCELLED = "workflow.cancelled"
 WORKFLOW_CANCEL_REQUESTED = "workflow.cancel_requested"
 WORKFLOW_TERMINATED = "workflow.terminated"
+WORKFLOW_PAUSED = "workflow.paused"
+WORKFLOW_RESUMED = "workflow.resumed"
 WORKFLOW_RETRIED = "workflow.retried"
 EVENT_RECEIVED = "event.received"
 STEP_STARTED = "step.started"
@@ -61,6 +63,8 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_CANCELLED: "reason (when the cancel gave one)",
     WORKFLOW_CANCEL_REQUESTED: "reason (when given)",
     WORKFLOW_TERMINATED: "reason: the run was ended at once, its code not run further",
+    WORKFLOW_PAUSED: "(empty): no new step starts until the resume",
+    WORKFLOW_RESUMED: "(empty): what arrived while paused is handed over now",
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
     EVENT_RECEIVED: "event, payload",
     STEP_STARTED: "input {args, kwargs} (values JSON cannot hold shown as {repr})",
@@ -105,12 +109,13 @@ RUNNING = "running"
 SLEEPING = "sleeping"
 WAITING = "waiting"
 WAITING_FOR_DEFINITION = "waiting_for_definition"
+PAUSED = "paused"
 COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 TERMINATED = "terminated"
 
-RUN_STATUSES = (PENDING, RUNNING, SLEEPING, WAITING, WAITING_FOR_DEFINITION,
+RUN_STATUSES = (PENDING, RUNNING, SLEEPING, WAITING, WAITING_FOR_DEFINITION, PAUSED,
                 COMPLETED, FAILED, CANCELLED, TERMINATED)
 """Values of ``runs.status``."""
 

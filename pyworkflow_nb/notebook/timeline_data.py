@@ -20,7 +20,8 @@ State (``build_state``)::
     }                               # optional "live": False stops a front-end from
                                     # moving a running run's clock on by itself
 
-    row     = {"id", "kind": "workflow"|"step"|"sleep"|"wait"|"child", "name", "n", "label",
+    row     = {"id", "kind": "workflow"|"step"|"sleep"|"wait"|"child"|"pause", "name", "n",
+               "label",
                "status", "segments": [segment, ...]}   # child rows add "run_id"
     segment = {"attempt": int | None, "start", "end": float | None (open),
                "status", "until": float | None, "input": str | None,
@@ -30,10 +31,12 @@ State (``build_state``)::
 Events folded in: ``workflow.started/completed/failed/cancelled/cancel_requested/retried``
 (a retried run gets a new workflow segment), ``step.started/completed/failed/cancelled``,
 ``timer.started/fired``, ``wait.started/completed/timed_out``,
-``child.started/completed/failed`` (a child workflow's row), ``event.received`` (a marker);
+``child.started/completed/failed`` (a child workflow's row), ``event.received`` (a marker),
+``workflow.paused/resumed`` (the spans of a ``paused`` row), ``workflow.terminated``;
 ``value.recorded`` and unknown types only count as instants for gap detection.
 
-Statuses: ``running completed failed retrying sleeping waiting cancelled pending``
+Statuses: ``running completed failed retrying sleeping waiting cancelled terminated paused
+pending``
 (the front-ends colour any other status, e.g. a store status set by the caller, grey).
 A step gets one segment per attempt; the wait between a failed attempt and the
 next one is its own segment with status ``retrying`` (its ``attempt`` is the failed
@@ -97,6 +100,7 @@ __all__ = [
 ]
 
 WORKFLOW_ROW = "workflow"
+PAUSED_ROW = "paused"
 STATUSES = (
     "running",
     "completed",
@@ -106,6 +110,7 @@ STATUSES = (
     "waiting",
     "cancelled",
     "terminated",
+    "paused",
     "pending",
 )
 
@@ -253,6 +258,12 @@ def build_state(
         elif typ == vocab.WORKFLOW_RETRIED:  # a finished run runs again: a new workflow segment
             terminal, run["end"], run["cancel_requested"] = None, None, False
             wf.segments.append(_Seg(None, ts, "running"))
+        elif typ == vocab.WORKFLOW_PAUSED:  # each pause a span of the "paused" row
+            _new_seg(row_for(PAUSED_ROW, "pause"), ts, "paused")
+        elif typ == vocab.WORKFLOW_RESUMED:
+            span = row_for(PAUSED_ROW, "pause").open_seg()
+            if span is not None:
+                span.end, span.status = ts, "completed"
         elif typ == vocab.WORKFLOW_CANCEL_REQUESTED:
             run["cancel_requested"] = True
             raw_markers.append((ts, "cancel", "cancel requested", _NOTHING))
@@ -422,8 +433,8 @@ def _wait_input(data: dict[str, Any]) -> str:
 
 
 def _row_json(r: _Row, limit: int) -> dict[str, Any]:
-    if r.kind == "workflow":
-        name, n, label = WORKFLOW_ROW, 1, "workflow"
+    if r.kind in ("workflow", "pause"):
+        name, n, label = r.id, 1, r.id
     else:
         name, n = _split_step_id(r.id)
         label = f"{name} #{n}" if n > 1 else name

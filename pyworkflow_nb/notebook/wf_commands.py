@@ -30,6 +30,7 @@ USAGE = """\
 %wf send RUN EVENT [JSON]                         deliver an event (payload as JSON)
 %wf cancel RUN [REASON]                           cancel a run (its code may clean up)
 %wf terminate RUN [REASON]                        end a run at once, running no more of it
+%wf pause RUN | %wf resume RUN                    hold back a run's new steps / let it go on
 %wf retry RUN                                     re-run a failed run from its failed step
 %wf schedules                                     list schedules with their next fire times
 %wf schedule pause|resume|trigger|delete ID       act on one schedule
@@ -48,7 +49,7 @@ def _parser() -> MagicArgumentParser:
     runs.add_argument("--status")
     runs.add_argument("--workflow")
     runs.add_argument("--limit", type=int, default=20)
-    for name in ("show", "events", "retry"):
+    for name in ("show", "events", "retry", "pause", "resume"):
         sub.add_parser(name, add_help=False).add_argument("run")
     for name in ("cancel", "terminate"):
         stop = sub.add_parser(name, add_help=False)
@@ -176,6 +177,9 @@ def run_wf(line: str) -> Any:
             getattr(handle, args.command)(reason)
             done = "cancelled" if args.command == "cancel" else "terminated"
             print(f"{done} run {handle.run_id}" + (f": {reason}" if reason else ""))
+        elif args.command in ("pause", "resume"):
+            getattr(handle, args.command)()
+            print(f"{args.command}d run {handle.run_id}: {handle.status()}")
         elif args.command == "retry":
             handle.retry()
             display(handle)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,140 @@ def test_the_timeline_shows_a_terminated_run(client: pw.SyncClient) -> None:
     rows = {r["id"]: r for r in state["rows"]}
     assert rows["workflow"]["segments"][-1]["status"] == "terminated"
     assert rows["ctl_hangs#1"]["segments"][-1]["status"] == "cancelled"
+
+
+# -- pause and resume --------------------------------------------------------------------------
+
+@pytest.fixture
+def vclock(store: Path) -> Iterator[pw.SyncClient]:
+    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+    yield pw.SyncClient()
+    pw.shutdown()
+    pw.use_real_clock()
+
+
+@pw.step
+def ctl_work(i: int) -> int:
+    ran.append(f"work{i}")
+    return i
+
+
+tries = {"n": 0}
+
+
+@pw.step(max_retries=1, retry_delay="1m")
+def ctl_flaky() -> str:
+    tries["n"] += 1
+    ran.append(f"flaky{tries['n']}")
+    if tries["n"] == 1:
+        raise ConnectionError("first try fails")
+    return "ok"
+
+
+@pw.workflow
+async def ctl_steps() -> int:
+    a = await ctl_work(1)
+    b = await pw.wait_for_event("go")
+    await pw.sleep("1h")
+    return a + b + await ctl_work(2)
+
+
+@pw.workflow
+async def ctl_retrying() -> str:
+    return await ctl_flaky()
+
+
+def test_a_paused_run_starts_nothing_and_gets_what_came_meanwhile_on_resume(
+        vclock: pw.SyncClient) -> None:
+    handle = vclock.start(ctl_steps)
+    vclock.skip("1s")
+    assert handle.status() == "waiting"
+    handle.pause()
+    assert handle.status() == "paused"
+    handle.send_event("go", 10)
+    vclock.skip("2h")  # the event is recorded, the body does not see it
+    assert handle.status() == "paused" and ran == ["work1"]
+    handle.resume()
+    assert handle.status() == "sleeping", "the sleep starts only now"
+    vclock.skip("2h")
+    assert handle.result(timeout=5) == 13
+    types = _types(handle)
+    # the wait ends when the event comes (recorded), the body moves on only at the resume
+    assert types.index("workflow.paused") < types.index("wait.completed") < types.index(
+        "workflow.resumed") < types.index("timer.started")
+    assert pw.Replayer([ctl_steps]).replay(handle).ok, "the paused history replays"
+
+
+def test_a_pause_holds_a_retry_until_the_resume(vclock: pw.SyncClient) -> None:
+    tries["n"] = 0
+    handle = vclock.start(ctl_retrying)
+    vclock.skip("1s")
+    assert ran == ["flaky1"] and handle.status() == "sleeping"  # the retry wait
+    handle.pause()
+    vclock.skip("10m")
+    assert ran == ["flaky1"] and handle.status() == "paused"
+    handle.resume()
+    vclock.skip("1s")
+    assert handle.result(timeout=5) == "ok" and ran == ["flaky1", "flaky2"]
+
+
+def test_a_paused_run_stays_paused_across_a_restart(store: Path, client: pw.SyncClient) -> None:
+    handle = client.start(ctl_steps)
+    _wait_status(handle, "waiting")
+    handle.pause()
+    handle.send_event("go", 1)
+    pw.shutdown()
+    pw.configure(store=str(store))
+    client = pw.SyncClient()
+    [resumed] = client.recover()
+    assert resumed.status() == "paused"
+    pw.use_virtual_clock()
+    client.skip("2h")
+    assert resumed.status() == "paused" and ran == ["work1"]
+    resumed.resume()
+    client.skip("2h")
+    assert resumed.result(timeout=5) == 1 + 1 + 2
+    types = _types(resumed)
+    assert types.index("workflow.resumed") < types.index("timer.started"), \
+        "the replayed body's next command waited for the resume, as it would have live"
+    pw.use_real_clock()
+
+
+def test_cancelling_a_paused_run_lets_its_cleanup_run(client: pw.SyncClient) -> None:
+    handle = client.start(ctl_waiter)
+    _wait_status(handle, "waiting")
+    handle.pause()
+    handle.cancel("not needed")
+    with pytest.raises(pw.WorkflowCancelled):
+        handle.result(timeout=5)
+    assert ran == ["cleanup"]
+
+
+def test_pause_and_resume_refuse_finished_runs_and_repeat_quietly(
+        client: pw.SyncClient) -> None:
+    handle = client.start(ctl_waiter)
+    _wait_status(handle, "waiting")
+    handle.resume()  # not paused: nothing happens
+    handle.pause()
+    handle.pause()
+    assert _types(handle).count("workflow.paused") == 1
+    handle.terminate()
+    for action in (handle.pause, handle.resume):
+        with pytest.raises(pw.InvalidInput, match=r"already ended \(terminated\)"):
+            action()
+
+
+def test_the_timeline_draws_each_pause_as_a_span(vclock: pw.SyncClient) -> None:
+    handle = vclock.start(ctl_steps)
+    vclock.skip("1s")
+    handle.pause()
+    vclock.skip("10m")
+    handle.resume()
+    handle.send_event("go", 1)
+    vclock.skip("2h")
+    state = build_state(handle.events(), time.time())
+    paused = {r["id"]: r for r in state["rows"]}["paused"]
+    assert paused["kind"] == "pause" and paused["label"] == "paused"
+    [span] = paused["segments"]
+    assert span["end"] - span["start"] == pytest.approx(600, abs=1)
+    assert state["progress"]["total"] == 2, "a pause is no step"

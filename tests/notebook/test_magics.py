@@ -143,6 +143,19 @@ def test_wf_terminate_with_a_reason(shell: Shell, capsys: pytest.CaptureFixture[
     assert isinstance(error, UsageError) and "already ended (terminated)" in str(error)
 
 
+def test_wf_pause_and_resume(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run('%%workflow gate() --run --id p1\nreturn await pw.wait_for_event("ok")\n')
+    _wait_status(pw.get_run("p1"), "waiting")
+    shell.run("%wf pause p1")
+    assert "paused run p1: paused" in capsys.readouterr().out
+    shell.run("%wf send p1 ok 1")
+    shell.run("%wf resume p1")
+    assert "resumed run p1" in capsys.readouterr().out
+    assert pw.SyncClient().get_run("p1").result(timeout=10) == 1
+    shell.run("%wf help")
+    assert "%wf pause RUN | %wf resume RUN" in capsys.readouterr().out
+
+
 def test_wf_retry_keeps_finished_steps(shell: Shell) -> None:
     shell.run(STEPS + "ok = False")
     shell.fail('%%workflow pipe() --run --id rt --wait\n'
