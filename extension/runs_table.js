@@ -2,7 +2,8 @@
 //
 // Trait `runs`: a list of {run_id, workflow, status, created_at, finished_at, error}
 // (times as epoch seconds or ISO strings). Buttons send
-// {type: "action", action: "timeline" | "cancel" | "retry", run_id} and
+// {type: "action", action: "timeline" | "cancel" | "terminate" | "pause" | "resume" | "retry",
+// run_id} and
 // {type: "action", action: "send_event", run_id, event, payload}; the kernel may answer
 // {type: "action_result", action, run_id, ok, message}, shown as a status line.
 // Self-contained (anywidget loads one module), so a few helpers repeat timeline.js.
@@ -124,13 +125,17 @@ export function filterRuns(runs, filters = {}) {
 /**
  * Which actions a run's status allows.
  * @param {string|null|undefined} status
- * @returns {{timeline: boolean, cancel: boolean, retry: boolean, send_event: boolean}}
+ * @returns {{timeline: boolean, cancel: boolean, terminate: boolean, pause: boolean,
+ *   resume: boolean, retry: boolean, send_event: boolean}}
  */
 export function actionsFor(status) {
   const done = TERMINAL.has(status || "");
   return {
     timeline: true,
     cancel: !done,
+    terminate: !done,
+    pause: !done && status !== "paused",
+    resume: status === "paused",
     retry: status === "failed",  // the engine retries failed runs only
     send_event: !done,
   };
@@ -173,7 +178,8 @@ const cancelRaf = (/** @type {number} */ id) =>
   typeof cancelAnimationFrame === "function" ? cancelAnimationFrame(id) : clearTimeout(id);
 
 const ACTION_LABELS = /** @type {const} */ ([
-  ["timeline", "timeline"], ["cancel", "cancel"], ["retry", "retry"], ["send_event", "send event"],
+  ["timeline", "timeline"], ["cancel", "cancel"], ["terminate", "terminate"], ["pause", "pause"],
+  ["resume", "resume"], ["retry", "retry"], ["send_event", "send event"],
 ]);
 const COLUMNS = ["run", "workflow", "status", "created", "finished", "took", "error", ""];
 

@@ -36,8 +36,12 @@ describe("helpers", () => {
   });
 
   it("allows actions by status", () => {
-    assert.deepEqual(actionsFor("running"), { timeline: true, cancel: true, retry: false, send_event: true });
-    assert.deepEqual(actionsFor("failed"), { timeline: true, cancel: false, retry: true, send_event: false });
+    assert.deepEqual(actionsFor("running"), { timeline: true, cancel: true, terminate: true,
+      pause: true, resume: false, retry: false, send_event: true });
+    assert.deepEqual(actionsFor("failed"), { timeline: true, cancel: false, terminate: false,
+      pause: false, resume: false, retry: true, send_event: false });
+    assert.deepEqual([actionsFor("paused").pause, actionsFor("paused").resume], [false, true]);
+    assert.equal(actionsFor("terminated").terminate, false);
     assert.equal(actionsFor("completed").retry, false);
     assert.equal(actionsFor("cancelled").retry, false, "the engine retries failed runs only");
   });

@@ -126,6 +126,12 @@ class RunsTableWidget(anywidget.AnyWidget):
         engine = self.engine
         if action == "cancel":
             return engine.cancel(run_id)
+        if action == "terminate":
+            return engine.terminate(run_id, "from the runs table")
+        if action == "pause":
+            return engine.pause(run_id)
+        if action == "resume":
+            return engine.resume(run_id)
         if action == "retry":
             return retry_run(engine, run_id)
         if action == "send_event":

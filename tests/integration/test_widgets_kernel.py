@@ -160,6 +160,15 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
         shown = k.models[k.model_of(TIMELINE)]["state"]
         assert shown["run"]["run_id"] == run_id and shown["run"]["status"] == "completed"
 
+        k.execute("w2 = pw.SyncClient().start(waiter)\nprint(w2.run_id)")
+        other = k.printed[-1].strip()
+        k.pump(lambda: status_of(other) == "waiting")
+        for action, status in (("pause", "paused"), ("resume", "waiting"),
+                               ("terminate", "terminated")):
+            k.send(table, {"type": "action", "action": action, "run_id": other})
+            k.pump(lambda wanted=status: status_of(other) == wanted)
+        assert [r["ok"] for r in k.replies(table, "action_result")[-3:]] == [True] * 3
+
 
 
 def test_the_timeline_gets_its_deltas_while_a_cell_blocks(tmp_path: Path,
