@@ -41,6 +41,7 @@ from .errors import (
     WorkflowTerminated,
 )
 from .primitives import (
+    ChildHandle,
     get_logger,
     info,
     now,
@@ -48,6 +49,7 @@ from .primitives import (
     side_effect,
     sleep,
     sleep_until,
+    start_child,
     uuid4,
     wait_for_event,
 )
@@ -84,6 +86,7 @@ def unload_ipython_extension(shell: object) -> None:
 
 __all__ = [
     "DEFAULT_VERSION",
+    "ChildHandle",
     "DefinitionError",
     "DurationLike",
     "EventTimeout",
@@ -134,6 +137,7 @@ __all__ = [
     "sleep_until",
     "sql",
     "start",
+    "start_child",
     "step",
     "use_real_clock",
     "use_virtual_clock",

@@ -42,9 +42,11 @@ class RunContext(ABC):
         """Assign the call's step id now and return the awaitable that runs it durably."""
 
     @abstractmethod
-    def call_child(self, workflow: Workflow, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Awaitable[Any]:
-        """Run ``workflow`` as a child run and return an awaitable of its result."""
+    def call_child(self, workflow: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   parent_close: str = "terminate") -> tuple[str, Awaitable[Any]]:
+        """Start ``workflow`` as a child run: its run id, and an awaitable of its result.
+
+        ``parent_close`` says what happens to the child if this run ends first."""
 
     @abstractmethod
     async def sleep_until(self, until: float) -> None:

@@ -141,7 +141,7 @@ class Workflow(Definition, Generic[P, R]):
         run = current_run.get()
         if run is None or current_step.get() is not None:
             return self.fn(*args, **kwargs)
-        return run.call_child(self, args, kwargs)
+        return run.call_child(self, args, kwargs)[1]
 
     def __repr__(self) -> str:
         return f"<pw.workflow {self.name} version={self.version}>"

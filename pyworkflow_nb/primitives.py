@@ -1,4 +1,4 @@
-"""Workflow primitives: durable sleeps and waits, recorded values, run info.
+"""Workflow primitives: durable sleeps and waits, recorded values, child runs, run info.
 
 Each is one call on the current run (see :mod:`pyworkflow_nb.context`). Recorded values are
 stored the first time and replayed verbatim, so replaying a run sees the same values.
@@ -11,13 +11,15 @@ import logging
 import random as _random
 import time
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime, timezone
 from typing import Any
 
 from .context import RunInfo, current_run, current_step, require_run
+from .definitions import Workflow
 from .durations import DurationLike, parse_duration, parse_instant
-from .errors import WorkflowContextError
+from .errors import InvalidInput, WorkflowContextError
+from .history.vocabulary import PARENT_CLOSE_POLICIES
 
 _log = logging.getLogger("pyworkflow_nb.workflow")
 
@@ -109,3 +111,40 @@ def get_logger() -> logging.Logger:
     """A logger for workflow code; it stays silent while a run replays."""
     run = current_run.get()
     return _log if run is None else run.logger()
+
+
+class ChildHandle:
+    """A child run started with :func:`start_child`: ``await`` it for its result."""
+
+    def __init__(self, run_id: str, result: Awaitable[Any]) -> None:
+        self.run_id = run_id
+        self._result = result
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._result.__await__()
+
+    async def result(self) -> Any:
+        """The child's result (raises ``WorkflowFailed`` as awaiting a workflow does)."""
+        return await self._result
+
+    def __repr__(self) -> str:
+        return f"<ChildHandle {self.run_id}>"
+
+
+def start_child(workflow: Workflow[..., Any], *args: Any, parent_close: str = "terminate",
+                **kwargs: Any) -> ChildHandle:
+    """Start ``workflow`` as a child run of this one and return its handle at once.
+
+    ``parent_close`` says what happens to the child if this run ends (completes, fails, is
+    cancelled or terminated) while the child still runs: ``"terminate"`` (the default),
+    ``"request_cancel"`` (the child is cancelled and may clean up) or ``"abandon"`` (it goes
+    on). Awaiting a workflow directly, ``await child_wf(x)``, starts it the default way.
+    """
+    if parent_close not in PARENT_CLOSE_POLICIES:
+        raise InvalidInput(f"start_child(parent_close=...) must be one of "
+                           f"{', '.join(map(repr, PARENT_CLOSE_POLICIES))}, got {parent_close!r}")
+    if not isinstance(workflow, Workflow):
+        raise InvalidInput(f"start_child needs a @pw.workflow, got {workflow!r}")
+    run_id, result = require_run("pw.start_child()").call_child(workflow, args, kwargs,
+                                                                parent_close)
+    return ChildHandle(run_id, result)

@@ -38,6 +38,7 @@ class Commands(Pausing, RunContext):
     replay: Replay
     inbox: dict[str, deque[Any]]
     versions: dict[str, int]
+    children: dict[str, str]  # child run id -> what happens to it if this run ends first
     waiters: dict[str, deque[Pending]]
     loop_timers: dict[int, Pending]  # id of the body loop's TimerHandle -> its timer command
     failed_step: tuple[BaseException, str] | None
@@ -382,15 +383,18 @@ class Commands(Pausing, RunContext):
 
     # -- child runs ----------------------------------------------------------------------------
 
-    def call_child(self, workflow: Workflow, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> Awaitable[Any]:
+    def call_child(self, workflow: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   parent_close: str = "terminate") -> tuple[str, Awaitable[Any]]:
         def start(p: Pending) -> None:
             child_run_id = f"{self.run_id}/{p.id}"
             if p.recorded is None:
-                self.emit(ev.CHILD_STARTED, p.id, None, ev.child_started(child_run_id))
+                self.emit(ev.CHILD_STARTED, p.id, None,
+                          ev.child_started(child_run_id, parent_close))
+            self.children[child_run_id] = parent_close
             self._spawn(p, self._run_child(p, workflow, args, kwargs, child_run_id))
 
-        return self.issue("child", workflow.name, start).future
+        p = self.issue("child", workflow.name, start)
+        return f"{self.run_id}/{p.id}", p.future
 
     async def _run_child(self, p: Pending, workflow: Workflow, args: tuple[Any, ...],
                          kwargs: dict[str, Any], child_run_id: str) -> None:

@@ -66,11 +66,7 @@ class Ends(Replaying):
             await self._finishing
             return
         self.terminating = True
-        works = [p.work for p in self.pending.values()
-                 if p.work is not None and not p.work.done()]
-        for work in works:
-            work.cancel()
-        await asyncio.gather(*works, return_exceptions=True)
+        await asyncio.gather(*self._cancel_works(), return_exceptions=True)
         self.deliveries.clear()
         self._cancel_body()
         if not self.loop.is_closed():
@@ -132,7 +128,10 @@ class Ends(Replaying):
             self._finishing = self.engine.loop.create_task(self.finish(self._ending))
 
     async def finish(self, ending: Ending) -> None:
-        """Record the run's end, make it durable, and tell the engine."""
+        """Record the run's end, make it durable, apply its children's ``parent_close``
+        policies, and tell the engine."""
+        # work the body left behind (a child or a task it never awaited) ends before the run
+        await asyncio.gather(*self._cancel_works(), return_exceptions=True)
         if ending.result_json is not None:
             data = ev.result(ending.result_json)
         elif ending.error is not None:
@@ -155,15 +154,21 @@ class Ends(Replaying):
         self.loop.close()
         try:
             await self.durable()
+            await self.engine.close_children(cast("Run", self))
         finally:
             self.engine.finished(cast("Run", self), ending.exc)
 
-    def stop(self) -> list[asyncio.Future[Any]]:
-        """Stop where it is (the engine closes); returns the engine-side work to wait for."""
+    def _cancel_works(self) -> list[asyncio.Future[Any]]:
+        """Cancel the engine-side work of every command in flight; returns it, to wait for."""
         works = [p.work for p in self.pending.values() if p.work is not None
                  and not p.work.done()]
         for work in works:
             work.cancel()
+        return works
+
+    def stop(self) -> list[asyncio.Future[Any]]:
+        """Stop where it is (the engine closes); returns the engine-side work to wait for."""
+        works = self._cancel_works()
         self._cancel_body()
         if not self.loop.is_closed():
             self.loop.run_until_idle()

@@ -439,6 +439,18 @@ class Engine:
             self._recent.pop(run_id, None)
         return len(purged)
 
+    async def close_children(self, parent: Run) -> None:
+        """Apply each child's ``parent_close`` policy once ``parent`` has ended."""
+        for child_id, policy in parent.children.items():
+            child = self.runs.get(child_id)
+            if child is None or policy == "abandon":
+                continue
+            reason = f"its parent run {parent.run_id!r} ended ({parent.row.status})"
+            if policy == "terminate":
+                await self.terminate(child_id, reason)
+            else:
+                await self.cancel(child_id, reason)
+
     def finished(self, run: Run, exc: BaseException | None) -> None:
         """Called by a run once its final event is recorded."""
         self.runs.pop(run.run_id, None)

@@ -85,6 +85,7 @@ class Run(Ends):
         self.running_steps = self.sleeping = self.waiting = 0
         self.active = 0  # engine-side tasks doing work now (not waiting on a timer)
         self.awaited_children: set[str] = set()  # child runs a task of this run awaits
+        self.children: dict[str, str] = {}  # child run id -> its parent_close policy
         self.recovered = False
         self.ended_replaying = False
         self._activation_due = False
@@ -176,8 +177,8 @@ class Run(Ends):
         where = self._call_site() if self.replay.active else ""
         recorded = self.replay.match(kind, command_id, where)
         p = Pending(kind, command_id, self.loop.create_future(), recorded, start)
-        if self.divergence is not None or self.terminating:
-            p.future.cancel()
+        if self.divergence is not None or self.terminating or self.engine.closing:
+            p.future.cancel()  # (at a shutdown the body unwinds; what it would do is not done)
             return p
         self.pending[(kind, command_id)] = p
         p.future.add_done_callback(lambda _: self._given_up(p))

@@ -80,7 +80,8 @@ EVENT_TYPES: dict[str, str] = {
     VALUE_RECORDED: "value (pw.now, pw.random, pw.uuid4, pw.side_effect)",
     PATCH_RECORDED: "version, deprecated: the run took this change (pw.patched, get_version); "
                     "the step column holds the change id",
-    CHILD_STARTED: "run_id of the child run",
+    CHILD_STARTED: "run_id of the child run, parent_close (terminate, request_cancel, "
+                   "abandon: what happens to it if the parent ends first)",
     CHILD_COMPLETED: "result",
     CHILD_FAILED: "error, final",
     SCHEDULE_CREATED: "workflow, spec, input",
@@ -98,6 +99,10 @@ EVENT_TYPES: dict[str, str] = {
 
 COMMAND_FAMILIES = ("step", "timer", "wait", "value", "child")
 """Event families that belong to one command of a run; the event's ``step`` column is its id."""
+
+PARENT_CLOSE_POLICIES = ("terminate", "request_cancel", "abandon")
+"""What happens to a child run still going when its parent ends (``child.started``'s
+``parent_close``): terminated, asked to cancel, or left running."""
 
 DEFAULT_VERSION = -1
 """The version ``get_version`` gives a run that passed a change before the change existed."""
@@ -216,8 +221,8 @@ def patch_recorded(version: int, deprecated: bool) -> str:
     return _json({"version": version, "deprecated": deprecated})
 
 
-def child_started(child_run_id: str) -> str:
-    return _json({"run_id": child_run_id})
+def child_started(child_run_id: str, parent_close: str) -> str:
+    return _json({"run_id": child_run_id, "parent_close": parent_close})
 
 
 def child_failed(error: dict[str, Any]) -> str:

@@ -315,3 +315,16 @@ def test_the_timeline_draws_each_pause_as_a_span(vclock: pw.SyncClient) -> None:
     [span] = paused["segments"]
     assert span["end"] - span["start"] == pytest.approx(600, abs=1)
     assert state["progress"]["total"] == 2, "a pause is no step"
+
+
+def test_a_shutdown_runs_no_cleanup_step_that_would_spoil_the_history(
+        store: Path, client: pw.SyncClient) -> None:
+    handle = client.start(ctl_waiter)
+    _wait_status(handle, "waiting")
+    pw.shutdown()  # the body unwinds through its finally block: its step must not be recorded
+    pw.configure(store=str(store))
+    [resumed] = pw.SyncClient().recover()
+    assert resumed.status() == "waiting"
+    resumed.send_event("go", "ok")
+    assert resumed.result(timeout=5) == "ok"
+    assert ran == ["cleanup"], "the cleanup ran once, when the workflow really ended"
