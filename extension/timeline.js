@@ -761,7 +761,7 @@ export class TimelineView {
       const m = (this.state.markers || [])[sel.marker];
       sel.shown = m;
       if (!m) return this.closeDetails();
-      head.append(h(d, "strong", null, `${m.kind === "cancel" ? "cancel requested" : `event ${m.label}`}`), close);
+      head.append(h(d, "strong", null, `${m.kind === "cancel" ? "cancel requested" : `${m.kind} ${m.label}`}`), close);
       panel.append(head, h(d, "div", "pw-tl-details-meta", `received ${formatClock(m.ts, "full")}`));
       if (m.text != null) this.section("payload", m.text);
       return;

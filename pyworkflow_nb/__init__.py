@@ -40,6 +40,7 @@ from .errors import (
     WorkflowFailed,
     WorkflowTerminated,
 )
+from .messages import set_query_handler, set_signal_handler, wait_condition
 from .primitives import (
     ChildHandle,
     get_logger,
@@ -129,6 +130,8 @@ __all__ = [
     "run",
     "runs_table",
     "schedule",
+    "set_query_handler",
+    "set_signal_handler",
     "shutdown",
     "side_effect",
     "skip",
@@ -142,6 +145,7 @@ __all__ = [
     "use_real_clock",
     "use_virtual_clock",
     "uuid4",
+    "wait_condition",
     "wait_for_event",
     "workflow",
 ]

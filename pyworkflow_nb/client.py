@@ -149,6 +149,16 @@ class RunHandle(BaseRunHandle):
         """Let a paused run go on."""
         await runtime.call(lambda e: e.resume(self.run_id))
 
+    async def signal(self, name: str, *args: Any) -> None:
+        """Send signal ``name`` with ``args`` to the run's handler (``pw.set_signal_handler``);
+        recorded first, so it reaches a sleeping, paused or restarting run too."""
+        await runtime.call(lambda e: e.signal(self.run_id, name, args))
+
+    async def query(self, name: str, *args: Any) -> Any:
+        """Ask the run's query handler ``name`` (``pw.set_query_handler``); records nothing.
+        A finished run is replayed from its history to answer."""
+        return await runtime.call(lambda e: e.query(self.run_id, name, args))
+
     async def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run's ``pw.wait_for_event(name)`` (now or later)."""
         await runtime.call(lambda e: e.send_event(self.run_id, name, payload))

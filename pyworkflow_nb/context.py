@@ -7,6 +7,7 @@ the interface. Many runs share one event loop, each task carrying its own contex
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -68,6 +69,18 @@ class RunContext(ABC):
     @abstractmethod
     async def side_effect(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` once (sync or async) and replay its recorded value."""
+
+    @abstractmethod
+    def set_signal_handler(self, name: str, fn: Callable[..., Any] | None) -> None:
+        """Hand each signal ``name`` to ``fn`` (those waiting for a handler too)."""
+
+    @abstractmethod
+    def set_query_handler(self, name: str, fn: Callable[..., Any] | None) -> None:
+        """Answer queries ``name`` with ``fn``."""
+
+    @abstractmethod
+    def wait_condition(self, predicate: Callable[[], bool]) -> asyncio.Future[bool]:
+        """A future resolved once ``predicate()`` holds after an activation."""
 
     @abstractmethod
     def clock_now(self) -> float:

@@ -45,6 +45,14 @@ class SyncRunHandle(BaseRunHandle):
         """Let a paused run go on, once that is recorded."""
         runtime.call_sync(lambda e: e.resume(self.run_id))
 
+    def signal(self, name: str, *args: Any) -> None:
+        """Send a signal (see ``RunHandle.signal``) and wait until it is recorded."""
+        runtime.call_sync(lambda e: e.signal(self.run_id, name, args))
+
+    def query(self, name: str, *args: Any) -> Any:
+        """Ask a query of the run (see ``RunHandle.query``)."""
+        return runtime.call_sync(lambda e: e.query(self.run_id, name, args))
+
     def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run and wait until it is recorded."""
         runtime.call_sync(lambda e: e.send_event(self.run_id, name, payload))

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pyworkflow_nb"
 LAYERS: dict[str, int] = {
     "errors": 0, "durations": 0, "serde": 0, "locations": 0,
     "history": 1,
-    "context": 2, "definitions": 2, "primitives": 2, "versioning": 2, "store": 2,
+    "context": 2, "definitions": 2, "primitives": 2, "versioning": 2, "messages": 2, "store": 2,
     "engine": 3,
     "runtime": 4,
     "client": 5, "sync": 5, "schedules": 5, "timeskip": 5, "replayer": 5, "displays": 5,

@@ -43,6 +43,7 @@ class Ends(Replaying):
     _finishing: asyncio.Task[None] | None
     _store_error: BaseException | None
     cancel_reason: str | None
+    handler_error: BaseException | None
     terminating: bool
     deliveries: deque[Delivery]
 
@@ -94,6 +95,8 @@ class Ends(Replaying):
                 self._end(self._failure(self.divergence))
             elif self._store_error is not None:
                 self._end(self._failure(self._store_error))
+            elif self.handler_error is not None:
+                self._end(self._failure(self.handler_error))
             elif self.cancel_requested:
                 self._end(Ending(ev.CANCELLED, reason=self.cancel_reason))
             else:

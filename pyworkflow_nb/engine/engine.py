@@ -33,6 +33,7 @@ from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
 from ..store.writer import Durability
 from .clock import Clock
 from .ending import Ending
+from .offline import query_history
 from .run import Run
 from .scheduler import Scheduler
 from .steps import LocalStepExecutor, StepExecutor
@@ -371,6 +372,30 @@ class Engine:
         seq = run.seq
         await self.writer.durable()
         run.receive(name, payload, seq, ts)
+
+    async def signal(self, run_id: str, name: str, args: tuple[Any, ...] = ()) -> None:
+        """Record signal ``name`` for a run in flight; its handler gets it at an activation."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput(f"a signal name must be a non-empty string, got {name!r}")
+        args_json = encode(list(args), where=f"the arguments of signal {name!r}")
+        run = await self._in_flight(run_id, f"signal {name!r} to")
+        ts = run.emit(ev.SIGNAL_RECEIVED, None, None, ev.signal_received(name, args_json))
+        seq = run.seq
+        await self.writer.durable()
+        run.receive_signal(name, tuple(args), seq, ts)
+
+    async def query(self, run_id: str, name: str, args: tuple[Any, ...] = ()) -> Any:
+        """Answer query ``name`` from the run's state; a run not in memory is replayed first."""
+        await self._recovered()
+        run = self.runs.get(run_id)
+        if run is not None and run.task is not None:
+            return run.answer_query(name, args)
+        row = self.get_row(run_id)
+        workflow = self.registry.workflow(row.workflow)
+        if workflow is None:
+            raise InvalidInput(f"cannot query run {run_id!r}: its workflow {row.workflow!r} is "
+                               "not defined; run the cell that defines it first")
+        return query_history(workflow, self.events(run_id), name, args)
 
     async def cancel(self, run_id: str, reason: str | None = None) -> None:
         _check_reason(reason, "cancel")

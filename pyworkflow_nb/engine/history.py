@@ -47,6 +47,7 @@ class Outcome:
     ts: float
     command: Command | None = None
     event: str | None = None  # the name of an event received
+    signal: str | None = None  # the name of a signal received (its args are the payload)
     payload: Any = None
 
 
@@ -79,6 +80,11 @@ class History:
                 continue
             if type_ == ev.PATCH_RECORDED and step is not None:
                 history.markers[step] = ev.parse(data_text).get("version", 1)
+                continue
+            if type_ == ev.SIGNAL_RECEIVED:
+                data = ev.parse(data_text)
+                history.outcomes.append(Outcome(seq, ts, signal=data["signal"], payload=tuple(
+                    ev.recorded_value({"value": data["args"]}))))
                 continue
             if type_ == ev.EVENT_RECEIVED:
                 data = ev.parse(data_text)

@@ -97,6 +97,23 @@ def replay_history(workflow: Workflow, events: list[EventRow]) -> ReplayVerdict:
         engine.loop.close()
 
 
+def query_history(workflow: Workflow, events: list[EventRow], name: str,
+                  args: tuple[Any, ...]) -> Any:
+    """Answer query ``name`` from the state the code reaches replaying ``events``."""
+    engine = _OfflineEngine(events[-1][2] if events else 0.0)
+    run = _ReplayRun.from_store(engine, _row_from(events), events)  # type: ignore[arg-type]
+    run.live_commands = []
+    try:
+        run.begin(workflow)
+        if run.divergence is not None:
+            raise run.divergence
+        return run.answer_query(name, args)
+    finally:
+        engine.closing = True
+        run.stop()
+        engine.loop.close()
+
+
 def _row_from(events: list[EventRow]) -> RunRow:
     started = next((e for e in events if e[3] == ev.WORKFLOW_STARTED), None)
     if started is None:

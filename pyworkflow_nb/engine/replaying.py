@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import NonDeterminismError
@@ -25,6 +26,8 @@ class Replaying(Commands):
     divergence: NonDeterminismError | None
     cancel_requested: bool
     cancel_reason: str | None
+    advance: Callable[[], None]
+    on_signal: Callable[[str, tuple[Any, ...]], None]
 
     def _replay(self) -> None:
         replay = self.replay
@@ -38,7 +41,7 @@ class Replaying(Commands):
                 break
             self.loop.now = outcome.ts
             self._hand_over(outcome)
-            self.loop.run_until_idle()
+            self.advance()
         else:
             return
         error = error or (None if self.task_done else replay.check_end())
@@ -56,7 +59,9 @@ class Replaying(Commands):
     def _hand_over(self, outcome: Outcome) -> None:
         cmd = outcome.command
         if cmd is None:
-            if outcome.event is None:
+            if outcome.signal is not None:
+                self.on_signal(outcome.signal, outcome.payload)
+            elif outcome.event is None:
                 self.cancel_requested = True
                 self.cancel_reason = outcome.payload
                 self._cancel_body()

@@ -27,6 +27,7 @@ from ..serde import decode
 from ..store import EventRow, RunRow
 from .ending import Ending, Ends
 from .history import History
+from .messages import Condition, Messages
 from .pending import DONE, Delivery, Pending, settle
 from .replay import Replay
 from .workflow_loop import WorkflowLoop
@@ -49,7 +50,7 @@ class _ReplayLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return not self._run.replaying and super().isEnabledFor(level)
 
 
-class Run(Ends):
+class Run(Messages, Ends):
     """The live state of one run, and the implementation of every workflow primitive."""
 
     def __init__(self, engine: Engine, row: RunRow, history: History | None = None,
@@ -79,6 +80,12 @@ class Run(Ends):
         self.terminating = False  # terminate() under way: the body gets and issues nothing
         self.paused = self.history.paused
         self.held: list[Pending] = []
+        self.signal_handlers: dict[str, Callable[..., Any]] = {}
+        self.query_handlers: dict[str, Callable[..., Any]] = {}
+        self.unhandled: dict[str, deque[tuple[Any, ...]]] = {}
+        self.conditions: list[Condition] = []
+        self.body_context: contextvars.Context | None = None
+        self.handler_error: BaseException | None = None
         self._resumed: asyncio.Future[None] | None = None
         self.divergence: NonDeterminismError | None = None
         self.failed_step: tuple[BaseException, str] | None = None
@@ -151,10 +158,11 @@ class Run(Ends):
     def refresh_status(self) -> None:
         if self.paused:
             self.set_status(ev.PAUSED)
-        elif self.running_steps or not (self.waiting or self.sleeping):
+        elif self.running_steps or not (self.waiting or self.sleeping or self.conditions):
             self.set_status(ev.RUNNING)
         else:
-            self.set_status(ev.WAITING if self.waiting else ev.SLEEPING)
+            self.set_status(ev.WAITING if self.waiting or (self.conditions and not self.sleeping)
+                            else ev.SLEEPING)
 
     @property
     def settled(self) -> bool:
@@ -234,7 +242,7 @@ class Run(Ends):
             item = queue.popleft()
             self.loop.now = item.ts
             item.apply()
-            self.loop.run_until_idle()
+            self.advance()
         self._check_ended()
 
     def _fail_body(self, exc: BaseException) -> None:
@@ -252,8 +260,9 @@ class Run(Ends):
         ctx = contextvars.copy_context()
         ctx.run(current_run.set, self)
         ctx.run(current_step.set, None)
+        self.body_context = ctx
         self.task = self.loop.create_task(self._body(workflow), context=ctx)
-        self.loop.run_until_idle()
+        self.advance()
         self._replay()  # with an empty history, or once matched, this only goes live
         self._check_ended()
 

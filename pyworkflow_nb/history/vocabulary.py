@@ -30,6 +30,7 @@ WORKFLOW_PAUSED = "workflow.paused"
 WORKFLOW_RESUMED = "workflow.resumed"
 WORKFLOW_RETRIED = "workflow.retried"
 EVENT_RECEIVED = "event.received"
+SIGNAL_RECEIVED = "signal.received"
 STEP_STARTED = "step.started"
 STEP_COMPLETED = "step.completed"
 STEP_FAILED = "step.failed"
@@ -67,6 +68,7 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_RESUMED: "(empty): what arrived while paused is handed over now",
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
     EVENT_RECEIVED: "event, payload",
+    SIGNAL_RECEIVED: "signal, args: handed to the workflow's handler (pw.set_signal_handler)",
     STEP_STARTED: "input {args, kwargs} (values JSON cannot hold shown as {repr})",
     STEP_COMPLETED: "result",
     STEP_FAILED: "error, retry_at (epoch seconds or null), final",
@@ -189,6 +191,10 @@ def event_received(name: str, payload_json: str) -> str:
 
 
 wait_completed = event_received
+
+
+def signal_received(name: str, args_json: str) -> str:
+    return _object(signal=_json(name), args=args_json)
 
 
 def step_started(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

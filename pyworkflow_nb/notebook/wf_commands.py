@@ -31,6 +31,8 @@ USAGE = """\
 %wf cancel RUN [REASON]                           cancel a run (its code may clean up)
 %wf terminate RUN [REASON]                        end a run at once, running no more of it
 %wf pause RUN | %wf resume RUN                    hold back a run's new steps / let it go on
+%wf signal RUN NAME [JSON]                        signal a run (JSON: one argument)
+%wf query RUN NAME [JSON]                         ask a run's query handler
 %wf retry RUN                                     re-run a failed run from its failed step
 %wf schedules                                     list schedules with their next fire times
 %wf schedule pause|resume|trigger|delete ID       act on one schedule
@@ -77,17 +79,18 @@ def _parse(line: str) -> argparse.Namespace:
         if not duration:
             raise UsageError("%wf skip needs a duration: %wf skip 3d")
         return argparse.Namespace(command="skip", duration=duration)
-    if words and words[0] == "send":
+    if words and words[0] in ("send", "signal", "query"):
+        command, what = words[0], "an event" if words[0] == "send" else f"a {words[0]}"
         if len(words) < 3:
-            raise UsageError("%wf send needs a run id and an event name: "
-                             "%wf send RUN EVENT [JSON]")
+            raise UsageError(f"%wf {command} needs a run id and {what} name: "
+                             f"%wf {command} RUN NAME [JSON]")
         try:
             payload = json.loads(words[3]) if len(words) > 3 else None
         except json.JSONDecodeError as exc:
-            raise UsageError(f"%wf send: the payload is not valid JSON ({exc}): "
-                             f"{words[3]!r}; e.g. %wf send RUN approved {{\"by\": \"ana\"}}"
-                             ) from None
-        return argparse.Namespace(command="send", run=words[1], event=words[2], payload=payload)
+            raise UsageError(f"%wf {command}: {words[3]!r} is not valid JSON ({exc}); e.g. "
+                             f"%wf {command} RUN approved {{\"by\": \"ana\"}}") from None
+        return argparse.Namespace(command=command, run=words[1], event=words[2],
+                                  payload=payload, given=len(words) > 3)
     try:
         args = _PARSER.parse_args(shlex.split(line))
     except (UsageError, ValueError) as exc:
@@ -169,6 +172,13 @@ def run_wf(line: str) -> Any:
             return handle
         if args.command == "events":
             return EventList(handle.events())
+        if args.command in ("signal", "query"):
+            call_args = (args.payload,) if args.given else ()
+            if args.command == "query":
+                return handle.query(args.event, *call_args)
+            handle.signal(args.event, *call_args)
+            print(f"sent signal {args.event!r} to run {handle.run_id}")
+            return None
         if args.command == "send":
             handle.send_event(args.event, args.payload)
             print(f"sent {args.event!r} to run {handle.run_id}")

@@ -143,6 +143,21 @@ def test_wf_terminate_with_a_reason(shell: Shell, capsys: pytest.CaptureFixture[
     assert isinstance(error, UsageError) and "already ended (terminated)" in str(error)
 
 
+def test_wf_signal_and_query(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run('%%workflow tally() --run --id q1\nseen = []\n'
+              'pw.set_signal_handler("add", seen.append)\n'
+              'pw.set_query_handler("seen", lambda: list(seen))\n'
+              'await pw.wait_condition(lambda: len(seen) == 2)\nreturn seen\n')
+    _wait_status(pw.get_run("q1"), "waiting")  # on its condition
+    shell.run('%wf signal q1 add {"n": 1}')
+    assert "sent signal 'add' to run q1" in capsys.readouterr().out
+    assert shell.run("%wf query q1 seen") == [{"n": 1}]
+    shell.run("%wf signal q1 add 2")
+    assert pw.SyncClient().get_run("q1").result(timeout=10) == [{"n": 1}, 2]
+    error = shell.fail("%wf signal q1")
+    assert isinstance(error, UsageError) and "needs a run id and a signal name" in str(error)
+
+
 def test_wf_pause_and_resume(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
     shell.run('%%workflow gate() --run --id p1\nreturn await pw.wait_for_event("ok")\n')
     _wait_status(pw.get_run("p1"), "waiting")

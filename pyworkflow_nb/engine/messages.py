@@ -1,0 +1,156 @@
+"""Messages to a running workflow: signals, queries, and conditions the body waits on.
+
+A signal is recorded (``signal.received``) and then handed to the handler the body set with
+``pw.set_signal_handler``, at an activation like any outcome, so a replay calls the handler at
+the same point; a signal that comes before its handler is set waits for it. A query calls the
+handler set with ``pw.set_query_handler`` between two activations and records nothing. A
+condition (``pw.wait_condition``) is checked after every activation until it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput, WorkflowContextError
+from .history import Outcome
+
+if TYPE_CHECKING:
+    from .replay import Replay
+    from .workflow_loop import WorkflowLoop
+
+
+@dataclass(eq=False)
+class Condition:
+    """A ``wait_condition`` in progress: its predicate and the future the body awaits."""
+
+    predicate: Callable[[], bool]
+    future: asyncio.Future[bool]
+
+
+class Messages:
+    """The handlers a body set, the signals waiting for one, and its conditions."""
+
+    loop: WorkflowLoop
+    task: asyncio.Task[Any] | None
+    replay: Replay
+    after_durable: Callable[..., None]
+    signal_handlers: dict[str, Callable[..., Any]]
+    query_handlers: dict[str, Callable[..., Any]]
+    unhandled: dict[str, deque[tuple[Any, ...]]]  # signals that came before their handler
+    conditions: list[Condition]
+    body_context: contextvars.Context | None
+    handler_error: BaseException | None
+    _cancel_body: Callable[[], None]
+    refresh_status: Callable[[], None]
+
+    # -- set by the body -------------------------------------------------------------------------
+
+    def set_signal_handler(self, name: str, fn: Callable[..., Any] | None) -> None:
+        if fn is None:
+            self.signal_handlers.pop(name, None)
+            return
+        self.signal_handlers[name] = fn
+        waiting = self.unhandled.pop(name, None)
+        while waiting:
+            self._call_handler(fn, waiting.popleft())
+
+    def set_query_handler(self, name: str, fn: Callable[..., Any] | None) -> None:
+        if fn is None:
+            self.query_handlers.pop(name, None)
+        else:
+            self.query_handlers[name] = fn
+
+    def wait_condition(self, predicate: Callable[[], bool]) -> asyncio.Future[bool]:
+        future: asyncio.Future[bool] = self.loop.create_future()
+        self.conditions.append(Condition(predicate, future))
+        self.refresh_status()
+        return future
+
+    # -- from outside ----------------------------------------------------------------------------
+
+    def receive_signal(self, name: str, args: tuple[Any, ...], seq: int, ts: float) -> None:
+        """A signal was just recorded for this run: hand it over in order (or once begun)."""
+        if self.task is None:  # recovered, not begun: it comes after the loaded history
+            self.replay.outcomes.append(Outcome(seq, ts, signal=name, payload=args))
+        else:
+            self.after_durable(lambda: self.on_signal(name, args), ts, durable=False)
+
+    def on_signal(self, name: str, args: tuple[Any, ...]) -> None:
+        """A recorded signal reaches the body (at an activation, or replayed)."""
+        fn = self.signal_handlers.get(name)
+        if fn is None:
+            self.unhandled.setdefault(name, deque()).append(args)
+        else:
+            self._call_handler(fn, args)
+
+    def answer_query(self, name: str, args: tuple[Any, ...]) -> Any:
+        """Call the query handler ``name`` on the body as it stands now."""
+        fn = self.query_handlers.get(name)
+        if fn is None:
+            known = ", ".join(sorted(self.query_handlers)) or "none (the workflow sets them " \
+                "with pw.set_query_handler)"
+            raise InvalidInput(f"run {self.replay.run_id!r} has no query {name!r}; its "
+                               f"queries: {known}")
+        context = self.body_context or contextvars.copy_context()
+        value = context.run(fn, *args)
+        if asyncio.iscoroutine(value):
+            value.close()
+            raise WorkflowContextError(
+                f"query handler {name!r} is async: a query reads the workflow's state without "
+                "waiting for anything, so its handler must be a plain def")
+        return value
+
+    # -- between activations ---------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Run the body until idle, then settle every condition that now holds."""
+        self.loop.run_until_idle()
+        while self.conditions:
+            held = []
+            for condition in list(self.conditions):
+                if condition.future.done():  # timed out: the body gave up on it
+                    self.conditions.remove(condition)
+                elif self._holds(condition):
+                    held.append(condition)
+            if not held:
+                return
+            for condition in held:
+                self.conditions.remove(condition)
+                if not condition.future.done():
+                    condition.future.set_result(True)
+            self.refresh_status()
+            self.loop.run_until_idle()
+
+    def _holds(self, condition: Condition) -> bool:
+        context = self.body_context or contextvars.copy_context()
+        try:
+            return bool(context.run(condition.predicate))
+        except Exception as exc:
+            condition.future.set_exception(exc)  # raised where the body waits
+            return False
+
+    def _call_handler(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        context = self.body_context or contextvars.copy_context()
+        try:
+            value = context.run(fn, *args)
+        except Exception as exc:
+            self._handler_failed(exc)
+            return
+        if asyncio.iscoroutine(value):
+            task = self.loop.create_task(value, context=context)
+            task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._handler_failed(task.exception())  # type: ignore[arg-type]
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        """A signal handler raised: the run fails with that error."""
+        if self.handler_error is None:
+            self.handler_error = exc
+            self._cancel_body()

@@ -1,0 +1,162 @@
+"""Signals, queries and wait_condition: live, across restarts, and replayed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import pyworkflow_nb as pw
+
+done: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    done.clear()
+
+
+@pytest.fixture
+def vclock(store: Path) -> Iterator[pw.SyncClient]:
+    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+    yield pw.SyncClient()
+    pw.shutdown()
+    pw.use_real_clock()
+
+
+def _wait_status(handle: pw.SyncRunHandle, status: str, timeout: float = 5) -> None:
+    deadline = time.time() + timeout
+    while handle.status() != status:
+        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
+        time.sleep(0.002)
+
+
+@pw.step
+def msg_ship(items: list[str]) -> str:
+    done.append("ship")
+    return f"shipped {', '.join(items)}"
+
+
+@pw.workflow
+async def msg_cart(needed: int) -> str:
+    items: list[str] = []
+    pw.set_signal_handler("add", items.append)
+    pw.set_query_handler("items", lambda: list(items))
+    pw.set_query_handler("has", lambda item: item in items)
+    if not await pw.wait_condition(lambda: len(items) >= needed, timeout="1h"):
+        return f"gave up with {len(items)}"
+    return await msg_ship(items)
+
+
+def test_signals_reach_the_handler_and_a_condition_ends_the_wait(client: pw.SyncClient) -> None:
+    handle = client.start(msg_cart, 2)
+    _wait_status(handle, "sleeping")  # the condition's timeout is a durable timer
+    handle.signal("add", "apple")
+    assert handle.query("items") == ["apple"]
+    assert handle.query("has", "pear") is False
+    handle.signal("add", "pear")
+    assert handle.result(timeout=5) == "shipped apple, pear"
+    received = [e for e in handle.events() if e["type"] == "signal.received"]
+    assert [e["data"] for e in received] == [{"signal": "add", "args": ["apple"]},
+                                             {"signal": "add", "args": ["pear"]}]
+    assert handle.query("items") == ["apple", "pear"], "a finished run answers by replay"
+    assert pw.Replayer([msg_cart]).replay(handle).ok
+
+
+def test_a_condition_times_out_durably(vclock: pw.SyncClient) -> None:
+    handle = vclock.start(msg_cart, 3)
+    vclock.skip("1s")
+    handle.signal("add", "apple")
+    vclock.skip("2h")
+    assert handle.result(timeout=5) == "gave up with 1"
+
+
+def test_signals_sent_while_the_run_is_down_or_before_its_handler_are_kept(
+        store: Path, client: pw.SyncClient) -> None:
+    handle = client.start(msg_cart, 3)
+    _wait_status(handle, "sleeping")
+    handle.signal("add", "a")
+    pw.shutdown()
+    pw.configure(store=str(store))
+    client = pw.SyncClient()
+    client.recover()
+    handle.signal("add", "b")
+    assert handle.query("items") == ["a", "b"], "replayed, then the new one"
+    handle.signal("add", "c")
+    assert handle.result(timeout=5) == "shipped a, b, c"
+    assert done == ["ship"]
+
+
+@pw.workflow
+async def msg_late_handler() -> list[str]:
+    got: list[str] = []
+    await pw.wait_for_event("ready")
+    pw.set_signal_handler("note", got.append)  # signals sent before this wait for it
+    await pw.wait_condition(lambda: len(got) == 2)
+    return got
+
+
+def test_signals_that_come_before_their_handler_wait_for_it(client: pw.SyncClient) -> None:
+    handle = client.start(msg_late_handler)
+    _wait_status(handle, "waiting")
+    handle.signal("note", "first")
+    handle.signal("note", "second")
+    handle.send_event("ready")
+    assert handle.result(timeout=5) == ["first", "second"]
+
+
+@pw.workflow
+async def msg_async_handler() -> int:
+    total = {"n": 0}
+
+    async def add(n: int) -> None:
+        await pw.sleep("1m")  # a handler may wait on durable things
+        total["n"] += n
+
+    pw.set_signal_handler("add", add)
+    await pw.wait_condition(lambda: total["n"] >= 5)
+    return total["n"]
+
+
+def test_an_async_signal_handler_may_sleep(vclock: pw.SyncClient) -> None:
+    handle = vclock.start(msg_async_handler)
+    vclock.skip("1s")
+    handle.signal("add", 2)
+    handle.signal("add", 3)
+    vclock.skip("2m")
+    assert handle.result(timeout=5) == 5
+
+
+@pw.workflow
+async def msg_bad_handler() -> None:
+    def explode(_: object) -> None:
+        raise ValueError("handler broke")
+
+    pw.set_signal_handler("boom", explode)
+    await pw.wait_for_event("never")
+
+
+def test_bad_signals_and_queries_say_what_is_wrong(client: pw.SyncClient) -> None:
+    handle = client.start(msg_cart, 5)
+    _wait_status(handle, "sleeping")
+    with pytest.raises(pw.InvalidInput, match="has no query 'total'; its queries: has, items"):
+        handle.query("total")
+    with pytest.raises(pw.SerializationError, match="the arguments of signal 'add'"):
+        handle.signal("add", threading.Lock())
+    with pytest.raises(pw.InvalidInput, match="a signal name must be a non-empty string"):
+        handle.signal("")
+    assert [e["type"] for e in handle.events()].count("signal.received") == 0
+    handle.terminate()
+    with pytest.raises(pw.InvalidInput, match=r"already ended \(terminated\)"):
+        handle.signal("add", "x")
+
+    bad = client.start(msg_bad_handler)
+    _wait_status(bad, "waiting")
+    bad.signal("boom", 1)
+    with pytest.raises(pw.WorkflowFailed) as failed:
+        bad.result(timeout=5)
+    assert str(failed.value.__cause__) == "handler broke"
