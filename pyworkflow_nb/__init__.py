@@ -35,12 +35,14 @@ from .errors import (
     SerializationError,
     StoreError,
     StoreLockedError,
+    UpdateFailed,
+    UpdateRejected,
     WorkflowCancelled,
     WorkflowContextError,
     WorkflowFailed,
     WorkflowTerminated,
 )
-from .messages import set_query_handler, set_signal_handler, wait_condition
+from .messages import set_query_handler, set_signal_handler, set_update_handler, wait_condition
 from .primitives import (
     ChildHandle,
     get_logger,
@@ -109,6 +111,8 @@ __all__ = [
     "StoreLockedError",
     "SyncClient",
     "SyncRunHandle",
+    "UpdateFailed",
+    "UpdateRejected",
     "WorkflowCancelled",
     "WorkflowContextError",
     "WorkflowFailed",
@@ -132,6 +136,7 @@ __all__ = [
     "schedule",
     "set_query_handler",
     "set_signal_handler",
+    "set_update_handler",
     "shutdown",
     "side_effect",
     "skip",

@@ -154,6 +154,15 @@ class RunHandle(BaseRunHandle):
         recorded first, so it reaches a sleeping, paused or restarting run too."""
         await runtime.call(lambda e: e.signal(self.run_id, name, args))
 
+    async def update(self, name: str, *args: Any, update_id: str | None = None) -> Any:
+        """Send update ``name`` (``pw.set_update_handler``) and return its handler's value.
+
+        Raises ``UpdateRejected`` when the validator refuses it (the run never sees it) and
+        ``UpdateFailed`` when the handler raises (the run goes on). Sending the same
+        ``update_id`` again returns that update's outcome instead of applying it twice.
+        """
+        return await runtime.call(lambda e: e.update(self.run_id, name, args, update_id))
+
     async def query(self, name: str, *args: Any) -> Any:
         """Ask the run's query handler ``name`` (``pw.set_query_handler``); records nothing.
         A finished run is replayed from its history to answer."""

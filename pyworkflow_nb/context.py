@@ -79,6 +79,11 @@ class RunContext(ABC):
         """Answer queries ``name`` with ``fn``."""
 
     @abstractmethod
+    def set_update_handler(self, name: str, fn: Callable[..., Any] | None,
+                           validator: Callable[..., Any] | None = None) -> None:
+        """Run ``fn`` for each accepted update ``name``, ``validator`` deciding first."""
+
+    @abstractmethod
     def wait_condition(self, predicate: Callable[[], bool]) -> asyncio.Future[bool]:
         """A future resolved once ``predicate()`` holds after an activation."""
 

@@ -6,6 +6,8 @@ The tree, cut by what the user can do about it::
     ├── WorkflowFailed            a run ended with an error (the user's exception is __cause__)
     ├── WorkflowCancelled         a run was cancelled
     ├── WorkflowTerminated        a run was terminated
+    ├── UpdateRejected            an update's validator refused it (the run did not see it)
+    ├── UpdateFailed              an update's handler raised (its error is __cause__)
     ├── RunNotFound               no run with that id in the store
     ├── DefinitionError           a bad @workflow / @step definition (raised at decoration time)
     ├── InvalidInput (ValueError) a bad argument: duration, timeout, cron, name, ...
@@ -61,6 +63,24 @@ class WorkflowTerminated(PyWorkflowError):
         super().__init__(message)
         self.run_id = run_id
         self.reason = reason
+
+
+class UpdateRejected(PyWorkflowError):
+    """An update's validator refused it: recorded, and the run never saw it."""
+
+    def __init__(self, message: str, *, run_id: str, update_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.update_id = update_id
+
+
+class UpdateFailed(PyWorkflowError):
+    """An update's handler raised; the run goes on. The handler's error is ``__cause__``."""
+
+    def __init__(self, message: str, *, run_id: str, update_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.update_id = update_id
 
 
 class RunNotFound(PyWorkflowError, KeyError):

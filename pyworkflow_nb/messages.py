@@ -7,8 +7,10 @@ Inside a workflow body::
     pw.set_query_handler("progress", lambda: len(approvals))  # handle.query("progress")
     await pw.wait_condition(lambda: len(approvals) >= 2, timeout="1d")
 
-Signals are recorded and replayed; queries record nothing; a condition is checked after
-every activation of the run, so it is replayed exactly too.
+Signals and updates are recorded and replayed; queries record nothing; a condition is
+checked after every activation of the run, so it is replayed exactly too. An update is a
+signal that answers: ``pw.set_update_handler("discount", apply, validator=check)`` and
+``handle.update("discount", 10)`` returns what ``apply(10)`` returns.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .context import require_run
 from .durations import DurationLike, parse_duration
 from .errors import InvalidInput
 
-__all__ = ["set_query_handler", "set_signal_handler", "wait_condition"]
+__all__ = ["set_query_handler", "set_signal_handler", "set_update_handler", "wait_condition"]
 
 
 def _check(what: str, name: Any, fn: Any) -> None:
@@ -47,6 +49,22 @@ def set_query_handler(name: str, fn: Callable[..., Any] | None) -> None:
     workflow's state and changes nothing (a query records nothing). ``None`` removes it."""
     _check("pw.set_query_handler", name, fn)
     require_run("pw.set_query_handler()").set_query_handler(name, fn)
+
+
+def set_update_handler(name: str, fn: Callable[..., Any] | None,
+                       validator: Callable[..., Any] | None = None) -> None:
+    """Run ``fn(*args)`` for each ``handle.update(name, *args)`` and return its value to the
+    caller; ``fn`` may be ``async`` and await steps and sleeps.
+
+    ``validator(*args)``, a plain ``def``, runs first on the run as it stands: if it raises,
+    the caller gets ``pw.UpdateRejected`` and the run never sees the update (the refusal is
+    recorded). It must only read state. ``None`` as ``fn`` removes the handler.
+    """
+    _check("pw.set_update_handler", name, fn)
+    if validator is not None and not callable(validator):
+        raise InvalidInput(f"pw.set_update_handler({name!r}, ...): validator must be a "
+                           f"function, got {validator!r}")
+    require_run("pw.set_update_handler()").set_update_handler(name, fn, validator)
 
 
 async def wait_condition(predicate: Callable[[], Any], *,

@@ -49,6 +49,10 @@ class SyncRunHandle(BaseRunHandle):
         """Send a signal (see ``RunHandle.signal``) and wait until it is recorded."""
         runtime.call_sync(lambda e: e.signal(self.run_id, name, args))
 
+    def update(self, name: str, *args: Any, update_id: str | None = None) -> Any:
+        """Send an update and block for its result (see ``RunHandle.update``)."""
+        return runtime.call_sync(lambda e: e.update(self.run_id, name, args, update_id))
+
     def query(self, name: str, *args: Any) -> Any:
         """Ask a query of the run (see ``RunHandle.query``)."""
         return runtime.call_sync(lambda e: e.query(self.run_id, name, args))

@@ -46,6 +46,7 @@ class Ends(Replaying):
     handler_error: BaseException | None
     terminating: bool
     deliveries: deque[Delivery]
+    end_updates: Callable[[str], None]
 
     @abstractmethod
     def durable(self) -> Awaitable[None]: ...
@@ -159,6 +160,7 @@ class Ends(Replaying):
             await self.durable()
             await self.engine.close_children(cast("Run", self))
         finally:
+            self.end_updates(ending.status)
             self.engine.finished(cast("Run", self), ending.exc)
 
     def _cancel_works(self) -> list[asyncio.Future[Any]]:

@@ -23,6 +23,7 @@ from ..errors import (
     PyWorkflowWarning,
     RunNotFound,
     SerializationError,
+    UpdateRejected,
     WorkflowCancelled,
     WorkflowFailed,
     WorkflowTerminated,
@@ -383,6 +384,38 @@ class Engine:
         seq = run.seq
         await self.writer.durable()
         run.receive_signal(name, tuple(args), seq, ts)
+
+    async def update(self, run_id: str, name: str, args: tuple[Any, ...] = (),
+                     update_id: str | None = None) -> Any:
+        """Send update ``name`` to a run in flight and return what its handler returns.
+
+        The validator runs first (a refusal is recorded and raised as ``UpdateRejected``);
+        an ``update_id`` the run already accepted is answered with that update's outcome.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput(f"an update name must be a non-empty string, got {name!r}")
+        if update_id is None:
+            update_id = uuid.uuid4().hex[:12]
+        elif not isinstance(update_id, str) or not update_id.strip():
+            raise InvalidInput(f"update_id must be a non-empty string, got {update_id!r}")
+        args_json = encode(list(args), where=f"the arguments of update {name!r}")
+        run = await self._in_flight(run_id, f"update {name!r} on")
+        known = run.updates.get(update_id)
+        if known is None:
+            if run.task is None:
+                raise InvalidInput(f"run {run_id!r} waits for its workflow's definition, so "
+                                   "no update handler is set yet; run the defining cell first")
+            try:
+                run.admit_update(update_id, name, args)
+            except UpdateRejected:
+                await self.writer.durable()
+                raise
+            known = run.outcome_of(update_id)
+            ts = run.emit(ev.UPDATE_ACCEPTED, update_id, None,
+                          ev.update_accepted(name, args_json))
+            await self.writer.durable()
+            run.receive_update(update_id, name, tuple(args), ts)
+        return await asyncio.shield(known)
 
     async def query(self, run_id: str, name: str, args: tuple[Any, ...] = ()) -> Any:
         """Answer query ``name`` from the run's state; a run not in memory is replayed first."""

@@ -48,6 +48,7 @@ class Outcome:
     command: Command | None = None
     event: str | None = None  # the name of an event received
     signal: str | None = None  # the name of a signal received (its args are the payload)
+    update: tuple[str, str] | None = None  # (id, name) of an update accepted (args: payload)
     payload: Any = None
 
 
@@ -59,6 +60,8 @@ class History:
     order: list[Command] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     markers: dict[str, int] = field(default_factory=dict)  # change id -> version taken
+    # update id -> (result, error) of each update whose handler finished
+    updates_done: dict[str, tuple[Any, dict[str, Any] | None]] = field(default_factory=dict)
     paused: bool = False  # paused and not resumed since
     started_at: float | None = None
     last_seq: int = 0
@@ -68,28 +71,7 @@ class History:
         history = cls()
         for _run_id, seq, ts, type_, step, attempt, data_text in _forget_retried(rows):
             history.last_seq = max(history.last_seq, seq)
-            if type_ == ev.WORKFLOW_STARTED:
-                history.started_at = ts
-                continue
-            if type_ == ev.WORKFLOW_CANCEL_REQUESTED:  # the payload is the reason given
-                history.outcomes.append(Outcome(seq, ts, payload=ev.parse(data_text).get(
-                    "reason")))
-                continue
-            if type_ in (ev.WORKFLOW_PAUSED, ev.WORKFLOW_RESUMED):
-                history.paused = type_ == ev.WORKFLOW_PAUSED
-                continue
-            if type_ == ev.PATCH_RECORDED and step is not None:
-                history.markers[step] = ev.parse(data_text).get("version", 1)
-                continue
-            if type_ == ev.SIGNAL_RECEIVED:
-                data = ev.parse(data_text)
-                history.outcomes.append(Outcome(seq, ts, signal=data["signal"], payload=tuple(
-                    ev.recorded_value({"value": data["args"]}))))
-                continue
-            if type_ == ev.EVENT_RECEIVED:
-                data = ev.parse(data_text)
-                history.outcomes.append(Outcome(seq, ts, event=data["event"],
-                                                payload=ev.recorded_value(data)))
+            if history._fold_message(seq, ts, type_, step, data_text):
                 continue
             kind, _, what = type_.partition(".")
             if kind not in ev.COMMAND_FAMILIES or step is None:
@@ -105,6 +87,41 @@ class History:
         if rows:
             history.last_seq = max(history.last_seq, rows[-1][1])
         return history
+
+    def _fold_message(self, seq: int, ts: float, type_: str, step: str | None,
+                      data_text: str | None) -> bool:
+        """Fold an event that belongs to no command; False for a command's event."""
+        if type_ == ev.WORKFLOW_STARTED:
+            self.started_at = ts
+        elif type_ == ev.WORKFLOW_CANCEL_REQUESTED:  # the payload is the reason given
+            self.outcomes.append(Outcome(seq, ts, payload=ev.parse(data_text).get("reason")))
+        elif type_ in (ev.WORKFLOW_PAUSED, ev.WORKFLOW_RESUMED):
+            self.paused = type_ == ev.WORKFLOW_PAUSED
+        elif type_ == ev.PATCH_RECORDED and step is not None:
+            self.markers[step] = ev.parse(data_text).get("version", 1)
+        elif type_ == ev.SIGNAL_RECEIVED:
+            data = ev.parse(data_text)
+            self.outcomes.append(Outcome(seq, ts, signal=data["signal"],
+                                         payload=tuple(_args(data))))
+        elif type_ == ev.UPDATE_ACCEPTED and step is not None:
+            data = ev.parse(data_text)
+            self.outcomes.append(Outcome(seq, ts, update=(step, data["update"]),
+                                         payload=tuple(_args(data))))
+        elif type_ in (ev.UPDATE_COMPLETED, ev.UPDATE_FAILED) and step is not None:
+            data = ev.parse(data_text)
+            self.updates_done[step] = (ev.recorded_value(data), data.get("error"))
+        elif type_ == ev.EVENT_RECEIVED:
+            data = ev.parse(data_text)
+            self.outcomes.append(Outcome(seq, ts, event=data["event"],
+                                         payload=ev.recorded_value(data)))
+        else:
+            return type_ == ev.UPDATE_REJECTED  # rejected updates left no mark on the run
+        return True
+
+
+def _args(data: dict[str, Any]) -> list[Any]:
+    """The arguments of a signal or update, decoded."""
+    return list(ev.recorded_value({"value": data["args"]}))
 
 
 def _forget_retried(rows: list[EventRow]) -> list[EventRow]:

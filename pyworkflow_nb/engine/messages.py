@@ -1,10 +1,14 @@
-"""Messages to a running workflow: signals, queries, and conditions the body waits on.
+"""Messages to a running workflow: signals, queries, updates, and conditions it waits on.
 
 A signal is recorded (``signal.received``) and then handed to the handler the body set with
 ``pw.set_signal_handler``, at an activation like any outcome, so a replay calls the handler at
 the same point; a signal that comes before its handler is set waits for it. A query calls the
-handler set with ``pw.set_query_handler`` between two activations and records nothing. A
-condition (``pw.wait_condition``) is checked after every activation until it holds.
+handler set with ``pw.set_query_handler`` between two activations and records nothing. An
+update runs its validator on the live instance (a refusal is recorded, the body never sees
+it), then is recorded as accepted and handed over like a signal; its handler's return value
+(``update.completed``) goes back to the caller, and an update id already seen is answered
+from what it recorded. A condition (``pw.wait_condition``) is checked after every activation
+until it holds.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, WorkflowContextError
+from ..errors import InvalidInput, UpdateFailed, UpdateRejected, WorkflowContextError
+from ..history import vocabulary as ev
+from ..serde import encode, encode_error
 from .history import Outcome
 
 if TYPE_CHECKING:
@@ -41,6 +47,10 @@ class Messages:
     after_durable: Callable[..., None]
     signal_handlers: dict[str, Callable[..., Any]]
     query_handlers: dict[str, Callable[..., Any]]
+    update_handlers: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]
+    updates: dict[str, asyncio.Future[Any]]  # update id -> its outcome, on the engine's loop
+    engine_loop: asyncio.AbstractEventLoop
+    emit: Callable[..., float]
     unhandled: dict[str, deque[tuple[Any, ...]]]  # signals that came before their handler
     conditions: list[Condition]
     body_context: contextvars.Context | None
@@ -64,6 +74,13 @@ class Messages:
             self.query_handlers.pop(name, None)
         else:
             self.query_handlers[name] = fn
+
+    def set_update_handler(self, name: str, fn: Callable[..., Any] | None,
+                           validator: Callable[..., Any] | None = None) -> None:
+        if fn is None:
+            self.update_handlers.pop(name, None)
+        else:
+            self.update_handlers[name] = (fn, validator)
 
     def wait_condition(self, predicate: Callable[[], bool]) -> asyncio.Future[bool]:
         future: asyncio.Future[bool] = self.loop.create_future()
@@ -104,6 +121,85 @@ class Messages:
                 f"query handler {name!r} is async: a query reads the workflow's state without "
                 "waiting for anything, so its handler must be a plain def")
         return value
+
+    def admit_update(self, update_id: str, name: str, args: tuple[Any, ...]) -> None:
+        """Run the validator of update ``name``: raises (and records) a refusal."""
+        entry = self.update_handlers.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self.update_handlers)) or "none (the workflow sets them " \
+                "with pw.set_update_handler)"
+            raise InvalidInput(f"run {self.replay.run_id!r} has no update {name!r}; its "
+                               f"updates: {known}")
+        validator = entry[1]
+        if validator is None:
+            return
+        context = self.body_context or contextvars.copy_context()
+        try:
+            context.run(validator, *args)
+        except Exception as exc:
+            self.emit(ev.UPDATE_REJECTED, update_id, None,
+                      ev.update_rejected(name, encode_error(exc)))
+            raise UpdateRejected(f"update {name!r} of run {self.replay.run_id!r} was refused: "
+                                 f"{exc}", run_id=self.replay.run_id,
+                                 update_id=update_id) from exc
+
+    def outcome_of(self, update_id: str) -> asyncio.Future[Any]:
+        """The caller's side of an update: resolved with its result (or its failure)."""
+        future = self.updates.get(update_id)
+        if future is None:
+            future = self.updates[update_id] = self.engine_loop.create_future()
+        return future
+
+    def receive_update(self, update_id: str, name: str, args: tuple[Any, ...],
+                       ts: float) -> None:
+        """An update was just recorded as accepted: hand it to the body at an activation."""
+        self.after_durable(lambda: self.on_update(update_id, name, args), ts, durable=False)
+
+    def end_updates(self, status: str) -> None:
+        """The run ended: callers of updates still running learn it."""
+        for update_id, future in self.updates.items():
+            if not future.done():
+                future.set_exception(UpdateFailed(
+                    f"run {self.replay.run_id!r} ended ({status}) before update {update_id!r} "
+                    "finished", run_id=self.replay.run_id, update_id=update_id))
+
+    def on_update(self, update_id: str, name: str, args: tuple[Any, ...]) -> None:
+        """An accepted update reaches the body: run its handler as a task of the run."""
+        entry = self.update_handlers.get(name)
+        outcome = self.outcome_of(update_id)
+        if entry is None:  # replayed after the code dropped the handler
+            self._handler_failed(InvalidInput(f"the workflow no longer handles update {name!r}"))
+            return
+        context = self.body_context or contextvars.copy_context()
+
+        async def handle() -> Any:
+            value = entry[0](*args)
+            return await value if asyncio.iscoroutine(value) else value
+
+        task = self.loop.create_task(handle(), context=context)
+        task.add_done_callback(lambda t: self._update_done(update_id, name, t, outcome))
+
+    def _update_done(self, update_id: str, name: str, task: asyncio.Task[Any],
+                     outcome: asyncio.Future[Any]) -> None:
+        if task.cancelled():
+            return
+        recorded = self.replay.history.updates_done.get(update_id)
+        exc = task.exception()
+        if exc is None:
+            value = task.result()
+            if recorded is None:
+                self.emit(ev.UPDATE_COMPLETED, update_id, None,
+                          ev.result(encode(value, where=f"the result of update {name!r}")))
+            if not outcome.done():
+                outcome.set_result(value)
+            return
+        if recorded is None:
+            self.emit(ev.UPDATE_FAILED, update_id, None, ev.update_failed(encode_error(exc)))
+        failure = UpdateFailed(f"update {name!r} of run {self.replay.run_id!r} failed: {exc}",
+                               run_id=self.replay.run_id, update_id=update_id)
+        failure.__cause__ = exc
+        if not outcome.done():
+            outcome.set_exception(failure)
 
     # -- between activations ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class Replaying(Commands):
     cancel_reason: str | None
     advance: Callable[[], None]
     on_signal: Callable[[str, tuple[Any, ...]], None]
+    on_update: Callable[[str, str, tuple[Any, ...]], None]
 
     def _replay(self) -> None:
         replay = self.replay
@@ -61,6 +62,8 @@ class Replaying(Commands):
         if cmd is None:
             if outcome.signal is not None:
                 self.on_signal(outcome.signal, outcome.payload)
+            elif outcome.update is not None:
+                self.on_update(*outcome.update, outcome.payload)
             elif outcome.event is None:
                 self.cancel_requested = True
                 self.cancel_reason = outcome.payload

@@ -82,6 +82,9 @@ class Run(Messages, Ends):
         self.held: list[Pending] = []
         self.signal_handlers: dict[str, Callable[..., Any]] = {}
         self.query_handlers: dict[str, Callable[..., Any]] = {}
+        self.update_handlers: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
+        self.updates: dict[str, asyncio.Future[Any]] = {}
+        self.engine_loop = engine.loop
         self.unhandled: dict[str, deque[tuple[Any, ...]]] = {}
         self.conditions: list[Condition] = []
         self.body_context: contextvars.Context | None = None

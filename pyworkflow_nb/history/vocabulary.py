@@ -31,6 +31,10 @@ WORKFLOW_RESUMED = "workflow.resumed"
 WORKFLOW_RETRIED = "workflow.retried"
 EVENT_RECEIVED = "event.received"
 SIGNAL_RECEIVED = "signal.received"
+UPDATE_ACCEPTED = "update.accepted"
+UPDATE_REJECTED = "update.rejected"
+UPDATE_COMPLETED = "update.completed"
+UPDATE_FAILED = "update.failed"
 STEP_STARTED = "step.started"
 STEP_COMPLETED = "step.completed"
 STEP_FAILED = "step.failed"
@@ -69,6 +73,11 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
     EVENT_RECEIVED: "event, payload",
     SIGNAL_RECEIVED: "signal, args: handed to the workflow's handler (pw.set_signal_handler)",
+    UPDATE_ACCEPTED: "update, args: its validator let it in; the step column holds the "
+                     "update id",
+    UPDATE_REJECTED: "update, error: its validator refused it; the run did not see it",
+    UPDATE_COMPLETED: "result: what the update's handler returned to the caller",
+    UPDATE_FAILED: "error: the update's handler raised it (the run goes on)",
     STEP_STARTED: "input {args, kwargs} (values JSON cannot hold shown as {repr})",
     STEP_COMPLETED: "result",
     STEP_FAILED: "error, retry_at (epoch seconds or null), final",
@@ -195,6 +204,18 @@ wait_completed = event_received
 
 def signal_received(name: str, args_json: str) -> str:
     return _object(signal=_json(name), args=args_json)
+
+
+def update_accepted(name: str, args_json: str) -> str:
+    return _object(update=_json(name), args=args_json)
+
+
+def update_rejected(name: str, error: dict[str, Any]) -> str:
+    return _json({"update": name, "error": error})
+
+
+def update_failed(error: dict[str, Any]) -> str:
+    return _json({"error": error})
 
 
 def step_started(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -14,7 +14,8 @@ State (``build_state``)::
                                     # (+ "parent_run_id" when the caller knows it)
       "rows": [row, ...],           # the workflow's own row first, then steps /
                                     # sleeps / waits / children in order of first appearance
-      "markers": [{"ts", "kind": "event" | "signal" | "cancel", "label", "text"}, ...],
+      "markers": [{"ts", "kind": "event" | "signal" | "update" | "patch" | "cancel", "label",
+                   "text"}, ...],
       "gaps": [{"start", "end", "verb", "label", "open"}, ...],
       "progress": {"done", "failed", "total"},   # step and child rows
     }                               # optional "live": False stops a front-end from
@@ -31,8 +32,8 @@ State (``build_state``)::
 Events folded in: ``workflow.started/completed/failed/cancelled/cancel_requested/retried``
 (a retried run gets a new workflow segment), ``step.started/completed/failed/cancelled``,
 ``timer.started/fired``, ``wait.started/completed/timed_out``,
-``child.started/completed/failed`` (a child workflow's row), ``event.received`` and
-``signal.received`` (markers),
+``child.started/completed/failed`` (a child workflow's row), ``event.received``,
+``signal.received``, ``update.accepted`` and ``patch.recorded`` (markers),
 ``workflow.paused/resumed`` (the spans of a ``paused`` row), ``workflow.terminated``;
 ``value.recorded`` and unknown types only count as instants for gap detection.
 
@@ -272,6 +273,10 @@ def build_state(
             raw_markers.append((ts, "event", str(data.get("event", "")), data.get("payload")))
         elif typ == vocab.SIGNAL_RECEIVED:
             raw_markers.append((ts, "signal", str(data.get("signal", "")), data.get("args")))
+        elif typ == vocab.UPDATE_ACCEPTED:
+            raw_markers.append((ts, "update", str(data.get("update", "")), data.get("args")))
+        elif typ == vocab.PATCH_RECORDED:
+            raw_markers.append((ts, "patch", str(step or ""), _NOTHING))
         elif not step:
             continue
         elif typ == vocab.STEP_STARTED:

@@ -33,6 +33,7 @@ USAGE = """\
 %wf pause RUN | %wf resume RUN                    hold back a run's new steps / let it go on
 %wf signal RUN NAME [JSON]                        signal a run (JSON: one argument)
 %wf query RUN NAME [JSON]                         ask a run's query handler
+%wf update RUN NAME [JSON]                        send an update, show what it returns
 %wf retry RUN                                     re-run a failed run from its failed step
 %wf schedules                                     list schedules with their next fire times
 %wf schedule pause|resume|trigger|delete ID       act on one schedule
@@ -79,7 +80,7 @@ def _parse(line: str) -> argparse.Namespace:
         if not duration:
             raise UsageError("%wf skip needs a duration: %wf skip 3d")
         return argparse.Namespace(command="skip", duration=duration)
-    if words and words[0] in ("send", "signal", "query"):
+    if words and words[0] in ("send", "signal", "query", "update"):
         command, what = words[0], "an event" if words[0] == "send" else f"a {words[0]}"
         if len(words) < 3:
             raise UsageError(f"%wf {command} needs a run id and {what} name: "
@@ -172,10 +173,12 @@ def run_wf(line: str) -> Any:
             return handle
         if args.command == "events":
             return EventList(handle.events())
-        if args.command in ("signal", "query"):
+        if args.command in ("signal", "query", "update"):
             call_args = (args.payload,) if args.given else ()
             if args.command == "query":
                 return handle.query(args.event, *call_args)
+            if args.command == "update":
+                return handle.update(args.event, *call_args)
             handle.signal(args.event, *call_args)
             print(f"sent signal {args.event!r} to run {handle.run_id}")
             return None

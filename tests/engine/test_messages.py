@@ -160,3 +160,123 @@ def test_bad_signals_and_queries_say_what_is_wrong(client: pw.SyncClient) -> Non
     with pytest.raises(pw.WorkflowFailed) as failed:
         bad.result(timeout=5)
     assert str(failed.value.__cause__) == "handler broke"
+
+
+# -- updates -----------------------------------------------------------------------------------
+
+@pw.step
+def msg_price(n: int) -> int:
+    done.append(f"price{n}")
+    return n * 10
+
+
+@pw.workflow
+async def msg_order() -> dict[str, int]:
+    state = {"discount": 0, "total": 0}
+
+    def check(percent: int) -> None:
+        if not 0 < percent <= 50:
+            raise ValueError(f"a discount must be 1-50 %, got {percent}")
+
+    def set_discount(percent: int) -> int:
+        state["discount"] = percent
+        return 100 - percent
+
+    async def add(n: int) -> int:
+        if n < 0:
+            raise ArithmeticError("negative item")
+        state["total"] += await msg_price(n)
+        return state["total"]
+
+    pw.set_update_handler("discount", set_discount, validator=check)
+    pw.set_update_handler("add", add)
+    pw.set_query_handler("state", lambda: dict(state))
+    await pw.wait_for_event("checkout")
+    return state
+
+
+def test_an_update_runs_its_handler_and_returns_its_value(client: pw.SyncClient) -> None:
+    handle = client.start(msg_order)
+    _wait_status(handle, "waiting")
+    assert handle.update("discount", 20) == 80
+    assert handle.update("add", 3) == 30
+    assert handle.query("state") == {"discount": 20, "total": 30}
+    types = [e["type"] for e in handle.events()]
+    assert types.count("update.accepted") == 2 and types.count("update.completed") == 2
+    handle.send_event("checkout")
+    assert handle.result(timeout=5) == {"discount": 20, "total": 30}
+    assert pw.Replayer([msg_order]).replay(handle).ok
+
+
+def test_a_refused_update_leaves_the_run_untouched(client: pw.SyncClient) -> None:
+    handle = client.start(msg_order)
+    _wait_status(handle, "waiting")
+    with pytest.raises(pw.UpdateRejected) as refused:
+        handle.update("discount", 90)
+    assert "a discount must be 1-50 %, got 90" in str(refused.value)
+    assert isinstance(refused.value.__cause__, ValueError)
+    assert handle.query("state") == {"discount": 0, "total": 0}
+    rejected = [e for e in handle.events() if e["type"].startswith("update.")]
+    assert [e["type"] for e in rejected] == ["update.rejected"]
+    with pytest.raises(pw.InvalidInput, match="has no update 'refund'; its updates: add, "
+                                              "discount"):
+        handle.update("refund", 1)
+
+
+def test_a_failing_update_handler_fails_the_update_not_the_run(client: pw.SyncClient) -> None:
+    handle = client.start(msg_order)
+    _wait_status(handle, "waiting")
+    with pytest.raises(pw.UpdateFailed) as failed:
+        handle.update("add", -1)
+    assert isinstance(failed.value.__cause__, ArithmeticError)
+    assert handle.status() == "waiting"
+    assert handle.update("add", 1) == 10
+
+
+def test_an_update_id_applies_once(store: Path, client: pw.SyncClient) -> None:
+    handle = client.start(msg_order)
+    _wait_status(handle, "waiting")
+    assert handle.update("add", 2, update_id="cart-7") == 20
+    assert handle.update("add", 2, update_id="cart-7") == 20
+    pw.shutdown()
+    pw.configure(store=str(store))
+    again = pw.SyncClient().get_run(handle.run_id)
+    # sent while the store reopens and the run replays: still applied once
+    assert again.update("add", 2, update_id="cart-7") == 20
+    assert again.query("state")["total"] == 20
+    assert done == ["price2"]
+
+
+@pw.workflow
+async def msg_slow_update() -> str:
+    async def slow() -> str:
+        await pw.sleep("1h")
+        return "late"
+
+    pw.set_update_handler("slow", slow)
+    await pw.wait_for_event("stop")
+    return "stopped"
+
+
+def test_a_run_that_ends_under_an_update_says_so_to_its_caller(vclock: pw.SyncClient) -> None:
+    handle = vclock.start(msg_slow_update)
+    vclock.skip("1s")
+    result: list[object] = []
+
+    def send() -> None:
+        try:
+            result.append(handle.update("slow"))
+        except pw.PyWorkflowError as exc:
+            result.append(exc)
+
+    caller = threading.Thread(target=send)
+    caller.start()
+    deadline = time.time() + 5
+    while "update.accepted" not in [e["type"] for e in handle.events()]:
+        assert time.time() < deadline
+        time.sleep(0.002)
+    handle.send_event("stop")
+    assert handle.result(timeout=5) == "stopped"
+    caller.join(5)
+    [error] = result
+    assert isinstance(error, pw.UpdateFailed) and "ended (completed) before update" in str(error)

@@ -158,6 +158,18 @@ def test_wf_signal_and_query(shell: Shell, capsys: pytest.CaptureFixture[str]) -
     assert isinstance(error, UsageError) and "needs a run id and a signal name" in str(error)
 
 
+def test_wf_update(shell: Shell) -> None:
+    shell.run('%%workflow counter() --run --id u1\nn = {"v": 0}\n'
+              'def bump(by):\n    n["v"] += by\n    return n["v"]\n'
+              'pw.set_update_handler("bump", bump)\n'
+              'return await pw.wait_for_event("done")\n')
+    _wait_status(pw.get_run("u1"), "waiting")
+    assert shell.run("%wf update u1 bump 5") == 5
+    error = shell.fail("%wf update u1 nope 1")
+    assert isinstance(error, UsageError) and "has no update 'nope'; its updates: bump" in str(
+        error)
+
+
 def test_wf_pause_and_resume(shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
     shell.run('%%workflow gate() --run --id p1\nreturn await pw.wait_for_event("ok")\n')
     _wait_status(pw.get_run("p1"), "waiting")
