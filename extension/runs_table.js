@@ -23,9 +23,11 @@ export const STATUS_COLORS = Object.freeze({
   running: "#2f7fd8", completed: "#2e9e5b", failed: "#d64545", retrying: "#e39b2d",
   sleeping: "#8e7cc3", waiting: "#3aa8ad", cancelled: "#8a8a8a", pending: "#c4c4c4",
   waiting_for_definition: "#c4c4c4", terminated: "#5b5b5b", paused: "#c9a227",
+  continued: "#6b8fb3",
 });
 /** Statuses a run never leaves (vocabulary.json's terminal_statuses). */
-export const TERMINAL_STATUSES = Object.freeze(["cancelled", "completed", "failed", "terminated"]);
+export const TERMINAL_STATUSES = Object.freeze(
+  ["cancelled", "completed", "continued", "failed", "terminated"]);
 const TERMINAL = new Set(TERMINAL_STATUSES);
 
 /**

@@ -18,7 +18,8 @@
  * @typedef {{start: number, end: number, verb?: string, label: string, open?: boolean}} Gap
  * @typedef {{run_id?: string|null, workflow?: string|null, status: string,
  *   start: number|null, end: number|null, error?: ErrorInfo|null,
- *   cancel_requested?: boolean, parent_run_id?: string|null}} RunInfo
+ *   cancel_requested?: boolean, parent_run_id?: string|null, continued_from?: string|null,
+ *   continued_as?: string|null}} RunInfo
  * @typedef {{v?: number, seq?: number, now: number, run: RunInfo, rows: Row[],
  *   markers: Marker[], gaps: Gap[], progress: {done: number, total: number, failed?: number},
  *   live?: boolean}} State
@@ -41,13 +42,15 @@ export const STATUS_COLORS = Object.freeze({
   waiting: "#3aa8ad",
   cancelled: "#8a8a8a",
   terminated: "#5b5b5b",
+  continued: "#6b8fb3",
   paused: "#c9a227",
   pending: "#c4c4c4",
   waiting_for_definition: "#c4c4c4",
 });
 const UNKNOWN_COLOR = "#9e9e9e";
 /** Statuses a run never leaves (vocabulary.json's terminal_statuses; a test checks both). */
-export const TERMINAL_STATUSES = Object.freeze(["cancelled", "completed", "failed", "terminated"]);
+export const TERMINAL_STATUSES = Object.freeze(
+  ["cancelled", "completed", "continued", "failed", "terminated"]);
 const TERMINAL = new Set(TERMINAL_STATUSES);
 
 /** Layout constants (timeline_layout.GAP_PX / GAP_SHARE hold the same). */
@@ -492,7 +495,14 @@ export class TimelineView {
     this.parentLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ parent run");
     this.parentLink.setAttribute("type", "button");
     this.parentLink.hidden = true;
-    head.append(this.parentLink, this.title, this.badge, this.runId, this.when, prog);
+    this.prevLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ previous run");
+    this.prevLink.setAttribute("type", "button");
+    this.prevLink.hidden = true;
+    this.nextLink = h(d, "button", "pw-tl-open pw-tl-parent", "next run ›");
+    this.nextLink.setAttribute("type", "button");
+    this.nextLink.hidden = true;
+    head.append(this.parentLink, this.prevLink, this.title, this.badge, this.runId, this.when,
+      prog, this.nextLink);
     this.errorLine = h(d, "div", "pw-tl-error");
     this.axis = h(d, "div", "pw-tl-axis");
     this.wfRow = h(d, "div", "pw-tl-wfrow");
@@ -535,9 +545,12 @@ export class TimelineView {
    * @param {number} now
    */
   drawHeader(run, now) {
-    this.parentLink.hidden = !run.parent_run_id;
-    this.parentLink.dataset.runId = run.parent_run_id || "";
-    this.parentLink.title = run.parent_run_id ? `open ${run.parent_run_id}` : "";
+    for (const [link, target] of /** @type {const} */ ([[this.parentLink, run.parent_run_id],
+      [this.prevLink, run.continued_from], [this.nextLink, run.continued_as]])) {
+      link.hidden = !target;
+      link.dataset.runId = target || "";
+      link.title = target ? `open ${target}` : "";
+    }
     this.title.textContent = run.workflow || "run";
     this.badge.textContent = run.cancel_requested && !TERMINAL.has(run.status)
       ? `${run.status} · cancel requested` : run.status;

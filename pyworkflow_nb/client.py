@@ -14,6 +14,7 @@ from .displays import views
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
 from .engine.retry import retry_run
+from .history import vocabulary as ev
 from .history.files import write_history_file
 from .runtime import in_kernel, runtime
 from .serde import decode
@@ -120,15 +121,18 @@ class BaseRunHandle:
 class RunHandle(BaseRunHandle):
     """A run of a workflow: await its result, send it events, cancel it, read its history."""
 
-    async def result(self, timeout: DurationLike | None = None) -> Any:
+    async def result(self, timeout: DurationLike | None = None, *, follow: bool = True) -> Any:
         """Wait for the run and return its result.
+
+        A run that continued as a new one (``pw.continue_as_new``) is followed to the last
+        run of its chain; with ``follow=False`` it raises ``WorkflowContinued`` instead.
 
         Raises ``WorkflowFailed`` (the workflow's exception as ``__cause__``),
         ``WorkflowCancelled``, ``WorkflowTerminated``, or ``TimeoutError`` after ``timeout``
         (the run goes on).
         """
         limit = _timeout(timeout)
-        return await runtime.call(lambda e: e.result(self.run_id, limit))
+        return await runtime.call(lambda e: e.result(self.run_id, limit, follow=follow))
 
     async def cancel(self, reason: str | None = None) -> None:
         """Cancel the run: ``asyncio.CancelledError`` is raised at its current await (the
@@ -193,6 +197,17 @@ def get_run(run_id: str) -> RunHandle:
     """The handle of an existing run; raises ``RunNotFound`` for an unknown id."""
     runtime.ensure().get_row(run_id)
     return RunHandle(run_id)
+
+
+def run_chain(run_id: str) -> list[RunHandle]:
+    """The runs of ``run_id``'s continue-as-new chain, first to last (one run if it has none)."""
+    engine = runtime.ensure()
+    chain = [engine.get_row(run_id)]
+    while chain[0].continued_from is not None:
+        chain.insert(0, engine.get_row(chain[0].continued_from))
+    while chain[-1].status == ev.CONTINUED:
+        chain.append(engine.get_row(decode(chain[-1].result)))
+    return [RunHandle(row.run_id) for row in chain]
 
 
 def list_runs(workflow: Workflow | str | None = None, status: str | None = None,

@@ -88,6 +88,10 @@ class RunContext(ABC):
         """A future resolved once ``predicate()`` holds after an activation."""
 
     @abstractmethod
+    def definition(self) -> Workflow:
+        """The workflow definition the run's body is running."""
+
+    @abstractmethod
     def clock_now(self) -> float:
         """The engine clock's time, epoch seconds."""
 
@@ -98,6 +102,20 @@ class RunContext(ABC):
     @abstractmethod
     def logger(self) -> logging.Logger:
         """A logger silent while the run replays."""
+
+
+class ContinueAsNew(BaseException):
+    """Raised by ``pw.continue_as_new`` to end the body; the engine starts the next run.
+
+    A ``BaseException`` so that the workflow's ``except Exception`` blocks let it through.
+    """
+
+    def __init__(self, workflow: Workflow, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
+        super().__init__(workflow.name)
+        self.workflow = workflow
+        self.args = args
+        self.kwargs = kwargs
 
 
 current_run: ContextVar[RunContext | None] = ContextVar("pyworkflow_nb_run", default=None)

@@ -274,3 +274,19 @@ def _check_name(name: Any, kind: str) -> str:
         raise DefinitionError(
             f"invalid {kind} name {name!r}: use a non-empty string without '#' or '/'")
     return name
+
+
+def check_call(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse arguments the workflow function cannot take, before any run exists."""
+    try:
+        signature = inspect.signature(wf.fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        plain = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty)
+        raise InvalidInput(f"cannot start workflow {wf.name!r}: {exc}; it takes "
+                           f"{wf.name}{plain}") from None

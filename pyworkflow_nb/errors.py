@@ -6,6 +6,7 @@ The tree, cut by what the user can do about it::
     ├── WorkflowFailed            a run ended with an error (the user's exception is __cause__)
     ├── WorkflowCancelled         a run was cancelled
     ├── WorkflowTerminated        a run was terminated
+    ├── WorkflowContinued         result(follow=False) of a run that continued as a new one
     ├── UpdateRejected            an update's validator refused it (the run did not see it)
     ├── UpdateFailed              an update's handler raised (its error is __cause__)
     ├── RunNotFound               no run with that id in the store
@@ -63,6 +64,15 @@ class WorkflowTerminated(PyWorkflowError):
         super().__init__(message)
         self.run_id = run_id
         self.reason = reason
+
+
+class WorkflowContinued(PyWorkflowError):
+    """The run ended by continuing as ``next_run_id`` (``result(follow=False)`` says so)."""
+
+    def __init__(self, message: str, *, run_id: str, next_run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.next_run_id = next_run_id
 
 
 class UpdateRejected(PyWorkflowError):

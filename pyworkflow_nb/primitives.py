@@ -13,13 +13,14 @@ import time
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
-from .context import RunInfo, current_run, current_step, require_run
-from .definitions import Workflow
+from .context import ContinueAsNew, RunInfo, current_run, current_step, require_run
+from .definitions import Workflow, check_call
 from .durations import DurationLike, parse_duration, parse_instant
 from .errors import InvalidInput, WorkflowContextError
 from .history.vocabulary import PARENT_CLOSE_POLICIES
+from .serde import encode
 
 _log = logging.getLogger("pyworkflow_nb.workflow")
 
@@ -148,3 +149,21 @@ def start_child(workflow: Workflow[..., Any], *args: Any, parent_close: str = "t
     run_id, result = require_run("pw.start_child()").call_child(workflow, args, kwargs,
                                                                 parent_close)
     return ChildHandle(run_id, result)
+
+
+def continue_as_new(*args: Any, workflow: Workflow[..., Any] | None = None,
+                    **kwargs: Any) -> NoReturn:
+    """End this run and start the next run of its chain with ``args``, on a fresh history.
+
+    The next run is of ``workflow`` (default: this run's workflow) and is started in the same
+    commit as this run's end, so a crash cannot break the chain. ``handle.result()`` follows
+    the chain to its last run; ``runs.continued_from`` links each run to the one before.
+    """
+    run = require_run("pw.continue_as_new()")
+    target = workflow if workflow is not None else run.definition()
+    if not isinstance(target, Workflow):
+        raise InvalidInput(f"continue_as_new(workflow=...) needs a @pw.workflow, got {target!r}")
+    check_call(target, args, kwargs)
+    encode({"args": list(args), "kwargs": kwargs},
+           where=f"the input of the next run of {target.name!r}")
+    raise ContinueAsNew(target, args, kwargs)

@@ -24,10 +24,10 @@ class SyncRunHandle(BaseRunHandle):
     """A run handle whose ``result``, ``cancel``, ``send_event`` and ``retry`` block: the
     sync twin of :class:`RunHandle` (same reads, same parameters)."""
 
-    def result(self, timeout: DurationLike | None = None) -> Any:
+    def result(self, timeout: DurationLike | None = None, *, follow: bool = True) -> Any:
         """Block until the run finishes and return its result (see ``RunHandle.result``)."""
         limit = client._timeout(timeout)
-        return runtime.call_sync(lambda e: e.result(self.run_id, limit))
+        return runtime.call_sync(lambda e: e.result(self.run_id, limit, follow=follow))
 
     def cancel(self, reason: str | None = None) -> None:
         """Cancel the run and wait until the request is recorded."""
@@ -96,6 +96,10 @@ class SyncClient:
     def get_run(self, run_id: str) -> SyncRunHandle:
         """The handle of an existing run; raises ``RunNotFound`` for an unknown id."""
         return SyncRunHandle(client.get_run(run_id).run_id)
+
+    def run_chain(self, run_id: str) -> list[SyncRunHandle]:
+        """The runs of ``run_id``'s continue-as-new chain, first to last (see ``pw.run_chain``)."""
+        return [SyncRunHandle(h.run_id) for h in client.run_chain(run_id)]
 
     def list_runs(self, workflow: Workflow | str | None = None, status: str | None = None,
                   limit: int | None = 100) -> list[SyncRunHandle]:

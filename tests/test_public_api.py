@@ -46,7 +46,8 @@ def test_every_public_async_call_has_a_sync_client_twin() -> None:
     async_calls = [n for n in pw.__all__ if inspect.iscoroutinefunction(getattr(pw, n))
                    and getattr(pw, n).__module__ not in primitives]
     assert {"start", "recover", "purge", "skip_until_idle"} <= set(async_calls)
-    plain = {"get_run": pw.get_run, "list_runs": pw.list_runs, "sql": pw.sql}
+    plain = {"get_run": pw.get_run, "list_runs": pw.list_runs, "sql": pw.sql,
+             "run_chain": pw.run_chain}
     for name, fn in [*((n, getattr(pw, n)) for n in async_calls), *plain.items()]:
         twin = getattr(pw.SyncClient, name)
         assert not inspect.iscoroutinefunction(twin), name

@@ -344,6 +344,15 @@ describe("child runs", () => {
     assert.equal(/** @type {HTMLElement} */ (el.querySelector(".pw-tl-details")).hidden, true);
     parent.click();
     assert.deepEqual(model.sent[1], { type: "open", run_id: "p<b>0</b>" });
+    const chained = makeState(2);
+    chained.run.continued_from = "before";
+    chained.run.continued_as = "after";
+    model.set("state", chained);
+    await nextFrame();
+    const links = [...el.querySelectorAll(".pw-tl-parent")].filter((b) => !(/** @type {HTMLElement} */ (b)).hidden);
+    assert.deepEqual(links.map((b) => b.textContent), ["‹ previous run", "next run ›"]);
+    /** @type {HTMLElement} */ (links[1]).click();
+    assert.deepEqual(model.sent[2], { type: "open", run_id: "after" });
     assert.equal(el.querySelectorAll("b").length, 0);
     model.set("state", makeState(1));
     await nextFrame();

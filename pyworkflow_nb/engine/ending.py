@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from ..context import ContinueAsNew
 from ..definitions import Workflow
 from ..history import vocabulary as ev
 from ..serde import encode, encode_error
@@ -31,6 +33,7 @@ class Ending:
     exc: BaseException | None = None
     result_json: str | None = None
     reason: str | None = None  # of a cancel or a terminate
+    next: ContinueAsNew | None = None  # the run to continue as
 
 class Ends(Replaying):
     """Running the body to its end, recording the end, and stopping at a shutdown."""
@@ -89,6 +92,9 @@ class Ends(Replaying):
             if self.replay.active and self.replay.unmatched:
                 raise self.replay.diverged("the workflow returned")
             data = encode(result, where=f"the result of run {self.run_id}")
+        except ContinueAsNew as request:
+            self._end(Ending(ev.CONTINUED, next=request))
+            return
         except asyncio.CancelledError:
             if self.engine.closing or self.terminating:
                 raise
@@ -136,7 +142,11 @@ class Ends(Replaying):
         policies, and tell the engine."""
         # work the body left behind (a child or a task it never awaited) ends before the run
         await asyncio.gather(*self._cancel_works(), return_exceptions=True)
-        if ending.result_json is not None:
+        next_run_id = uuid.uuid4().hex[:12] if ending.next is not None else None
+        if ending.next is not None and next_run_id is not None:
+            data = ev.workflow_continued(next_run_id, ending.next.workflow.name)
+            ending.result_json = json.dumps(next_run_id)  # runs.result: the next run's id
+        elif ending.result_json is not None:
             data = ev.result(ending.result_json)
         elif ending.error is not None:
             data = ev.workflow_failed(ending.error)
@@ -144,6 +154,11 @@ class Ends(Replaying):
             data = ev.with_reason(ending.reason)
         self.emit(ev.FINAL_EVENTS[ending.status], None, None, data)
         row = self.row
+        if ending.next is not None:  # the next run goes in with this end, in one commit, and
+            # exists before this run shows "continued" (other threads read the status)
+            await self.engine.start(ending.next.workflow, ending.next.args, ending.next.kwargs,
+                                    run_id=next_run_id, parent_run_id=row.parent_run_id,
+                                    continued_from=self.run_id)
         now = self.engine.clock.now()
         row.status = ending.status
         if ending.result_json is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import json
 import uuid
 import warnings
@@ -16,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..definitions import Definition, Registry, Workflow, registry
+from ..definitions import Definition, Registry, Workflow, check_call, registry
 from ..errors import (
     InvalidInput,
     PyWorkflowError,
@@ -25,6 +24,7 @@ from ..errors import (
     SerializationError,
     UpdateRejected,
     WorkflowCancelled,
+    WorkflowContinued,
     WorkflowFailed,
     WorkflowTerminated,
 )
@@ -44,22 +44,6 @@ EventListener = Callable[[EventRow], None]
 StatusListener = Callable[[RunRow], None]
 T = TypeVar("T")
 _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
-
-
-def _check_call(wf: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Refuse arguments the workflow function cannot take, before any run exists."""
-    try:
-        signature = inspect.signature(wf.fn)
-    except (TypeError, ValueError):
-        return
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        plain = signature.replace(
-            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
-            return_annotation=signature.empty)
-        raise InvalidInput(f"cannot start workflow {wf.name!r}: {exc}; it takes "
-                           f"{wf.name}{plain}") from None
 
 
 def _warn_if_other_call(wf: Workflow, existing: RunRow, args: tuple[Any, ...],
@@ -166,8 +150,8 @@ class Engine:
     async def start(self, workflow: Workflow | str, args: tuple[Any, ...] = (),
                     kwargs: dict[str, Any] | None = None, *, run_id: str | None = None,
                     idempotency_key: str | None = None, parent_run_id: str | None = None,
-                    schedule_id: str | None = None,
-                    scheduled_at: float | None = None) -> RunRow:
+                    schedule_id: str | None = None, scheduled_at: float | None = None,
+                    continued_from: str | None = None) -> RunRow:
         """Start a run, or return the existing one with this ``run_id``/idempotency key."""
         self.require_writable("start a run")
         wf = self._resolve(workflow)
@@ -176,14 +160,15 @@ class Engine:
         if existing is not None:
             _warn_if_other_call(wf, existing, args, kwargs)
             return existing
-        _check_call(wf, args, kwargs)
+        check_call(wf, args, kwargs)
         run_id = run_id or uuid.uuid4().hex[:12]
         input_json = _encode_input(wf, args, kwargs)
         now = self.clock.now()
         row = RunRow(run_id, wf.name, wf.version, ev.RUNNING, input_json,
                      parent_run_id=parent_run_id, schedule_id=schedule_id,
                      scheduled_at=scheduled_at, idempotency_key=idempotency_key,
-                     created_at=now, started_at=now, updated_at=now)
+                     created_at=now, started_at=now, updated_at=now,
+                     continued_from=continued_from)
         run = Run(self, row, None, tuple(args), kwargs)
         self.runs[run_id] = run
         self.writer.run_created(row)
@@ -314,21 +299,33 @@ class Engine:
 
     # -- acting on runs ------------------------------------------------------------------------
 
-    async def result(self, run_id: str, timeout: float | None = None) -> Any:
-        """The run's result; raises WorkflowFailed / WorkflowCancelled / TimeoutError."""
+    async def result(self, run_id: str, timeout: float | None = None, *,
+                     follow: bool = True) -> Any:
+        """The run's result (following a continued run's chain to its last run unless
+        ``follow`` is False); raises WorkflowFailed / WorkflowCancelled / TimeoutError."""
         await self._recovered()
-        run = self.runs.get(run_id)
-        if run is not None:
-            done = asyncio.shield(run.done)
-            try:
-                await asyncio.wait_for(done, timeout)
-            except asyncio.TimeoutError:
-                raise TimeoutError(
-                    f"run {run_id!r} did not finish within {timeout} s; it keeps running"
-                ) from None
-        return self._outcome(self.get_row(run_id))
+        deadline = None if timeout is None else self.loop.time() + timeout
+        while True:
+            run = self.runs.get(run_id)
+            if run is not None:
+                left = None if deadline is None else max(deadline - self.loop.time(), 0)
+                try:
+                    await asyncio.wait_for(asyncio.shield(run.done), left)
+                except asyncio.TimeoutError:
+                    raise TimeoutError(
+                        f"run {run_id!r} did not finish within {timeout} s; it keeps running"
+                    ) from None
+            row = self.get_row(run_id)
+            if not (follow and row.status == ev.CONTINUED):
+                return self._outcome(row)
+            run_id = decode(row.result)
 
     def _outcome(self, row: RunRow) -> Any:
+        if row.status == ev.CONTINUED:
+            next_run_id = decode(row.result)
+            raise WorkflowContinued(f"run {row.run_id!r} of {row.workflow!r} continued as run "
+                                    f"{next_run_id!r}", run_id=row.run_id,
+                                    next_run_id=next_run_id)
         if row.status == ev.COMPLETED:
             return decode(row.result)
         if row.status in (ev.CANCELLED, ev.TERMINATED):

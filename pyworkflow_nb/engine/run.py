@@ -80,6 +80,7 @@ class Run(Messages, Ends):
         self.terminating = False  # terminate() under way: the body gets and issues nothing
         self.paused = self.history.paused
         self.held: list[Pending] = []
+        self.workflow: Workflow | None = None  # the definition the body runs, once begun
         self.signal_handlers: dict[str, Callable[..., Any]] = {}
         self.query_handlers: dict[str, Callable[..., Any]] = {}
         self.update_handlers: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
@@ -256,8 +257,13 @@ class Run(Messages, Ends):
 
     # -- driving the body ----------------------------------------------------------------------
 
+    def definition(self) -> Workflow:
+        assert self.workflow is not None, "only a begun run's body asks"
+        return self.workflow
+
     def begin(self, workflow: Workflow) -> None:
         """Start the body (replaying its history first, if it has one)."""
+        self.workflow = workflow
         if self.row.version != workflow.version and not self.history.order:
             self.row.version = workflow.version
         ctx = contextvars.copy_context()

@@ -26,6 +26,7 @@ WORKFLOW_FAILED = "workflow.failed"
 WORKFLOW_CANCELLED = "workflow.cancelled"
 WORKFLOW_CANCEL_REQUESTED = "workflow.cancel_requested"
 WORKFLOW_TERMINATED = "workflow.terminated"
+WORKFLOW_CONTINUED = "workflow.continued"
 WORKFLOW_PAUSED = "workflow.paused"
 WORKFLOW_RESUMED = "workflow.resumed"
 WORKFLOW_RETRIED = "workflow.retried"
@@ -68,6 +69,8 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_CANCELLED: "reason (when the cancel gave one)",
     WORKFLOW_CANCEL_REQUESTED: "reason (when given)",
     WORKFLOW_TERMINATED: "reason: the run was ended at once, its code not run further",
+    WORKFLOW_CONTINUED: "run_id, workflow: the run ended by continuing as that new run "
+                        "(pw.continue_as_new)",
     WORKFLOW_PAUSED: "(empty): no new step starts until the resume",
     WORKFLOW_RESUMED: "(empty): what arrived while paused is handed over now",
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
@@ -130,16 +133,18 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 TERMINATED = "terminated"
+CONTINUED = "continued"
 
 RUN_STATUSES = (PENDING, RUNNING, SLEEPING, WAITING, WAITING_FOR_DEFINITION, PAUSED,
-                COMPLETED, FAILED, CANCELLED, TERMINATED)
+                COMPLETED, FAILED, CANCELLED, TERMINATED, CONTINUED)
 """Values of ``runs.status``."""
 
-TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, TERMINATED})
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, TERMINATED, CONTINUED})
 """Run statuses a run never leaves (but through ``retry``)."""
 
 FINAL_EVENTS = {COMPLETED: WORKFLOW_COMPLETED, FAILED: WORKFLOW_FAILED,
-                CANCELLED: WORKFLOW_CANCELLED, TERMINATED: WORKFLOW_TERMINATED}
+                CANCELLED: WORKFLOW_CANCELLED, TERMINATED: WORKFLOW_TERMINATED,
+                CONTINUED: WORKFLOW_CONTINUED}
 """The event that ends a run with each terminal status."""
 
 RETRYING = "retrying"
@@ -187,6 +192,10 @@ def result(result_json: str) -> str:
 
 def workflow_failed(error: dict[str, Any]) -> str:
     return _object(error=_json(error))
+
+
+def workflow_continued(next_run_id: str, workflow: str) -> str:
+    return _json({"run_id": next_run_id, "workflow": workflow})
 
 
 def with_reason(reason: str | None) -> str:

@@ -28,6 +28,7 @@ STATUS_COLORS: dict[str, str] = {
     "waiting": "#3aa8ad",
     "cancelled": "#8a8a8a",
     "terminated": "#5b5b5b",
+    "continued": "#6b8fb3",
     "paused": "#c9a227",
     "pending": "#c4c4c4",
     "waiting_for_definition": "#c4c4c4",

@@ -11,7 +11,9 @@ State (``build_state``)::
       "now": 1700000123.5,          # the "now" the state was built for (epoch s)
       "run": {"run_id", "workflow", "version", "status", "start", "end",
               "cancel_requested": bool, "error": {...} | None},
-                                    # (+ "parent_run_id" when the caller knows it)
+                                    # (+ "continued_as", the next run of its chain;
+                                    # + "parent_run_id", "continued_from" when the
+                                    # caller knows them)
       "rows": [row, ...],           # the workflow's own row first, then steps /
                                     # sleeps / waits / children in order of first appearance
       "markers": [{"ts", "kind": "event" | "signal" | "update" | "patch" | "cancel", "label",
@@ -112,6 +114,7 @@ STATUSES = (
     "waiting",
     "cancelled",
     "terminated",
+    "continued",
     "paused",
     "pending",
 )
@@ -245,7 +248,9 @@ def build_state(
                 seg.input, seg.input_kind = data.get("input"), "call"
                 wf.segments.append(seg)
         elif typ in (vocab.WORKFLOW_COMPLETED, vocab.WORKFLOW_FAILED, vocab.WORKFLOW_CANCELLED,
-                     vocab.WORKFLOW_TERMINATED):
+                     vocab.WORKFLOW_TERMINATED, vocab.WORKFLOW_CONTINUED):
+            if typ == vocab.WORKFLOW_CONTINUED:
+                run["continued_as"] = data.get("run_id")
             terminal = typ.split(".")[1]
             run["end"] = ts
             if not wf.segments:

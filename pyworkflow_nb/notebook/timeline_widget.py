@@ -99,6 +99,8 @@ class TimelineWidget(anywidget.AnyWidget):
         state["run"]["status"] = row.status
         if row.parent_run_id:
             state["run"]["parent_run_id"] = row.parent_run_id
+        if row.continued_from:
+            state["run"]["continued_from"] = row.continued_from
         if self.engine.clock.virtual:
             state["live"] = False
         return state

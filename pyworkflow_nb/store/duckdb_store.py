@@ -23,7 +23,7 @@ from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
 # 2: the schedules table; 3: the index on events(run_id). Older stores upgrade in place:
 # schema.sql only adds objects.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _EPOCH = datetime(1970, 1, 1)
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}

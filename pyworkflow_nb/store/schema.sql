@@ -1,4 +1,5 @@
--- pyworkflow_nb store, schema version 3 (2 added the schedules table, 3 the events index).
+-- pyworkflow_nb store, schema version 4 (2 added the schedules table, 3 the events index,
+-- 4 runs.continued_from).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -21,8 +22,12 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at      TIMESTAMP NOT NULL,
     started_at      TIMESTAMP,
     finished_at     TIMESTAMP,
-    updated_at      TIMESTAMP NOT NULL
+    updated_at      TIMESTAMP NOT NULL,
+    continued_from  VARCHAR                 -- the run this one continues (pw.continue_as_new)
 );
+
+-- version 4: stores made before it get the column (last, as in the table above)
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS continued_from VARCHAR;
 
 CREATE TABLE IF NOT EXISTS events (
     run_id  VARCHAR NOT NULL,
