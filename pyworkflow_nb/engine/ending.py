@@ -140,10 +140,12 @@ class Ends(Replaying):
     async def finish(self, ending: Ending) -> None:
         """Record the run's end, make it durable, apply its children's ``parent_close``
         policies, and tell the engine."""
-        # work the body left behind (a child or a task it never awaited) ends before the run
-        await asyncio.gather(*self._cancel_works(), return_exceptions=True)
-        next_run_id = uuid.uuid4().hex[:12] if ending.next is not None else None
-        if ending.next is not None and next_run_id is not None:
+        left = self._cancel_works()  # a child or a task the body never awaited
+        if left:  # ends before the run does
+            await asyncio.gather(*left, return_exceptions=True)
+        next_run_id = None
+        if ending.next is not None:
+            next_run_id = uuid.uuid4().hex[:12]
             data = ev.workflow_continued(next_run_id, ending.next.workflow.name)
             ending.result_json = json.dumps(next_run_id)  # runs.result: the next run's id
         elif ending.result_json is not None:

@@ -109,12 +109,8 @@ class Messages:
         """Call the query handler ``name`` on the body as it stands now."""
         fn = self.query_handlers.get(name)
         if fn is None:
-            known = ", ".join(sorted(self.query_handlers)) or "none (the workflow sets them " \
-                "with pw.set_query_handler)"
-            raise InvalidInput(f"run {self.replay.run_id!r} has no query {name!r}; its "
-                               f"queries: {known}")
-        context = self.body_context or contextvars.copy_context()
-        value = context.run(fn, *args)
+            raise self._unknown("query", name, self.query_handlers)
+        value = self._context.run(fn, *args)
         if asyncio.iscoroutine(value):
             value.close()
             raise WorkflowContextError(
@@ -126,16 +122,12 @@ class Messages:
         """Run the validator of update ``name``: raises (and records) a refusal."""
         entry = self.update_handlers.get(name)
         if entry is None:
-            known = ", ".join(sorted(self.update_handlers)) or "none (the workflow sets them " \
-                "with pw.set_update_handler)"
-            raise InvalidInput(f"run {self.replay.run_id!r} has no update {name!r}; its "
-                               f"updates: {known}")
+            raise self._unknown("update", name, self.update_handlers)
         validator = entry[1]
         if validator is None:
             return
-        context = self.body_context or contextvars.copy_context()
         try:
-            context.run(validator, *args)
+            self._context.run(validator, *args)
         except Exception as exc:
             self.emit(ev.UPDATE_REJECTED, update_id, None,
                       ev.update_rejected(name, encode_error(exc)))
@@ -170,7 +162,7 @@ class Messages:
         if entry is None:  # replayed after the code dropped the handler
             self._handler_failed(InvalidInput(f"the workflow no longer handles update {name!r}"))
             return
-        context = self.body_context or contextvars.copy_context()
+        context = self._context
 
         async def handle() -> Any:
             value = entry[0](*args)
@@ -201,6 +193,20 @@ class Messages:
         if not outcome.done():
             outcome.set_exception(failure)
 
+    def _unknown(self, kind: str, name: str, handlers: dict[str, Any]) -> InvalidInput:
+        """The error for a query or update name the body set no handler for."""
+        known = ", ".join(sorted(handlers)) or \
+            f"none (the workflow sets them with pw.set_{kind}_handler)"
+        plural = "queries" if kind == "query" else f"{kind}s"
+        return InvalidInput(f"run {self.replay.run_id!r} has no {kind} {name!r}; its {plural}: "
+                            f"{known}")
+
+    @property
+    def _context(self) -> contextvars.Context:
+        """The body's context, where handlers and predicates run (set when the run begins)."""
+        assert self.body_context is not None, "only a begun run has handlers"
+        return self.body_context
+
     # -- between activations ---------------------------------------------------------------------
 
     def advance(self) -> None:
@@ -223,15 +229,14 @@ class Messages:
             self.loop.run_until_idle()
 
     def _holds(self, condition: Condition) -> bool:
-        context = self.body_context or contextvars.copy_context()
         try:
-            return bool(context.run(condition.predicate))
+            return bool(self._context.run(condition.predicate))
         except Exception as exc:
             condition.future.set_exception(exc)  # raised where the body waits
             return False
 
     def _call_handler(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        context = self.body_context or contextvars.copy_context()
+        context = self._context
         try:
             value = context.run(fn, *args)
         except Exception as exc:

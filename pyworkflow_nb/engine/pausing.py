@@ -60,8 +60,7 @@ class Pausing:
         held, self.held = self.held, []
         for p in held:
             if not p.future.done():
-                p.started = True
-                p.start(p)
+                self.start_or_hold(p)
         if self._resumed is not None:
             self._resumed.set_result(None)
             self._resumed = None

@@ -92,3 +92,17 @@ async def hist_patched() -> int:
     else:
         x = await hist_a(1)
     return x + await pw.wait_for_event("go")
+
+
+@pw.workflow
+async def hist_messages() -> dict[str, object]:
+    """Signals, an update that awaits a step, and a condition (messages_completed.json)."""
+    seen: list[int] = []
+    pw.set_signal_handler("add", seen.append)
+
+    async def double(n: int) -> int:
+        return await hist_b2(n)
+
+    pw.set_update_handler("double", double)
+    await pw.wait_condition(lambda: len(seen) >= 2)
+    return {"seen": seen}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_status
 
 import pyworkflow_nb as pw
 
@@ -16,12 +16,6 @@ cleaned: list[str] = []
 def _reset() -> None:
     cleaned.clear()
 
-
-def _wait_status(handle: pw.SyncRunHandle, status: str, timeout: float = 5) -> None:
-    deadline = time.time() + timeout
-    while handle.status() != status:
-        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
-        time.sleep(0.002)
 
 
 @pw.step
@@ -63,7 +57,7 @@ async def kid_parent_handle() -> list[object]:
 def test_a_cancelled_parent_terminates_the_child_it_awaits(client: pw.SyncClient) -> None:
     parent = client.start(kid_parent_awaits)
     child = client.get_run(f"{parent.run_id}/kid_waits#1")
-    _wait_status(child, "waiting")
+    wait_status(child, "waiting")
     parent.cancel("not needed")
     with pytest.raises(pw.WorkflowCancelled):
         parent.result(timeout=5)
@@ -81,7 +75,7 @@ def test_a_finished_parent_applies_its_childs_policy(client: pw.SyncClient, poli
                                                      status: str) -> None:
     parent = client.start(kid_parent_leaves, policy)
     child = client.get_run(parent.result(timeout=5))
-    _wait_status(child, status)
+    wait_status(child, status)
     assert cleaned == (["left"] if policy == "request_cancel" else [])
     assert parent.events()[-1]["type"] == "workflow.completed", "nothing after the end"
 
@@ -89,7 +83,7 @@ def test_a_finished_parent_applies_its_childs_policy(client: pw.SyncClient, poli
 def test_an_abandoned_child_goes_on_after_its_parent(client: pw.SyncClient) -> None:
     parent = client.start(kid_parent_leaves, "abandon")
     child = client.get_run(parent.result(timeout=5))
-    _wait_status(child, "waiting")
+    wait_status(child, "waiting")
     child.send_event("go", "still here")
     assert child.result(timeout=5) == "still here"
     assert child.row().parent_run_id == parent.run_id
@@ -99,18 +93,18 @@ def test_a_failed_or_terminated_parent_leaves_no_orphan(client: pw.SyncClient) -
     failed = client.start(kid_parent_fails)
     with pytest.raises(pw.WorkflowFailed):
         failed.result(timeout=5)
-    _wait_status(client.get_run(f"{failed.run_id}/kid_waits#1"), "terminated")
+    wait_status(client.get_run(f"{failed.run_id}/kid_waits#1"), "terminated")
     parent = client.start(kid_parent_awaits)
     child = client.get_run(f"{parent.run_id}/kid_waits#1")
-    _wait_status(child, "waiting")
+    wait_status(child, "waiting")
     parent.terminate("stop all")
-    _wait_status(child, "terminated")
+    wait_status(child, "terminated")
 
 
 def test_a_child_handle_is_awaitable_and_names_its_run(client: pw.SyncClient) -> None:
     parent = client.start(kid_parent_handle)
     child = client.get_run(f"{parent.run_id}/kid_waits#1")
-    _wait_status(child, "waiting")
+    wait_status(child, "waiting")
     child.send_event("go", 5)
     assert parent.result(timeout=5) == [child.run_id, 5, f"<ChildHandle {child.run_id}>"]
 
@@ -118,14 +112,14 @@ def test_a_child_handle_is_awaitable_and_names_its_run(client: pw.SyncClient) ->
 def test_a_restarted_parent_still_closes_its_child(store: Path, client: pw.SyncClient) -> None:
     parent = client.start(kid_parent_awaits)
     child = client.get_run(f"{parent.run_id}/kid_waits#1")
-    _wait_status(child, "waiting")
+    wait_status(child, "waiting")
     pw.shutdown()
     pw.configure(store=str(store))
     client = pw.SyncClient()
     assert parent.run_id in {h.run_id for h in client.recover()}
-    _wait_status(child, "waiting")
+    wait_status(child, "waiting")
     parent.cancel()
-    _wait_status(child, "terminated")
+    wait_status(child, "terminated")
     assert [e["type"] for e in parent.events()].count("child.started") == 1
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_status
 
 import pyworkflow_nb as pw
-
-
-def _wait_status(handle: pw.SyncRunHandle, status: str, timeout: float = 5) -> None:
-    deadline = time.time() + timeout
-    while handle.status() != status:
-        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
-        time.sleep(0.002)
 
 
 @pw.step
@@ -63,19 +56,19 @@ async def can_waiter(n: int) -> int:
 
 def test_a_restarted_chain_goes_on_in_its_latest_run(store: Path, client: pw.SyncClient) -> None:
     first = client.start(can_waiter, 0)
-    _wait_status(first, "waiting")
+    wait_status(first, "waiting")
     first.send_event("go", 0)
-    _wait_status(first, "continued")
+    wait_status(first, "continued")
     second = client.run_chain(first.run_id)[-1]
-    _wait_status(second, "waiting")
+    wait_status(second, "waiting")
     pw.shutdown()
     pw.configure(store=str(store))
     client = pw.SyncClient()
     assert [h.run_id for h in client.recover()] == [second.run_id]
     second.send_event("go", 0)
-    _wait_status(second, "continued")
+    wait_status(second, "continued")
     third = client.run_chain(first.run_id)[-1]
-    _wait_status(third, "waiting")
+    wait_status(third, "waiting")
     third.send_event("go", 40)
     assert first.result(timeout=5) == 42
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from waiting import wait_status
 
 import pyworkflow_nb as pw
 
@@ -27,12 +28,6 @@ def vclock(store: Path) -> Iterator[pw.SyncClient]:
     pw.shutdown()
     pw.use_real_clock()
 
-
-def _wait_status(handle: pw.SyncRunHandle, status: str, timeout: float = 5) -> None:
-    deadline = time.time() + timeout
-    while handle.status() != status:
-        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
-        time.sleep(0.002)
 
 
 @pw.step
@@ -54,7 +49,7 @@ async def msg_cart(needed: int) -> str:
 
 def test_signals_reach_the_handler_and_a_condition_ends_the_wait(client: pw.SyncClient) -> None:
     handle = client.start(msg_cart, 2)
-    _wait_status(handle, "sleeping")  # the condition's timeout is a durable timer
+    wait_status(handle, "sleeping")  # the condition's timeout is a durable timer
     handle.signal("add", "apple")
     assert handle.query("items") == ["apple"]
     assert handle.query("has", "pear") is False
@@ -78,7 +73,7 @@ def test_a_condition_times_out_durably(vclock: pw.SyncClient) -> None:
 def test_signals_sent_while_the_run_is_down_or_before_its_handler_are_kept(
         store: Path, client: pw.SyncClient) -> None:
     handle = client.start(msg_cart, 3)
-    _wait_status(handle, "sleeping")
+    wait_status(handle, "sleeping")
     handle.signal("add", "a")
     pw.shutdown()
     pw.configure(store=str(store))
@@ -102,7 +97,7 @@ async def msg_late_handler() -> list[str]:
 
 def test_signals_that_come_before_their_handler_wait_for_it(client: pw.SyncClient) -> None:
     handle = client.start(msg_late_handler)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.signal("note", "first")
     handle.signal("note", "second")
     handle.send_event("ready")
@@ -142,7 +137,7 @@ async def msg_bad_handler() -> None:
 
 def test_bad_signals_and_queries_say_what_is_wrong(client: pw.SyncClient) -> None:
     handle = client.start(msg_cart, 5)
-    _wait_status(handle, "sleeping")
+    wait_status(handle, "sleeping")
     with pytest.raises(pw.InvalidInput, match="has no query 'total'; its queries: has, items"):
         handle.query("total")
     with pytest.raises(pw.SerializationError, match="the arguments of signal 'add'"):
@@ -155,7 +150,7 @@ def test_bad_signals_and_queries_say_what_is_wrong(client: pw.SyncClient) -> Non
         handle.signal("add", "x")
 
     bad = client.start(msg_bad_handler)
-    _wait_status(bad, "waiting")
+    wait_status(bad, "waiting")
     bad.signal("boom", 1)
     with pytest.raises(pw.WorkflowFailed) as failed:
         bad.result(timeout=5)
@@ -197,7 +192,7 @@ async def msg_order() -> dict[str, int]:
 
 def test_an_update_runs_its_handler_and_returns_its_value(client: pw.SyncClient) -> None:
     handle = client.start(msg_order)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     assert handle.update("discount", 20) == 80
     assert handle.update("add", 3) == 30
     assert handle.query("state") == {"discount": 20, "total": 30}
@@ -210,7 +205,7 @@ def test_an_update_runs_its_handler_and_returns_its_value(client: pw.SyncClient)
 
 def test_a_refused_update_leaves_the_run_untouched(client: pw.SyncClient) -> None:
     handle = client.start(msg_order)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     with pytest.raises(pw.UpdateRejected) as refused:
         handle.update("discount", 90)
     assert "a discount must be 1-50 %, got 90" in str(refused.value)
@@ -225,7 +220,7 @@ def test_a_refused_update_leaves_the_run_untouched(client: pw.SyncClient) -> Non
 
 def test_a_failing_update_handler_fails_the_update_not_the_run(client: pw.SyncClient) -> None:
     handle = client.start(msg_order)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     with pytest.raises(pw.UpdateFailed) as failed:
         handle.update("add", -1)
     assert isinstance(failed.value.__cause__, ArithmeticError)
@@ -235,7 +230,7 @@ def test_a_failing_update_handler_fails_the_update_not_the_run(client: pw.SyncCl
 
 def test_an_update_id_applies_once(store: Path, client: pw.SyncClient) -> None:
     handle = client.start(msg_order)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     assert handle.update("add", 2, update_id="cart-7") == 20
     assert handle.update("add", 2, update_id="cart-7") == 20
     pw.shutdown()
@@ -280,3 +275,31 @@ def test_a_run_that_ends_under_an_update_says_so_to_its_caller(vclock: pw.SyncCl
     caller.join(5)
     [error] = result
     assert isinstance(error, pw.UpdateFailed) and "ended (completed) before update" in str(error)
+
+
+# -- recorded history --------------------------------------------------------------------------
+
+HISTORY = Path(__file__).parent / "histories" / "messages_completed.json"
+
+
+def test_a_recorded_history_of_signals_a_pause_and_an_update_replays(
+        store: Path, restore_definitions: None) -> None:
+    from replay_workflows import executed, hist_messages
+
+    executed.clear()
+    verdict = pw.Replayer([hist_messages]).replay(HISTORY)
+    assert verdict.ok, verdict.detail
+    assert verdict.detail == "matches its history and ends completed"
+    assert executed == [], "the update's step came from the history"
+
+    @pw.workflow(name="hist_messages")
+    async def update_skips_its_step() -> dict[str, object]:
+        seen: list[int] = []
+        pw.set_signal_handler("add", seen.append)
+        pw.set_update_handler("double", lambda n: n * 10)  # was: await hist_b2(n)
+        await pw.wait_condition(lambda: len(seen) >= 2)
+        return {"seen": seen}
+
+    edited = pw.Replayer([update_skips_its_step]).replay(HISTORY)
+    assert not edited.ok
+    assert "expected: step hist_b2#1 at position 1" in edited.detail

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_status
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.definitions import registry
@@ -31,12 +32,6 @@ def _restart(store: Path) -> list[pw.SyncRunHandle]:
     return pw.SyncClient().recover()
 
 
-def _wait_status(handle: pw.RunHandle, status: str, timeout: float = 5) -> None:
-    deadline = time.time() + timeout
-    while handle.status() != status:
-        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
-        time.sleep(0.002)
-
 
 @pw.workflow
 async def two_then_wait() -> int:
@@ -48,7 +43,7 @@ async def two_then_wait() -> int:
 
 def test_completed_steps_are_not_rerun(store: Path, client: pw.SyncClient) -> None:
     handle = client.start(two_then_wait)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     [resumed] = _restart(store)
     assert resumed.run_id == handle.run_id
     assert resumed.status() == "waiting"
@@ -66,7 +61,7 @@ async def long_sleep() -> str:
 
 def test_timers_keep_their_original_deadline(store: Path, client: pw.SyncClient) -> None:
     handle = client.start(long_sleep)
-    _wait_status(handle, "sleeping")
+    wait_status(handle, "sleeping")
     [(until,)] = pw.sql("SELECT epoch(fires_at) FROM timers WHERE run_id = ?",
                         [handle.run_id]).fetchall()
     [resumed] = _restart(store)
@@ -79,7 +74,7 @@ def test_timers_keep_their_original_deadline(store: Path, client: pw.SyncClient)
 
 def test_timers_past_their_deadline_fire_at_once(store: Path, client: pw.SyncClient) -> None:
     handle = client.start(long_sleep)
-    _wait_status(handle, "sleeping")
+    wait_status(handle, "sleeping")
     pw.shutdown()
     time.sleep(0.35)  # the deadline passes while no engine runs
     pw.configure(store=str(store))
@@ -90,7 +85,7 @@ def test_timers_past_their_deadline_fire_at_once(store: Path, client: pw.SyncCli
 
 def test_run_waits_for_its_definition(store: Path, client: pw.SyncClient) -> None:
     handle = client.start(two_then_wait)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
     saved = registry.workflows.pop("two_then_wait")
     try:
@@ -98,7 +93,7 @@ def test_run_waits_for_its_definition(store: Path, client: pw.SyncClient) -> Non
         [resumed] = pw.SyncClient().recover()
         assert resumed.status() == "waiting_for_definition"
         registry.add(saved)  # what re-running the defining cell does
-        _wait_status(resumed, "waiting")
+        wait_status(resumed, "waiting")
         resumed.send_event("go", 0)
         assert resumed.result(timeout=5) == 3
     finally:
@@ -109,7 +104,7 @@ def test_run_waits_for_its_definition(store: Path, client: pw.SyncClient) -> Non
 def test_changed_code_fails_with_non_determinism_error(
         store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     handle = client.start(two_then_wait)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
 
     @pw.workflow(name="two_then_wait")
@@ -143,7 +138,7 @@ async def gathered() -> list[int]:
 def test_gathered_steps_replay_whatever_their_completion_order(
         store: Path, client: pw.SyncClient) -> None:
     handle = client.start(gathered)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     [resumed] = _restart(store)
     resumed.send_event("go")
     assert resumed.result(timeout=5) == [0, 1, 2, 3, 4]
@@ -159,7 +154,7 @@ async def cancellable() -> None:
 def test_cancel_records_cancelled_and_survives_restart(store: Path,
                                                        client: pw.SyncClient) -> None:
     handle = client.start(cancellable)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.cancel()
     with pytest.raises(pw.WorkflowCancelled):
         handle.result(timeout=5)

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from waiting import wait_status
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.notebook.timeline_data import build_state
@@ -23,12 +24,6 @@ def _reset() -> None:
     ran.clear()
     release.clear()
 
-
-def _wait_status(handle: pw.SyncRunHandle, status: str, timeout: float = 5) -> None:
-    deadline = time.time() + timeout
-    while handle.status() != status:
-        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
-        time.sleep(0.002)
 
 
 def _types(handle: pw.SyncRunHandle) -> list[str]:
@@ -70,7 +65,7 @@ async def ctl_busy(thread: bool) -> None:
 def test_terminate_ends_a_waiting_run_at_once_running_none_of_its_code(
         client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.terminate("wrong customer")
     assert handle.status() == "terminated"
     with pytest.raises(pw.WorkflowTerminated) as ended:
@@ -86,7 +81,7 @@ def test_terminate_ends_a_waiting_run_at_once_running_none_of_its_code(
 
 def test_cancel_lets_the_workflow_clean_up_and_keeps_the_reason(client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.cancel(reason="duplicate order")
     with pytest.raises(pw.WorkflowCancelled, match="was cancelled: duplicate order"):
         handle.result(timeout=5)
@@ -101,7 +96,7 @@ def test_cancel_lets_the_workflow_clean_up_and_keeps_the_reason(client: pw.SyncC
 def test_terminate_cancels_running_attempts_and_ignores_late_results(
         client: pw.SyncClient, thread: bool) -> None:
     handle = client.start(ctl_busy, thread)
-    _wait_status(handle, "running")
+    wait_status(handle, "running")
     deadline = time.time() + 5
     while not ran:
         assert time.time() < deadline
@@ -124,7 +119,7 @@ def test_terminate_cancels_running_attempts_and_ignores_late_results(
 def test_terminate_refuses_finished_and_unknown_runs_and_bad_reasons(
         client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.send_event("go", "x")
     assert handle.result(timeout=5) == "x"
     with pytest.raises(pw.InvalidInput, match=r"already ended \(completed\)"):
@@ -142,7 +137,7 @@ def test_terminate_refuses_finished_and_unknown_runs_and_bad_reasons(
 def test_a_terminated_run_stays_terminated_across_a_restart(
         store: Path, client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.terminate("stop")
     pw.shutdown()
     pw.configure(store=str(store))
@@ -158,7 +153,7 @@ def test_a_run_waiting_for_its_definition_can_be_terminated(
         return await pw.wait_for_event("go")
 
     handle = client.start(gone)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
     from pyworkflow_nb.definitions import registry
     del registry.workflows["ctl_gone"]
@@ -171,7 +166,7 @@ def test_a_run_waiting_for_its_definition_can_be_terminated(
 
 def test_the_timeline_shows_a_terminated_run(client: pw.SyncClient) -> None:
     handle = client.start(ctl_busy, False)
-    _wait_status(handle, "running")
+    wait_status(handle, "running")
     handle.terminate("enough")
     state = build_state(handle.events(), time.time())
     assert state["run"]["status"] == "terminated"
@@ -257,7 +252,7 @@ def test_a_pause_holds_a_retry_until_the_resume(vclock: pw.SyncClient) -> None:
 
 def test_a_paused_run_stays_paused_across_a_restart(store: Path, client: pw.SyncClient) -> None:
     handle = client.start(ctl_steps)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.pause()
     handle.send_event("go", 1)
     pw.shutdown()
@@ -279,7 +274,7 @@ def test_a_paused_run_stays_paused_across_a_restart(store: Path, client: pw.Sync
 
 def test_cancelling_a_paused_run_lets_its_cleanup_run(client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.pause()
     handle.cancel("not needed")
     with pytest.raises(pw.WorkflowCancelled):
@@ -290,7 +285,7 @@ def test_cancelling_a_paused_run_lets_its_cleanup_run(client: pw.SyncClient) -> 
 def test_pause_and_resume_refuse_finished_runs_and_repeat_quietly(
         client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     handle.resume()  # not paused: nothing happens
     handle.pause()
     handle.pause()
@@ -320,7 +315,7 @@ def test_the_timeline_draws_each_pause_as_a_span(vclock: pw.SyncClient) -> None:
 def test_a_shutdown_runs_no_cleanup_step_that_would_spoil_the_history(
         store: Path, client: pw.SyncClient) -> None:
     handle = client.start(ctl_waiter)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()  # the body unwinds through its finally block: its step must not be recorded
     pw.configure(store=str(store))
     [resumed] = pw.SyncClient().recover()

@@ -7,11 +7,11 @@ the code with it).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from replay_workflows import executed, hist_a, hist_b, hist_patched, hist_patched_before
+from waiting import wait_status
 
 import pyworkflow_nb as pw
 
@@ -22,12 +22,6 @@ HISTORIES = Path(__file__).parent / "histories"
 def _reset() -> None:
     executed.clear()
 
-
-def _wait_status(handle: pw.SyncRunHandle, status: str, timeout: float = 5) -> None:
-    deadline = time.time() + timeout
-    while handle.status() != status:
-        assert time.time() < deadline, f"status stayed {handle.status()}, wanted {status}"
-        time.sleep(0.002)
 
 
 def _markers(handle: pw.SyncRunHandle) -> list[tuple[str, dict]]:
@@ -60,7 +54,7 @@ async def vers_flow() -> int:
 def test_a_run_from_before_the_change_keeps_its_path_and_takes_later_changes(
         store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     old = client.start(vers_flow)
-    _wait_status(old, "waiting")
+    wait_status(old, "waiting")
     pw.shutdown()
 
     @pw.workflow(name="vers_flow")
@@ -90,7 +84,7 @@ def test_a_run_from_before_the_change_keeps_its_path_and_takes_later_changes(
 def test_a_diverged_run_resumes_once_the_edit_is_behind_patched(
         store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     handle = client.start(vers_flow)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
 
     @pw.workflow(name="vers_flow")
@@ -141,7 +135,7 @@ async def vers_versions(bounds: list[int]) -> int:
 def test_get_version_records_the_newest_and_replays_it(
         store: Path, client: pw.SyncClient) -> None:
     handle = client.start(vers_versions, [pw.DEFAULT_VERSION, 3])
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
     pw.configure(store=str(store))
     [resumed] = pw.SyncClient().recover()
@@ -153,7 +147,7 @@ def test_get_version_records_the_newest_and_replays_it(
 def test_a_run_before_get_version_gets_the_default_version(
         store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     handle = client.start(vers_flow)
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
 
     @pw.workflow(name="vers_flow")
@@ -172,7 +166,7 @@ def test_a_run_before_get_version_gets_the_default_version(
 def test_a_version_the_code_dropped_fails_the_run_saying_which(
         store: Path, client: pw.SyncClient, restore_definitions: None) -> None:
     handle = client.start(vers_versions, [1, 1])
-    _wait_status(handle, "waiting")
+    wait_status(handle, "waiting")
     pw.shutdown()
     pw.configure(store=str(store))
 

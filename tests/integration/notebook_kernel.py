@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,28 @@ def text(cell: Any) -> str:
         elif out["output_type"] == "error":
             parts.append("\n".join(out["traceback"]))
     return "\n".join(parts)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def execute(kc: Any, code: str, *, error_ok: bool = False) -> tuple[int, str]:
+    """Run ``code`` in a kernel client's kernel: the cell's number and all it showed (streams,
+    results, tracebacks without colour). An error fails the test unless ``error_ok``."""
+    shown: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            shown.append(content["text"])
+        elif msg["msg_type"] == "execute_result":
+            shown.append(content["data"]["text/plain"])
+        elif msg["msg_type"] == "error":
+            if not error_ok:
+                raise AssertionError("\n".join(content["traceback"]))
+            shown.append(_ANSI.sub("", "\n".join(content["traceback"])))
+
+    reply = kc.execute_interactive(code, timeout=30, output_hook=hook)
+    if not error_ok:
+        assert reply["content"]["status"] == "ok", reply["content"]
+    return reply["content"]["execution_count"], "".join(shown)

@@ -2,54 +2,34 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 from jupyter_client.manager import start_new_kernel
-from notebook_kernel import kernel_name
+from notebook_kernel import execute, kernel_name
 
 __all__ = ["kernel_name"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _run(kc: Any, code: str) -> tuple[int, str]:
-    """Run a cell; its execution count and everything it showed, tracebacks included."""
-    shown: list[str] = []
-
-    def hook(msg: dict[str, Any]) -> None:
-        content = msg["content"]
-        if msg["msg_type"] == "stream":
-            shown.append(content["text"])
-        elif msg["msg_type"] == "error":
-            shown.append("\n".join(content["traceback"]))
-        elif msg["msg_type"] == "execute_result":
-            shown.append(content["data"]["text/plain"])
-
-    reply = kc.execute_interactive(code, timeout=30, output_hook=hook)
-    return reply["content"]["execution_count"], _ANSI.sub("", "".join(shown))
 
 
 def test_tracebacks_and_divergences_name_the_cell(tmp_path: Path, kernel_name: str) -> None:
     km, kc = start_new_kernel(kernel_name=kernel_name, cwd=str(tmp_path))
     try:
-        _run(kc, "%load_ext pyworkflow_nb\nimport pyworkflow_nb as pw")
-        steps, _ = _run(kc, "@pw.step(max_retries=0)\ndef flaky(x):\n"
-                            "    raise ValueError(f'flaky {x}')\n\n"
-                            "@pw.step\ndef add(a, b):\n    return a + b\n")
-        cell, shown = _run(kc, "%%workflow pipe() --run --id bad --wait\n"
-                               "x = 1\nreturn await flaky(x)\n")
+        execute(kc, "%load_ext pyworkflow_nb\nimport pyworkflow_nb as pw")
+        steps, _ = execute(kc, "@pw.step(max_retries=0)\ndef flaky(x):\n"
+                               "    raise ValueError(f'flaky {x}')\n\n"
+                               "@pw.step\ndef add(a, b):\n    return a + b\n")
+        cell, shown = execute(kc, "%%workflow pipe() --run --id bad --wait\n"
+                                  "x = 1\nreturn await flaky(x)\n", error_ok=True)
         assert f"Cell In[{cell}], line 3, in pipe" in shown, shown
         assert f"Cell In[{steps}], line 3, in flaky" in shown, shown
 
-        _run(kc, "%%workflow div() --run --id d1\nawait add(1, 1)\n"
-                 "return await pw.wait_for_event('go')\n")
-        _run(kc, "import time\nwhile pw.get_run('d1').status() != 'waiting':\n"
-                 "    time.sleep(0.01)")
-        edited, _ = _run(kc, "%%workflow div()\nawait flaky(1)\n"
-                             "return await pw.wait_for_event('go')\n")
-        _, verdicts = _run(kc, "%wf replay d1")
+        execute(kc, "%%workflow div() --run --id d1\nawait add(1, 1)\n"
+                    "return await pw.wait_for_event('go')\n")
+        execute(kc, "import time\nwhile pw.get_run('d1').status() != 'waiting':\n"
+                    "    time.sleep(0.01)")
+        edited, _ = execute(kc, "%%workflow div()\nawait flaky(1)\n"
+                                "return await pw.wait_for_event('go')\n")
+        _, verdicts = execute(kc, "%wf replay d1")
         assert "expected: step add#1 at position 1" in verdicts, verdicts
         assert f"actual:   step flaky#1 at position 1 (Cell In[{edited}], line 2)" in verdicts
     finally:

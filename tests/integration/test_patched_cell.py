@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import start_new_kernel
-from notebook_kernel import kernel_name
+from notebook_kernel import execute, kernel_name
 
 __all__ = ["kernel_name"]
 
@@ -40,44 +40,32 @@ return f"{n} approved by {by}"
 """
 
 
-def _run(kc: Any, code: str) -> str:
-    shown: list[str] = []
-
-    def hook(msg: dict[str, Any]) -> None:
-        content = msg["content"]
-        if msg["msg_type"] == "stream":
-            shown.append(content["text"])
-        elif msg["msg_type"] == "error":
-            raise AssertionError("\n".join(content["traceback"]))
-        elif msg["msg_type"] == "execute_result":
-            shown.append(content["data"]["text/plain"])
-
-    reply = kc.execute_interactive(code, timeout=30, output_hook=hook)
-    assert reply["content"]["status"] == "ok", reply["content"]
-    return "".join(shown)
+def run(kc: Any, code: str) -> str:
+    """What a cell showed; an error fails the test."""
+    return execute(kc, code)[1]
 
 
 def test_an_edit_behind_patched_keeps_the_run_in_flight(tmp_path: Path, kernel_name: str) -> None:
     km, kc = start_new_kernel(kernel_name=kernel_name, cwd=str(tmp_path))
     try:
-        _run(kc, STEPS)
-        _run(kc, BEFORE)
-        _run(kc, "import time\nwhile pw.get_run('order-1').status() != 'waiting':\n"
-                 "    time.sleep(0.01)")
+        run(kc, STEPS)
+        run(kc, BEFORE)
+        run(kc, "import time\nwhile pw.get_run('order-1').status() != 'waiting':\n"
+                "    time.sleep(0.01)")
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)  # the kernel restarts with the run waiting
 
     km, kc = start_new_kernel(kernel_name=kernel_name, cwd=str(tmp_path))
     try:
-        _run(kc, STEPS)
-        _run(kc, EDITED)
-        assert "order-1 (approval): ok" in _run(kc, "%wf replay order-1")
-        _run(kc, "%wf send order-1 approve \"ana\"")
-        assert _run(kc, "print(pw.SyncClient().get_run('order-1').result(timeout=10))") \
+        run(kc, STEPS)
+        run(kc, EDITED)
+        assert "order-1 (approval): ok" in run(kc, "%wf replay order-1")
+        run(kc, "%wf send order-1 approve \"ana\"")
+        assert run(kc, "print(pw.SyncClient().get_run('order-1').result(timeout=10))") \
             == "1 approved by ANA\n"
-        fresh = _run(kc, "h = pw.SyncClient().start(approval, run_id='order-2')\n"
-                         "h.send_event('approve', 'bo'); print(h.result(timeout=10))")
+        fresh = run(kc, "h = pw.SyncClient().start(approval, run_id='order-2')\n"
+                        "h.send_event('approve', 'bo'); print(h.result(timeout=10))")
         assert fresh == "101 approved by BO\n"
     finally:
         kc.stop_channels()

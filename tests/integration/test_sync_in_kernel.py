@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jupyter_client.manager import start_new_kernel
-from notebook_kernel import kernel_name
+from notebook_kernel import execute, kernel_name
 
 __all__ = ["kernel_name"]
 
@@ -41,29 +41,15 @@ async def timed():
 """
 
 
-def _execute(kc: object, code: str) -> str:
-    """Run ``code`` and return what it printed; fails on an error."""
-    streams: list[str] = []
-
-    def hook(msg: dict) -> None:
-        if msg["msg_type"] == "stream":
-            streams.append(msg["content"]["text"])
-        elif msg["msg_type"] == "error":
-            raise AssertionError("\n".join(msg["content"]["traceback"]))
-
-    reply = kc.execute_interactive(code, timeout=30, output_hook=hook)  # type: ignore[attr-defined]
-    assert reply["content"]["status"] == "ok", reply["content"]
-    return "".join(streams)
-
 
 def test_a_timer_fires_on_time_while_a_cell_sleeps(tmp_path: Path, kernel_name: str) -> None:
     km, kc = start_new_kernel(kernel_name=kernel_name, cwd=str(tmp_path))
     try:
-        _execute(kc, SETUP)
-        printed = _execute(kc, "began = time.time()\n"
-                               "h = pw.SyncClient().start(timed)\n"
-                               "time.sleep(3)\n"
-                               "print(h.status(), h.result() - began)")
+        execute(kc, SETUP)
+        _, printed = execute(kc, "began = time.time()\n"
+                                 "h = pw.SyncClient().start(timed)\n"
+                                 "time.sleep(3)\n"
+                                 "print(h.status(), h.result() - began)")
         status, late = printed.split()
         assert status == "completed", "the timer fired while the cell blocked the kernel"
         assert float(late) >= 0.5, f"a 0.5 s durable sleep ended after {late} s"
@@ -101,7 +87,7 @@ def test_interrupting_a_blocked_cell_stops_the_wait_not_the_run(tmp_path: Path,
                                                                 kernel_name: str) -> None:
     km, kc = start_new_kernel(kernel_name=kernel_name, cwd=str(tmp_path))
     try:
-        _execute(kc, SETUP + "\n@pw.workflow\nasync def gated():\n"
+        execute(kc, SETUP + "\n@pw.workflow\nasync def gated():\n"
                              "    return await pw.wait_for_event('go')\n")
         blocked = kc.execute("h = pw.SyncClient().start(gated); print('waiting'); h.result()")
         errors = []
@@ -116,7 +102,7 @@ def test_interrupting_a_blocked_cell_stops_the_wait_not_the_run(tmp_path: Path,
             elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
         assert errors == ["KeyboardInterrupt"]
-        assert _execute(kc, "print(h.status()); h.send_event('go', 7); print(h.result())") \
+        assert execute(kc, "print(h.status()); h.send_event('go', 7); print(h.result())")[1] \
             == "waiting\n7\n"
     finally:
         kc.stop_channels()

@@ -16,6 +16,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from replay_workflows import (  # noqa: E402
     hist_gather,
+    hist_messages,
     hist_patched,
     hist_patched_before,
     hist_pipeline,
@@ -52,6 +53,15 @@ def main() -> None:
         after.send_event("go", 2)
         assert after.result() == 3
         after.export_history(HERE / "patched_after.json")
+        messages = c.start(hist_messages, run_id="messages-1")
+        c.skip("1s")
+        messages.pause()
+        messages.signal("add", 1)  # recorded now, handed over at the resume
+        messages.resume()
+        assert messages.update("double", 3) == 30
+        messages.signal("add", 2)
+        assert messages.result() == {"seen": [1, 2]}
+        messages.export_history(HERE / "messages_completed.json")
         pw.shutdown()
         pw.use_real_clock()
     print(f"wrote histories in {HERE}")
