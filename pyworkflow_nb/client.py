@@ -13,6 +13,7 @@ from .definitions import Workflow
 from .displays import views
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
+from .engine.forking import fork_run
 from .engine.retry import retry_run
 from .history import vocabulary as ev
 from .history.files import write_history_file
@@ -179,6 +180,13 @@ class RunHandle(BaseRunHandle):
     async def retry(self) -> None:
         """Re-run a failed run from its first failed step; finished steps are kept."""
         await runtime.call(lambda e: retry_run(e, self.run_id))
+
+    async def fork(self, from_step: str, *, run_id: str | None = None) -> RunHandle:
+        """Start a new run that reuses this run's results before step ``from_step``
+        (``"fetch#2"``; ``"fetch"`` is ``"fetch#1"``) and executes that step and the rest
+        with the code defined now; ``runs.forked_from`` links it here."""
+        row = await runtime.call(lambda e: fork_run(e, self.run_id, from_step, run_id))
+        return RunHandle(row.run_id)
 
 
 async def start(workflow: Workflow | str, *args: Any, run_id: str | None = None,

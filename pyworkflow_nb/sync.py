@@ -14,6 +14,7 @@ from .client import BaseRunHandle
 from .definitions import Workflow
 from .durations import DurationLike
 from .engine.clock import DEFAULT_SKIP_LIMIT
+from .engine.forking import fork_run
 from .engine.retry import retry_run
 from .runtime import in_kernel, runtime
 
@@ -64,6 +65,11 @@ class SyncRunHandle(BaseRunHandle):
     def retry(self) -> None:
         """Re-run a failed run from its first failed step and wait until it restarted."""
         runtime.call_sync(lambda e: retry_run(e, self.run_id))
+
+    def fork(self, from_step: str, *, run_id: str | None = None) -> SyncRunHandle:
+        """Start a fork of the run from step ``from_step`` (see ``RunHandle.fork``)."""
+        row = runtime.call_sync(lambda e: fork_run(e, self.run_id, from_step, run_id))
+        return SyncRunHandle(row.run_id)
 
 
 class SyncClient:

@@ -354,6 +354,14 @@ describe("child runs", () => {
     /** @type {HTMLElement} */ (links[1]).click();
     assert.deepEqual(model.sent[2], { type: "open", run_id: "after" });
     assert.equal(el.querySelectorAll("b").length, 0);
+    const forked = makeState(2);
+    forked.run.forked_from = "source-run";
+    model.set("state", forked);
+    await nextFrame();
+    const fork = [...el.querySelectorAll(".pw-tl-parent")].filter((b) => !(/** @type {HTMLElement} */ (b)).hidden);
+    assert.deepEqual(fork.map((b) => b.textContent), ["‹ forked from"]);
+    /** @type {HTMLElement} */ (fork[0]).click();
+    assert.deepEqual(model.sent[3], { type: "open", run_id: "source-run" });
     model.set("state", makeState(1));
     await nextFrame();
     assert.equal(parent.hidden, true, "no parent: no link");

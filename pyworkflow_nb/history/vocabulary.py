@@ -30,6 +30,7 @@ WORKFLOW_CONTINUED = "workflow.continued"
 WORKFLOW_PAUSED = "workflow.paused"
 WORKFLOW_RESUMED = "workflow.resumed"
 WORKFLOW_RETRIED = "workflow.retried"
+WORKFLOW_FORKED = "workflow.forked"
 EVENT_RECEIVED = "event.received"
 SIGNAL_RECEIVED = "signal.received"
 UPDATE_ACCEPTED = "update.accepted"
@@ -74,6 +75,8 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_PAUSED: "(empty): no new step starts until the resume",
     WORKFLOW_RESUMED: "(empty): what arrived while paused is handed over now",
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
+    WORKFLOW_FORKED: "run_id, step: the events before it were copied from that run, up to "
+                     "that step, which this run executes anew (handle.fork)",
     EVENT_RECEIVED: "event, payload",
     SIGNAL_RECEIVED: "signal, args: handed to the workflow's handler (pw.set_signal_handler)",
     UPDATE_ACCEPTED: "update, args: its validator let it in; the step column holds the "
@@ -196,6 +199,10 @@ def workflow_failed(error: dict[str, Any]) -> str:
 
 def workflow_continued(next_run_id: str, workflow: str) -> str:
     return _json({"run_id": next_run_id, "workflow": workflow})
+
+
+def workflow_forked(source_run_id: str, step: str) -> str:
+    return _json({"run_id": source_run_id, "step": step})
 
 
 def with_reason(reason: str | None) -> str:

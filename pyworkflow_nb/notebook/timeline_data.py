@@ -12,12 +12,13 @@ State (``build_state``)::
       "run": {"run_id", "workflow", "version", "status", "start", "end",
               "cancel_requested": bool, "error": {...} | None},
                                     # (+ "continued_as", the next run of its chain;
+                                    # + "forked_from", the run it was forked from;
                                     # + "parent_run_id", "continued_from" when the
                                     # caller knows them)
       "rows": [row, ...],           # the workflow's own row first, then steps /
                                     # sleeps / waits / children in order of first appearance
-      "markers": [{"ts", "kind": "event" | "signal" | "update" | "patch" | "cancel", "label",
-                   "text"}, ...],
+      "markers": [{"ts", "kind": "event" | "signal" | "update" | "patch" | "fork" | "cancel",
+                   "label", "text"}, ...],
       "gaps": [{"start", "end", "verb", "label", "open"}, ...],
       "progress": {"done", "failed", "total"},   # step and child rows
     }                               # optional "live": False stops a front-end from
@@ -35,7 +36,8 @@ Events folded in: ``workflow.started/completed/failed/cancelled/cancel_requested
 (a retried run gets a new workflow segment), ``step.started/completed/failed/cancelled``,
 ``timer.started/fired``, ``wait.started/completed/timed_out``,
 ``child.started/completed/failed`` (a child workflow's row), ``event.received``,
-``signal.received``, ``update.accepted`` and ``patch.recorded`` (markers),
+``signal.received``, ``update.accepted``, ``patch.recorded`` and ``workflow.forked``
+(markers),
 ``workflow.paused/resumed`` (the spans of a ``paused`` row), ``workflow.terminated``;
 ``value.recorded`` and unknown types only count as instants for gap detection.
 
@@ -282,6 +284,10 @@ def build_state(
             raw_markers.append((ts, "update", str(data.get("update", "")), data.get("args")))
         elif typ == vocab.PATCH_RECORDED:
             raw_markers.append((ts, "patch", str(step or ""), _NOTHING))
+        elif typ == vocab.WORKFLOW_FORKED:  # what came before was copied from another run
+            run["forked_from"] = data.get("run_id")
+            raw_markers.append((ts, "fork", f"from {data.get('run_id')} at {data.get('step')}",
+                                _NOTHING))
         elif not step:
             continue
         elif typ == vocab.STEP_STARTED:

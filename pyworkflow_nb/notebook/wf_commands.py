@@ -1,4 +1,4 @@
-"""``%wf``: subcommands over the client: runs, show, events, send, cancel, retry, store, ..."""
+"""``%wf``: subcommands over the client: runs, show, events, send, cancel, retry, fork, ..."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ USAGE = """\
 %wf query RUN NAME [JSON]                         ask a run's query handler
 %wf update RUN NAME [JSON]                        send an update, show what it returns
 %wf retry RUN                                     re-run a failed run from its failed step
+%wf fork RUN STEP [--id NEW]                      a new run reusing RUN's results before STEP
+                                                  (h = %wf fork ...: the new run's handle)
 %wf schedules                                     list schedules with their next fire times
 %wf schedule pause|resume|trigger|delete ID       act on one schedule
 %wf skip DURATION                                 move the virtual clock forward (e.g. 3d)
@@ -58,6 +60,10 @@ def _parser() -> MagicArgumentParser:
         stop = sub.add_parser(name, add_help=False)
         stop.add_argument("run")
         stop.add_argument("reason", nargs="*")
+    fork = sub.add_parser("fork", add_help=False)
+    fork.add_argument("run")
+    fork.add_argument("step")
+    fork.add_argument("--id", dest="new_id")
     sub.add_parser("schedules", add_help=False)
     one = sub.add_parser("schedule", add_help=False)
     one.add_argument("action", choices=["pause", "resume", "trigger", "delete"])
@@ -173,6 +179,10 @@ def run_wf(line: str) -> Any:
             return handle
         if args.command == "events":
             return EventList(handle.events())
+        if args.command == "fork":
+            forked = handle.fork(args.step, run_id=args.new_id)
+            print(f"forked run {forked.run_id} from run {handle.run_id} at step {args.step}")
+            return forked
         if args.command in ("signal", "query", "update"):
             call_args = (args.payload,) if args.given else ()
             if args.command == "query":

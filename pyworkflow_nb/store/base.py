@@ -35,6 +35,7 @@ class RunRow:
     finished_at: float | None = None
     updated_at: float = 0.0
     continued_from: str | None = None
+    forked_from: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -45,7 +46,7 @@ class RunRow:
         return (self.run_id, self.workflow, self.version, self.status, self.input, self.result,
                 self.error, self.parent_run_id, self.schedule_id, self.scheduled_at,
                 self.idempotency_key, self.created_at, self.started_at, self.finished_at,
-                self.updated_at, self.continued_from)
+                self.updated_at, self.continued_from, self.forked_from)
 
 
 @dataclass

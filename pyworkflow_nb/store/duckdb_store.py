@@ -21,9 +21,9 @@ from ..history.vocabulary import RUN_STATUSES, TERMINAL_STATUSES
 from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
-# 2: the schedules table; 3: the index on events(run_id). Older stores upgrade in place:
-# schema.sql only adds objects.
-SCHEMA_VERSION = 4
+# 2: the schedules table; 3: the index on events(run_id); 4: runs.continued_from; 5:
+# runs.forked_from. Older stores upgrade in place: schema.sql only adds objects.
+SCHEMA_VERSION = 5
 _EPOCH = datetime(1970, 1, 1)
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}

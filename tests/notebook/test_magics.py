@@ -319,6 +319,25 @@ def test_load_on_a_file_that_is_not_a_store_is_a_usage_error(
     assert isinstance(error, UsageError) and "not a pyworkflow_nb store" in str(error)
 
 
+def test_wf_fork_reruns_a_fixed_step_without_paying_for_the_ones_before_it(
+        shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run(STEPS + "ok = False")
+    shell.fail('%%workflow pipe() --run --id fk1 --wait\n'
+               "a = await add(1, 2)\nreturn await flaky(a)\n")
+    shell.run("@pw.step\ndef flaky(x):\n    return x * 100\n")  # the step's cell, fixed
+    forked = shell.run("h = %wf fork fk1 flaky#1 --id fk1-fixed\nh")
+    assert "forked run fk1-fixed from run fk1 at step flaky#1" in capsys.readouterr().out
+    assert forked.run_id == "fk1-fixed"
+    assert pw.SyncClient().get_run("fk1-fixed").result(timeout=10) == 300
+    assert shell.ns["calls"] == [(1, 2)]
+    assert pw.get_run("fk1-fixed").row().forked_from == "fk1"
+    error = shell.fail("%wf fork fk1 report")
+    assert isinstance(error, UsageError)
+    assert "no step 'report' to fork from; its steps: add#1, flaky#1" in str(error)
+    shell.run("%wf help")
+    assert "%wf fork RUN STEP [--id NEW]" in capsys.readouterr().out
+
+
 def test_retried_run_recovers_after_reload(shell: Shell) -> None:
     shell.run(STEPS + "ok = False")
     shell.fail('%%workflow gated() --run --id rr --wait\na = await add(2, 3)\n'
