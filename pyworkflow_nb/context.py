@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import WorkflowContextError
 
 if TYPE_CHECKING:
-    from .definitions import Step, Workflow
+    from .definitions import ChildOptions, Step, Workflow
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,11 @@ class RunContext(ABC):
 
     @abstractmethod
     def call_child(self, workflow: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any],
-                   parent_close: str = "terminate") -> tuple[str, Awaitable[Any]]:
+                   options: ChildOptions | None = None) -> tuple[str, Awaitable[Any]]:
         """Start ``workflow`` as a child run: its run id, and an awaitable of its result.
 
-        ``parent_close`` says what happens to the child if this run ends first."""
+        ``options`` (default: terminate the child if this run ends first, no retry, no
+        timeout) say how."""
 
     @abstractmethod
     async def sleep_until(self, until: float) -> None:

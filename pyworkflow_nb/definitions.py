@@ -16,7 +16,14 @@ from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from .context import current_run, current_step
 from .durations import DurationLike, parse_duration
-from .errors import DefinitionError, FatalError, InvalidInput, WorkflowContextError
+from .errors import (
+    DefinitionError,
+    FatalError,
+    InvalidInput,
+    WorkflowContextError,
+    WorkflowFailed,
+)
+from .history.vocabulary import PARENT_CLOSE_POLICIES
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,6 +81,59 @@ def _retry_policy(max_retries: int, retry_delay: Any, backoff: float, max_delay:
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
             raise InvalidInput(f"{where}: non_retryable must list exception types, got {kind!r}")
     return RetryPolicy(max_retries, strategy, delays, float(backoff), cap, kinds)
+
+
+@dataclass(frozen=True)
+class ChildOptions:
+    """How a child run is started: its ``parent_close`` policy, the retry policy for a child
+    run that fails (``None``: no retry) and the timeout over all its attempts."""
+
+    parent_close: str = "terminate"
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+
+    def retry_delay(self, attempt: int, exc: BaseException) -> float | None:
+        """Seconds before the next child run after attempt ``attempt`` ended with ``exc``
+        (``WorkflowFailed``, ``WorkflowCancelled``, ...), or ``None`` for no further attempt.
+        Only a failure is retried: a child cancelled or terminated stays so."""
+        policy = self.retry
+        if (policy is None or attempt > policy.max_retries or not isinstance(exc, WorkflowFailed)
+                or not policy.retryable(exc.__cause__ or exc)):
+            return None
+        return policy.delay(attempt)
+
+
+_CHILD_RETRY_OPTIONS = ("max_retries", "retry_delay", "backoff", "max_delay", "non_retryable")
+
+
+def child_options(parent_close: str, retry: int | dict[str, Any] | None,
+                  timeout: DurationLike | None) -> ChildOptions:
+    """Validate ``start_child``'s options: ``retry`` is a number of retries (1 s apart) or a
+    dict of ``@pw.step``'s retry options; ``timeout`` a duration."""
+    where = "start_child"
+    if parent_close not in PARENT_CLOSE_POLICIES:
+        raise InvalidInput(f"{where}(parent_close=...) must be one of "
+                           f"{', '.join(map(repr, PARENT_CLOSE_POLICIES))}, got {parent_close!r}")
+    policy = None
+    if isinstance(retry, dict):
+        unknown = sorted(set(retry) - set(_CHILD_RETRY_OPTIONS))
+        if unknown:
+            raise InvalidInput(f"{where}(retry=...) has unknown option(s) {', '.join(unknown)}; "
+                               f"it takes {', '.join(_CHILD_RETRY_OPTIONS)}")
+        given = {"max_retries": DEFAULT_MAX_RETRIES, "retry_delay": "fixed", "backoff": 2.0,
+                 "max_delay": None, "non_retryable": (), **retry}
+        policy = _retry_policy(given["max_retries"], given["retry_delay"], given["backoff"],
+                               given["max_delay"], given["non_retryable"], f"{where}(retry=...)")
+    elif retry is not None:
+        if isinstance(retry, bool) or not isinstance(retry, int):
+            raise InvalidInput(f"{where}(retry=...) must be a number of retries or a dict of "
+                               f"retry options ({', '.join(_CHILD_RETRY_OPTIONS)}), got "
+                               f"{retry!r}")
+        policy = _retry_policy(retry, "fixed", 2.0, None, (), f"{where}(retry=...)")
+    seconds = None if timeout is None else parse_duration(timeout, what=f"{where} timeout")
+    if seconds is not None and seconds <= 0:
+        raise InvalidInput(f"{where}(timeout=...) must be a positive duration, got {timeout!r}")
+    return ChildOptions(parent_close, policy, seconds)
 
 
 def source_of(fn: Callable[..., Any]) -> str:

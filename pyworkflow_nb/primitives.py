@@ -16,10 +16,9 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 from .context import ContinueAsNew, RunInfo, current_run, current_step, require_run
-from .definitions import Workflow, check_call
+from .definitions import Workflow, check_call, child_options
 from .durations import DurationLike, parse_duration, parse_instant
 from .errors import InvalidInput, WorkflowContextError
-from .history.vocabulary import PARENT_CLOSE_POLICIES
 from .serde import encode
 
 _log = logging.getLogger("pyworkflow_nb.workflow")
@@ -133,21 +132,23 @@ class ChildHandle:
 
 
 def start_child(workflow: Workflow[..., Any], *args: Any, parent_close: str = "terminate",
+                retry: int | dict[str, Any] | None = None, timeout: DurationLike | None = None,
                 **kwargs: Any) -> ChildHandle:
     """Start ``workflow`` as a child run of this one and return its handle at once.
 
     ``parent_close`` says what happens to the child if this run ends (completes, fails, is
     cancelled or terminated) while the child still runs: ``"terminate"`` (the default),
     ``"request_cancel"`` (the child is cancelled and may clean up) or ``"abandon"`` (it goes
-    on). Awaiting a workflow directly, ``await child_wf(x)``, starts it the default way.
+    on). ``retry`` starts a new child run after a failed one: a number of retries (1 s apart)
+    or a dict of ``@pw.step``'s retry options (``max_retries``, ``retry_delay``, ``backoff``,
+    ``max_delay``, ``non_retryable``). ``timeout`` bounds all attempts together: once it
+    passes, the running child is terminated and awaiting the handle raises ``TimeoutError``.
+    Awaiting a workflow directly, ``await child_wf(x)``, starts it the default way.
     """
-    if parent_close not in PARENT_CLOSE_POLICIES:
-        raise InvalidInput(f"start_child(parent_close=...) must be one of "
-                           f"{', '.join(map(repr, PARENT_CLOSE_POLICIES))}, got {parent_close!r}")
+    options = child_options(parent_close, retry, timeout)
     if not isinstance(workflow, Workflow):
         raise InvalidInput(f"start_child needs a @pw.workflow, got {workflow!r}")
-    run_id, result = require_run("pw.start_child()").call_child(workflow, args, kwargs,
-                                                                parent_close)
+    run_id, result = require_run("pw.start_child()").call_child(workflow, args, kwargs, options)
     return ChildHandle(run_id, result)
 
 

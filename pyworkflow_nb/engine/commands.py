@@ -2,8 +2,8 @@
 
 The body issues a command on its own loop (:meth:`Run.issue`); the starters here record it
 and do the work where real I/O and time are allowed: steps through the engine's
-:class:`~.steps.StepExecutor`, timers on the engine's timer heap, waits on the run's inbox,
-child runs through the engine. Each ends by recording its outcome and delivering it to the
+:class:`~.steps.StepExecutor`, timers on the engine's timer heap, waits on the run's inbox
+(child runs: :mod:`.children`). Each ends by recording its outcome and delivering it to the
 body (:meth:`Run.deliver`).
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..context import RunContext, current_step, step_attempt
-from ..definitions import Step, Workflow
+from ..definitions import Step
 from ..durations import format_duration, parse_duration
 from ..errors import EventTimeout, NonDeterminismError, RetryableError, SerializationError
 from ..history import vocabulary as ev
@@ -380,44 +380,3 @@ class Commands(Pausing, RunContext):
         finally:
             current_step.reset(token)
         self.deliver(p, value, ts=self.emit(ev.VALUE_RECORDED, p.id, None, data))
-
-    # -- child runs ----------------------------------------------------------------------------
-
-    def call_child(self, workflow: Workflow, args: tuple[Any, ...], kwargs: dict[str, Any],
-                   parent_close: str = "terminate") -> tuple[str, Awaitable[Any]]:
-        def start(p: Pending) -> None:
-            child_run_id = f"{self.run_id}/{p.id}"
-            if p.recorded is None:
-                self.emit(ev.CHILD_STARTED, p.id, None,
-                          ev.child_started(child_run_id, parent_close))
-            self.children[child_run_id] = parent_close
-            self._spawn(p, self._run_child(p, workflow, args, kwargs, child_run_id))
-
-        p = self.issue("child", workflow.name, start)
-        return f"{self.run_id}/{p.id}", p.future
-
-    async def _run_child(self, p: Pending, workflow: Workflow, args: tuple[Any, ...],
-                         kwargs: dict[str, Any], child_run_id: str) -> None:
-        engine = self.engine
-        self.waiting += 1
-        self.refresh_status()
-        try:
-            await engine.start(workflow, args, kwargs, run_id=child_run_id,
-                               parent_run_id=self.run_id)
-            self.awaited_children.add(child_run_id)  # settled while the child itself runs
-            try:
-                result = await engine.result(child_run_id)
-            finally:
-                self.awaited_children.discard(child_run_id)
-            data = ev.result(encode(result, where=f"the result of child {p.id}"))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            cause = exc.__cause__ or exc
-            ts = self.emit(ev.CHILD_FAILED, p.id, None, ev.child_failed(encode_error(cause)))
-            self.deliver(p, error=cause, ts=ts)
-            return
-        finally:
-            self.waiting -= 1
-            self.refresh_status()
-        self.deliver(p, result, ts=self.emit(ev.CHILD_COMPLETED, p.id, None, data))

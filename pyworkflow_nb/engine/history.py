@@ -146,7 +146,8 @@ def _forget_retried(rows: list[EventRow]) -> list[EventRow]:
 
 
 def _fails_for_good(row: EventRow) -> bool:
-    return ev.is_final_failure(row[3], ev.parse(row[6]) if row[3] == ev.STEP_FAILED else {})
+    return ev.is_final_failure(row[3], ev.parse(row[6]) if row[3] in (
+        ev.STEP_FAILED, ev.CHILD_FAILED) else {})
 
 
 def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -> bool:
@@ -157,7 +158,7 @@ def _apply(cmd: Command, what: str, attempt: int | None, data: dict[str, Any]) -
         cmd.data = data
         if cmd.kind == "timer":
             cmd.until = data.get("until")
-        elif cmd.kind == "wait":
+        elif cmd.kind in ("wait", "child"):
             cmd.until = data.get("timeout_at")
         return False
     if what in ("completed", "recorded", "fired"):

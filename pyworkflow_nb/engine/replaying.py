@@ -13,12 +13,12 @@ from typing import Any
 
 from ..errors import NonDeterminismError
 from ..serde import decode_error
-from .commands import Commands
+from .children import ChildRuns
 from .history import Outcome
 from .pending import Pending, settle
 
 
-class Replaying(Commands):
+class Replaying(ChildRuns):
     """Replaying a run's history, then going live."""
 
     task: asyncio.Task[Any] | None

@@ -98,9 +98,11 @@ EVENT_TYPES: dict[str, str] = {
     PATCH_RECORDED: "version, deprecated: the run took this change (pw.patched, get_version); "
                     "the step column holds the change id",
     CHILD_STARTED: "run_id of the child run, parent_close (terminate, request_cancel, "
-                   "abandon: what happens to it if the parent ends first)",
+                   "abandon: what happens to it if the parent ends first), timeout_at "
+                   "(epoch seconds, when start_child had a timeout); the attempt column "
+                   "counts retried child runs",
     CHILD_COMPLETED: "result",
-    CHILD_FAILED: "error, final",
+    CHILD_FAILED: "error, retry_at (epoch seconds or null), final",
     SCHEDULE_CREATED: "workflow, spec, input",
     SCHEDULE_UPDATED: "changes",
     SCHEDULE_PAUSED: "note",
@@ -264,12 +266,15 @@ def patch_recorded(version: int, deprecated: bool) -> str:
     return _json({"version": version, "deprecated": deprecated})
 
 
-def child_started(child_run_id: str, parent_close: str) -> str:
-    return _json({"run_id": child_run_id, "parent_close": parent_close})
+def child_started(child_run_id: str, parent_close: str, timeout_at: float | None = None) -> str:
+    fields: dict[str, Any] = {"run_id": child_run_id, "parent_close": parent_close}
+    if timeout_at is not None:
+        fields["timeout_at"] = timeout_at
+    return _json(fields)
 
 
-def child_failed(error: dict[str, Any]) -> str:
-    return _json({"error": error, "final": True})
+def child_failed(error: dict[str, Any], retry_at: float | None = None) -> str:
+    return _json({"error": error, "retry_at": retry_at, "final": retry_at is None})
 
 
 def schedule_event(fields: dict[str, Any]) -> str:
@@ -304,7 +309,9 @@ def _decoded(obj: Any) -> Any:
 
 def is_final_failure(type_: str, data: dict[str, Any]) -> bool:
     """Whether the event ends its command with a failure no retry will follow."""
-    return type_ == CHILD_FAILED or (type_ == STEP_FAILED and bool(data.get("final")))
+    if type_ == CHILD_FAILED:  # histories from before child retries carry final: true
+        return data.get("final", True) is not False
+    return type_ == STEP_FAILED and bool(data.get("final"))
 
 
 # -- for other languages -----------------------------------------------------------------------

@@ -345,10 +345,13 @@ def build_state(
                     "type": "EventTimeout",
                     "message": f"no {data.get('event', '')!r} event before the timeout",
                 }
-        elif typ == vocab.CHILD_STARTED:
+        elif typ == vocab.CHILD_STARTED:  # each child run of the command one segment
             r = row_for(step, "child")
             r.run_id = data.get("run_id")
-            r.segments.append(_Seg(None, ts, "running"))
+            prev = r.open_seg()
+            if prev is not None:  # the wait before this retry
+                prev.end = ts
+            r.segments.append(_Seg(ev.get("attempt"), ts, "running"))
         elif typ in (vocab.CHILD_COMPLETED, vocab.CHILD_FAILED):
             r = row_for(step, "child")
             seg = r.open_seg() or _new_seg(r, ts, "running")
@@ -357,6 +360,10 @@ def build_state(
                 seg.status, seg.output = "completed", data.get("result")
             else:
                 seg.status, seg.error = "failed", data.get("error")
+                if data.get("final") is False:
+                    wait = _Seg(seg.attempt, ts, "retrying")
+                    wait.until = _t(data.get("retry_at"))
+                    r.segments.append(wait)
         # value.recorded and unknown types: only a point in time (for gap detection)
 
     # the run's status

@@ -36,7 +36,8 @@ def _domain(state: dict[str, Any], now: float | None = None) -> tuple[float, flo
     return t0, max(t1, t0)
 
 
-_VERBS = {"sleep": "slept", "wait": "waited", "retrying": "retry wait"}
+_VERBS = {"sleep": "slept", "wait": "waited", "child": "waited", "pause": "paused",
+          "retrying": "retry wait"}
 
 
 def find_gaps(state: dict[str, Any], points: Iterable[float] = ()) -> list[dict[str, Any]]:
@@ -66,7 +67,8 @@ def find_gaps(state: dict[str, Any], points: Iterable[float] = ()) -> list[dict[
             if kind == "step" and seg["status"] != "retrying":
                 busy.append((seg["start"], end))
             else:
-                idle.append((seg["start"], end, "retrying" if kind == "step" else kind))
+                idle.append((seg["start"], end,
+                             "retrying" if seg["status"] == "retrying" else kind))
     busy.sort()
     merged: list[list[float]] = []
     for a, b in busy:

@@ -106,3 +106,16 @@ async def hist_messages() -> dict[str, object]:
     pw.set_update_handler("double", double)
     await pw.wait_condition(lambda: len(seen) >= 2)
     return {"seen": seen}
+
+
+@pw.workflow
+async def hist_kid_flaky() -> str:
+    if "@" not in pw.info().run_id:  # the first child run fails, the retry succeeds
+        raise ValueError("first child run fails")
+    return await hist_b2(1) and "kid ok"
+
+
+@pw.workflow
+async def hist_child_retry() -> str:
+    return await pw.start_child(hist_kid_flaky, retry={"max_retries": 2, "retry_delay": "1m"},
+                                timeout="1h")

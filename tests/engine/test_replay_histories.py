@@ -14,6 +14,7 @@ from replay_workflows import (
     hist_b,
     hist_b2,
     hist_child,
+    hist_child_retry,
     hist_gather,
     hist_pipeline,
 )
@@ -179,3 +180,14 @@ def test_a_history_of_another_workflow_is_refused_by_name(store: Path) -> None:
         pw.Replayer([hist_gather, hist_child]).replay(HISTORIES / "pipeline_completed.json")
     with pytest.raises(pw.InvalidInput, match=r"takes @pw\.workflow functions"):
         pw.Replayer([lambda: None])  # type: ignore[list-item]
+
+
+def test_a_history_with_a_retried_child_replays_without_running_anything(store: Path) -> None:
+    verdict = pw.Replayer([hist_child_retry]).replay(HISTORIES / "child_retried.json")
+    assert verdict.ok, verdict.detail
+    assert verdict.detail == "matches its history and ends completed"
+    assert executed == []
+    events = read_history_file(HISTORIES / "child_retried.json")
+    assert [(e[3], e[5]) for e in events if e[3].startswith("child.")] == [
+        ("child.started", 1), ("child.failed", 1), ("child.started", 2),
+        ("child.completed", 2)]

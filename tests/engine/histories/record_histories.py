@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from replay_workflows import (  # noqa: E402
+    hist_child_retry,
     hist_gather,
     hist_messages,
     hist_patched,
@@ -62,6 +63,10 @@ def main() -> None:
         messages.signal("add", 2)
         assert messages.result() == {"seen": [1, 2]}
         messages.export_history(HERE / "messages_completed.json")
+        kid = c.start(hist_child_retry, run_id="child-retry-1")
+        c.skip("2m")
+        assert kid.result() == "kid ok"
+        kid.export_history(HERE / "child_retried.json")
         pw.shutdown()
         pw.use_real_clock()
     print(f"wrote histories in {HERE}")
