@@ -19,7 +19,7 @@
  * @typedef {{run_id?: string|null, workflow?: string|null, status: string,
  *   start: number|null, end: number|null, error?: ErrorInfo|null,
  *   cancel_requested?: boolean, parent_run_id?: string|null, continued_from?: string|null,
- *   forked_from?: string|null,
+ *   forked_from?: string|null, previous_attempt?: string|null,
  *   continued_as?: string|null}} RunInfo
  * @typedef {{v?: number, seq?: number, now: number, run: RunInfo, rows: Row[],
  *   markers: Marker[], gaps: Gap[], progress: {done: number, total: number, failed?: number},
@@ -502,10 +502,13 @@ export class TimelineView {
     this.forkLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ forked from");
     this.forkLink.setAttribute("type", "button");
     this.forkLink.hidden = true;
+    this.attemptLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ previous attempt");
+    this.attemptLink.setAttribute("type", "button");
+    this.attemptLink.hidden = true;
     this.nextLink = h(d, "button", "pw-tl-open pw-tl-parent", "next run ›");
     this.nextLink.setAttribute("type", "button");
     this.nextLink.hidden = true;
-    head.append(this.parentLink, this.prevLink, this.forkLink, this.title, this.badge, this.runId, this.when,
+    head.append(this.parentLink, this.prevLink, this.forkLink, this.attemptLink, this.title, this.badge, this.runId, this.when,
       prog, this.nextLink);
     this.errorLine = h(d, "div", "pw-tl-error");
     this.axis = h(d, "div", "pw-tl-axis");
@@ -551,6 +554,7 @@ export class TimelineView {
   drawHeader(run, now) {
     for (const [link, target] of /** @type {const} */ ([[this.parentLink, run.parent_run_id],
       [this.prevLink, run.continued_from], [this.forkLink, run.forked_from],
+      [this.attemptLink, run.previous_attempt],
       [this.nextLink, run.continued_as]])) {
       link.hidden = !target;
       link.dataset.runId = target || "";

@@ -14,6 +14,7 @@ from .displays import views
 from .durations import DurationLike, iso_utc, parse_duration
 from .engine import Engine
 from .engine.forking import fork_run
+from .engine.restarting import restart_run
 from .engine.retry import retry_run
 from .history import vocabulary as ev
 from .history.files import write_history_file
@@ -180,6 +181,12 @@ class RunHandle(BaseRunHandle):
     async def retry(self) -> None:
         """Re-run a failed run from its first failed step; finished steps are kept."""
         await runtime.call(lambda e: retry_run(e, self.run_id))
+
+    async def restart(self, reason: str | None = None) -> None:
+        """Start the run over from scratch, same run id and input, with the code defined now
+        (a run in flight is terminated first). The earlier attempt stays readable as run
+        ``RUN~1`` (``~2``, ...), its child runs under it, with ``runs.attempt_of`` set."""
+        await runtime.call(lambda e: restart_run(e, self.run_id, reason))
 
     async def fork(self, from_step: str, *, run_id: str | None = None) -> RunHandle:
         """Start a new run that reuses this run's results before step ``from_step``

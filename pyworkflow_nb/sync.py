@@ -15,6 +15,7 @@ from .definitions import Workflow
 from .durations import DurationLike
 from .engine.clock import DEFAULT_SKIP_LIMIT
 from .engine.forking import fork_run
+from .engine.restarting import restart_run
 from .engine.retry import retry_run
 from .runtime import in_kernel, runtime
 
@@ -65,6 +66,10 @@ class SyncRunHandle(BaseRunHandle):
     def retry(self) -> None:
         """Re-run a failed run from its first failed step and wait until it restarted."""
         runtime.call_sync(lambda e: retry_run(e, self.run_id))
+
+    def restart(self, reason: str | None = None) -> None:
+        """Start the run over from scratch (see ``RunHandle.restart``) once that is recorded."""
+        runtime.call_sync(lambda e: restart_run(e, self.run_id, reason))
 
     def fork(self, from_step: str, *, run_id: str | None = None) -> SyncRunHandle:
         """Start a fork of the run from step ``from_step`` (see ``RunHandle.fork``)."""

@@ -356,10 +356,11 @@ describe("child runs", () => {
     assert.equal(el.querySelectorAll("b").length, 0);
     const forked = makeState(2);
     forked.run.forked_from = "source-run";
+    forked.run.previous_attempt = "source-run~1";
     model.set("state", forked);
     await nextFrame();
     const fork = [...el.querySelectorAll(".pw-tl-parent")].filter((b) => !(/** @type {HTMLElement} */ (b)).hidden);
-    assert.deepEqual(fork.map((b) => b.textContent), ["‹ forked from"]);
+    assert.deepEqual(fork.map((b) => b.textContent), ["‹ forked from", "‹ previous attempt"]);
     /** @type {HTMLElement} */ (fork[0]).click();
     assert.deepEqual(model.sent[3], { type: "open", run_id: "source-run" });
     model.set("state", makeState(1));

@@ -316,6 +316,8 @@ class Engine:
                         f"run {run_id!r} did not finish within {timeout} s; it keeps running"
                     ) from None
             row = self.get_row(run_id)
+            if not row.finished and run_id in self.runs:  # restarted meanwhile: the same run
+                continue
             if not (follow and row.status == ev.CONTINUED):
                 return self._outcome(row)
             run_id = decode(row.result)
@@ -505,6 +507,12 @@ class Engine:
                 await self.terminate(child_id, reason)
             else:
                 await self.cancel(child_id, reason)
+
+    def forget(self, run_id: str) -> None:
+        """Drop what memory holds of a finished run and its child runs (their rows moved)."""
+        for known in (self._recent, self._ended_in_replay):
+            for key in [k for k in known if k == run_id or k.startswith(f"{run_id}/")]:
+                del known[key]
 
     def finished(self, run: Run, exc: BaseException | None) -> None:
         """Called by a run once its final event is recorded."""

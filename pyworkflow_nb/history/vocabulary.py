@@ -31,6 +31,7 @@ WORKFLOW_PAUSED = "workflow.paused"
 WORKFLOW_RESUMED = "workflow.resumed"
 WORKFLOW_RETRIED = "workflow.retried"
 WORKFLOW_FORKED = "workflow.forked"
+WORKFLOW_RESTARTED = "workflow.restarted"
 EVENT_RECEIVED = "event.received"
 SIGNAL_RECEIVED = "signal.received"
 UPDATE_ACCEPTED = "update.accepted"
@@ -77,6 +78,8 @@ EVENT_TYPES: dict[str, str] = {
     WORKFLOW_RETRIED: "(empty): the failed run runs again from its first failure",
     WORKFLOW_FORKED: "run_id, step: the events before it were copied from that run, up to "
                      "that step, which this run executes anew (handle.fork)",
+    WORKFLOW_RESTARTED: "previous_run_id, attempt, reason: the run starts over from scratch "
+                        "(handle.restart); its earlier history is now run previous_run_id",
     EVENT_RECEIVED: "event, payload",
     SIGNAL_RECEIVED: "signal, args: handed to the workflow's handler (pw.set_signal_handler)",
     UPDATE_ACCEPTED: "update, args: its validator let it in; the step column holds the "
@@ -205,6 +208,10 @@ def workflow_continued(next_run_id: str, workflow: str) -> str:
 
 def workflow_forked(source_run_id: str, step: str) -> str:
     return _json({"run_id": source_run_id, "step": step})
+
+
+def workflow_restarted(previous_run_id: str, attempt: int, reason: str | None) -> str:
+    return _json({"previous_run_id": previous_run_id, "attempt": attempt, "reason": reason})
 
 
 def with_reason(reason: str | None) -> str:

@@ -13,6 +13,7 @@ State (``build_state``)::
               "cancel_requested": bool, "error": {...} | None},
                                     # (+ "continued_as", the next run of its chain;
                                     # + "forked_from", the run it was forked from;
+                                    # + "previous_attempt", its attempt before a restart;
                                     # + "parent_run_id", "continued_from" when the
                                     # caller knows them)
       "rows": [row, ...],           # the workflow's own row first, then steps /
@@ -37,7 +38,7 @@ Events folded in: ``workflow.started/completed/failed/cancelled/cancel_requested
 ``timer.started/fired``, ``wait.started/completed/timed_out``,
 ``child.started/completed/failed`` (a child workflow's row), ``event.received``,
 ``signal.received``, ``update.accepted``, ``patch.recorded`` and ``workflow.forked``
-(markers),
+(markers), ``workflow.restarted`` (the link to the earlier attempt),
 ``workflow.paused/resumed`` (the spans of a ``paused`` row), ``workflow.terminated``;
 ``value.recorded`` and unknown types only count as instants for gap detection.
 
@@ -284,6 +285,8 @@ def build_state(
             raw_markers.append((ts, "update", str(data.get("update", "")), data.get("args")))
         elif typ == vocab.PATCH_RECORDED:
             raw_markers.append((ts, "patch", str(step or ""), _NOTHING))
+        elif typ == vocab.WORKFLOW_RESTARTED:  # the earlier attempt is another run now
+            run["previous_attempt"] = data.get("previous_run_id")
         elif typ == vocab.WORKFLOW_FORKED:  # what came before was copied from another run
             run["forked_from"] = data.get("run_id")
             raw_markers.append((ts, "fork", f"from {data.get('run_id')} at {data.get('step')}",

@@ -35,6 +35,7 @@ USAGE = """\
 %wf query RUN NAME [JSON]                         ask a run's query handler
 %wf update RUN NAME [JSON]                        send an update, show what it returns
 %wf retry RUN                                     re-run a failed run from its failed step
+%wf restart RUN [REASON]                          start a run over from scratch (same id)
 %wf fork RUN STEP [--id NEW]                      a new run reusing RUN's results before STEP
                                                   (h = %wf fork ...: the new run's handle)
 %wf schedules                                     list schedules with their next fire times
@@ -56,7 +57,7 @@ def _parser() -> MagicArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     for name in ("show", "events", "retry", "pause", "resume"):
         sub.add_parser(name, add_help=False).add_argument("run")
-    for name in ("cancel", "terminate"):
+    for name in ("cancel", "terminate", "restart"):
         stop = sub.add_parser(name, add_help=False)
         stop.add_argument("run")
         stop.add_argument("reason", nargs="*")
@@ -205,6 +206,11 @@ def run_wf(line: str) -> Any:
             print(f"{args.command}d run {handle.run_id}: {handle.status()}")
         elif args.command == "retry":
             handle.retry()
+            display(handle)
+        elif args.command == "restart":
+            handle.restart(" ".join(args.reason) or None)
+            print(f"restarted run {handle.run_id}; its earlier attempt is run "
+                  f"{handle.events()[0]['data']['previous_run_id']}")
             display(handle)
     except (InvalidInput, PyWorkflowError) as exc:
         raise UsageError(f"%wf {args.command}: {exc}") from None

@@ -36,6 +36,7 @@ class RunRow:
     updated_at: float = 0.0
     continued_from: str | None = None
     forked_from: str | None = None
+    attempt_of: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -46,7 +47,7 @@ class RunRow:
         return (self.run_id, self.workflow, self.version, self.status, self.input, self.result,
                 self.error, self.parent_run_id, self.schedule_id, self.scheduled_at,
                 self.idempotency_key, self.created_at, self.started_at, self.finished_at,
-                self.updated_at, self.continued_from, self.forked_from)
+                self.updated_at, self.continued_from, self.forked_from, self.attempt_of)
 
 
 @dataclass
@@ -139,6 +140,10 @@ class EventStore(Protocol):
     def purge(self, statuses: list[str], finished_before: float | None,
               workflow: str | None) -> list[str]:
         """Delete finished runs (and their events) matching all filters; returns their ids."""
+
+    def archive_attempt(self, run_id: str, archive_id: str) -> None:
+        """Move a finished run, its events and its child runs' (``run_id/...``) to
+        ``archive_id`` (``archive_id/...``), marking it an earlier attempt of ``run_id``."""
 
     def sql(self, query: str, params: Any = None) -> Any:
         """Run read-only user SQL on the store and return the driver's result object."""

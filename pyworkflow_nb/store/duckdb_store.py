@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import threading
@@ -17,12 +18,13 @@ from typing import Any
 import duckdb
 
 from ..errors import InvalidInput, StoreError, StoreLockedError
-from ..history.vocabulary import RUN_STATUSES, TERMINAL_STATUSES
+from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
 from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
 # 2: the schedules table; 3: the index on events(run_id); 4: runs.continued_from; 5:
-# runs.forked_from. Older stores upgrade in place: schema.sql only adds objects.
+# runs.forked_from and runs.attempt_of. Older stores upgrade in place: schema.sql only adds
+# objects.
 SCHEMA_VERSION = 5
 _EPOCH = datetime(1970, 1, 1)
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
@@ -327,6 +329,38 @@ class DuckDBStore:
             cur.execute("ROLLBACK")
             raise
         return ids
+
+    def archive_attempt(self, run_id: str, archive_id: str) -> None:
+        """Rename ``run_id`` and its child runs to ``archive_id`` in one transaction, so the
+        run id starts over while its earlier attempt stays readable (``runs.attempt_of``)."""
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        mine = "(run_id = $old OR starts_with(run_id, $old || '/'))"
+        renamed = "$new || run_id[length($old) + 1:]"
+        params = {"old": run_id, "new": archive_id}
+        # a parent's child.started names its child's run id: follow the rename
+        child_id = json.dumps(run_id)[:-1] + "/"
+        cur = self._cursor()
+        cur.execute("BEGIN")
+        try:
+            cur.execute(f"UPDATE events SET run_id = {renamed} WHERE {mine}", params)
+            cur.execute(
+                "UPDATE events SET data = replace(data::VARCHAR, $child, $archived)::JSON "
+                f"WHERE type = '{CHILD_STARTED}' AND (run_id = $new OR "
+                "starts_with(run_id, $new || '/'))",
+                {"new": archive_id, "child": f'"run_id":{child_id}',
+                 "archived": f'"run_id":{json.dumps(archive_id)[:-1]}/'})
+            cur.execute(
+                f"UPDATE runs SET run_id = {renamed}, "
+                f"attempt_of = CASE WHEN run_id = $old THEN $old ELSE attempt_of END, "
+                f"parent_run_id = CASE WHEN parent_run_id = $old OR "
+                f"starts_with(parent_run_id, $old || '/') "
+                f"THEN $new || parent_run_id[length($old) + 1:] ELSE parent_run_id END "
+                f"WHERE {mine}", params)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     def cursor(self) -> user_sql.ReadOnlyConnection:
         """A read-only DB-API connection to the store, for tools such as jupysql."""

@@ -1,5 +1,5 @@
 -- pyworkflow_nb store, schema version 5 (2 added the schedules table, 3 the events index,
--- 4 runs.continued_from, 5 runs.forked_from).
+-- 4 runs.continued_from, 5 runs.forked_from and runs.attempt_of).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -24,12 +24,14 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at     TIMESTAMP,
     updated_at      TIMESTAMP NOT NULL,
     continued_from  VARCHAR,                -- the run this one continues (pw.continue_as_new)
-    forked_from     VARCHAR                 -- the run this one was forked from (handle.fork)
-);
+    forked_from     VARCHAR,                -- the run this one was forked from (handle.fork)
+    attempt_of      VARCHAR                 -- the run this row is an earlier attempt of
+);                                          -- (handle.restart)
 
 -- version 4: stores made before it get the column (last, as in the table above)
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS continued_from VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS forked_from VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS attempt_of VARCHAR;
 
 CREATE TABLE IF NOT EXISTS events (
     run_id  VARCHAR NOT NULL,

@@ -338,6 +338,19 @@ def test_wf_fork_reruns_a_fixed_step_without_paying_for_the_ones_before_it(
     assert "%wf fork RUN STEP [--id NEW]" in capsys.readouterr().out
 
 
+def test_wf_restart_runs_a_run_again_under_its_own_id(
+        shell: Shell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run(STEPS)
+    shell.run('%%workflow pipe() --run --id rs1 --wait\nreturn await add(1, 2)\n')
+    shell.run("%wf restart rs1 prices changed")
+    assert "restarted run rs1; its earlier attempt is run rs1~1" in capsys.readouterr().out
+    assert pw.SyncClient().get_run("rs1").result(timeout=10) == 3
+    assert shell.ns["calls"] == [(1, 2), (1, 2)]
+    assert pw.get_run("rs1~1").row().attempt_of == "rs1"
+    shell.run("%wf help")
+    assert "%wf restart RUN [REASON]" in capsys.readouterr().out
+
+
 def test_retried_run_recovers_after_reload(shell: Shell) -> None:
     shell.run(STEPS + "ok = False")
     shell.fail('%%workflow gated() --run --id rr --wait\na = await add(2, 3)\n'

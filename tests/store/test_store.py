@@ -193,11 +193,13 @@ def test_a_version_2_store_gains_the_events_index(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_version_4_store_gains_forked_from_and_keeps_its_runs(tmp_path: Path) -> None:
+def test_a_version_4_store_gains_forked_from_and_attempt_of_and_keeps_its_runs(
+        tmp_path: Path) -> None:
     path = tmp_path / "v4.duckdb"
     store = DuckDBStore(path)
     store.close()
     con = duckdb.connect(str(path))  # what a version-4 store looks like: no forked_from yet
+    con.execute("ALTER TABLE runs DROP COLUMN attempt_of")
     con.execute("ALTER TABLE runs DROP COLUMN forked_from")
     con.execute("INSERT INTO runs (run_id, workflow, status, created_at, updated_at) "
                 "VALUES ('old', 'wf', 'completed', now(), now())")
@@ -206,9 +208,9 @@ def test_a_version_4_store_gains_forked_from_and_keeps_its_runs(tmp_path: Path) 
     store = DuckDBStore(path)
     old = store.get_run("old")
     assert old is not None and old.status == "completed" and old.forked_from is None
-    row = RunRow("fork", "wf", "v1", "running", forked_from="old", created_at=1.0,
-                 updated_at=1.0)
+    row = RunRow("fork", "wf", "v1", "running", forked_from="old", attempt_of="x",
+                 created_at=1.0, updated_at=1.0)
     store.commit(Batch(new_runs={"fork": row.snapshot()}))
-    assert store.sql("SELECT run_id, forked_from FROM runs ORDER BY run_id").fetchall() == [
-        ("fork", "old"), ("old", None)]
+    assert store.sql("SELECT run_id, forked_from, attempt_of FROM runs ORDER BY run_id"
+                     ).fetchall() == [("fork", "old", "x"), ("old", None, None)]
     store.close()

@@ -1,0 +1,66 @@
+"""Restarting a run: the same run id starts over from scratch with the same input.
+
+Its earlier attempt is kept, renamed: the run and its child runs move to ``RUN~1`` (then
+``RUN~2``, ...) with ``runs.attempt_of`` naming the run, so SQL still reads every attempt and
+the new one's views hold only its own steps. A run in flight is terminated first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput
+from ..history import vocabulary as ev
+from ..serde import decode
+from ..store import RunRow
+from .run import Run
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+async def restart_run(engine: Engine, run_id: str, reason: str | None = None) -> RunRow:
+    """Start ``run_id`` over with the code defined now; returns its new row."""
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput(f"restart(reason=...) must be a string or None, got {reason!r}")
+    engine.require_writable("restart a run")
+    row = engine.get_row(run_id)
+    workflow = engine.registry.workflow(row.workflow)
+    if workflow is None:
+        raise InvalidInput(f"cannot restart run {run_id!r}: its workflow {row.workflow!r} is "
+                           "not defined; run the cell that defines it first")
+    if row.attempt_of is not None:
+        raise InvalidInput(f"run {run_id!r} is an earlier attempt of run {row.attempt_of!r}; "
+                           f"restart {row.attempt_of!r} instead")
+    live = engine.runs.get(run_id)
+    if live is not None:
+        await engine.terminate(run_id, f"restarted{f': {reason}' if reason else ''}")
+        await live.done
+    running = sorted(r for r in engine.runs if r.startswith(f"{run_id}/"))
+    if running:
+        raise InvalidInput(f"cannot restart run {run_id!r}: its child run(s) "
+                           f"{', '.join(running)} still run (parent_close='abandon'); "
+                           "terminate them first")
+    await engine.writer.flush()
+    attempt = 1
+    while engine.store.get_run(f"{run_id}~{attempt}") is not None:
+        attempt += 1
+    previous = f"{run_id}~{attempt}"
+    engine.store.archive_attempt(run_id, previous)
+    engine.forget(run_id)
+    now = engine.clock.now()
+    row = dataclasses.replace(row, version=workflow.version, status=ev.RUNNING, result=None,
+                              error=None, started_at=now, finished_at=None, updated_at=now)
+    payload = decode(row.input) or {}
+    run = Run(engine, row, None, tuple(payload.get("args", ())), payload.get("kwargs", {}))
+    engine.runs[run_id] = run
+    engine.writer.run_created(row)
+    run.emit(ev.WORKFLOW_RESTARTED, None, None,
+             ev.workflow_restarted(previous, attempt + 1, reason))
+    run.emit(ev.WORKFLOW_STARTED, None, None, ev.workflow_started(
+        workflow.name, workflow.version, row.parent_run_id, row.schedule_id,
+        row.input or ev.EMPTY))
+    run.begin(workflow)
+    await run.durable()
+    return row
