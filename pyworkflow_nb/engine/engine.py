@@ -153,6 +153,18 @@ class Engine:
                     schedule_id: str | None = None, scheduled_at: float | None = None,
                     continued_from: str | None = None) -> RunRow:
         """Start a run, or return the existing one with this ``run_id``/idempotency key."""
+        return self.start_now(workflow, args, kwargs, run_id=run_id,
+                              idempotency_key=idempotency_key, parent_run_id=parent_run_id,
+                              schedule_id=schedule_id, scheduled_at=scheduled_at,
+                              continued_from=continued_from)
+
+    def start_now(self, workflow: Workflow | str, args: tuple[Any, ...] = (),
+                  kwargs: dict[str, Any] | None = None, *, run_id: str | None = None,
+                  idempotency_key: str | None = None, parent_run_id: str | None = None,
+                  schedule_id: str | None = None, scheduled_at: float | None = None,
+                  continued_from: str | None = None) -> RunRow:
+        """:meth:`start` without a loop turn (on the engine's loop), so what the caller
+        records in the same turn goes into the same commit as the run's start."""
         self.require_writable("start a run")
         wf = self._resolve(workflow)
         kwargs = kwargs or {}

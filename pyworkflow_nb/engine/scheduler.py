@@ -387,15 +387,17 @@ class Scheduler:
                                              "run_id": run_id, "reason": reason})
         self._save(sched)
         sched.active.add(run_id)
-        self._spawn(self._start_run(sched, run_id, when))
+        # in this same loop turn, so the fire, the schedule's new state and the run's start
+        # are in one commit: a crash keeps all three or none
+        self._start_run(sched, run_id, when)
         return run_id
 
-    async def _start_run(self, sched: Schedule, run_id: str, scheduled_at: float) -> None:
+    def _start_run(self, sched: Schedule, run_id: str, scheduled_at: float) -> None:
         payload = decode(sched.row.input) or {}
         try:
-            await self.engine.start(sched.row.workflow, tuple(payload.get("args", ())),
-                                    payload.get("kwargs", {}), run_id=run_id,
-                                    schedule_id=sched.schedule_id, scheduled_at=scheduled_at)
+            self.engine.start_now(sched.row.workflow, tuple(payload.get("args", ())),
+                                  payload.get("kwargs", {}), run_id=run_id,
+                                  schedule_id=sched.schedule_id, scheduled_at=scheduled_at)
         except Exception as exc:
             self._emit(sched, ev.SCHEDULE_FIRE_FAILED, {"run_id": run_id,
                                                        "error": encode_error(exc)})
