@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 from abc import abstractmethod
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -48,7 +47,7 @@ class Ends(Replaying):
     cancel_reason: str | None
     handler_error: BaseException | None
     terminating: bool
-    deliveries: deque[Delivery]
+    deliveries: list[Delivery]
     end_updates: Callable[[str], None]
 
     @abstractmethod

@@ -93,7 +93,7 @@ class Messages:
     def receive_signal(self, name: str, args: tuple[Any, ...], seq: int, ts: float) -> None:
         """A signal was just recorded for this run: hand it over in order (or once begun)."""
         if self.task is None:  # recovered, not begun: it comes after the loaded history
-            self.replay.outcomes.append(Outcome(seq, ts, signal=name, payload=args))
+            self.replay.add_outcome(Outcome(seq, ts, signal=name, payload=args))
         else:
             self.after_durable(lambda: self.on_signal(name, args), ts, durable=False)
 

@@ -10,7 +10,7 @@ from typing import Any
 from .history import Command
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Pending:
     """A command the body issued and has not seen the end of."""
 
@@ -24,7 +24,7 @@ class Pending:
     work: asyncio.Future[Any] | None = None  # the engine's side, cancelled if the body gives up
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Delivery:
     """An outcome waiting to be handed to the body, once it is durable."""
 

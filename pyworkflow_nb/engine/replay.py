@@ -14,7 +14,6 @@ A new command issued once every outcome is handed over is simply the run going o
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from ..errors import NonDeterminismError
@@ -42,7 +41,9 @@ class Replay:
         self.history = history
         self.run_id = run_id
         self.workflow = workflow
-        self.outcomes: deque[Outcome] = deque(history.outcomes)
+        # still to hand over, last first: popping from a list's end is cheap, and a list
+        # costs a fraction of a deque's memory in each of thousands of sleeping runs
+        self._todo: list[Outcome] = history.outcomes[::-1]
         self.unmatched: dict[tuple[str, str], Command] = dict(history.commands)
         self.new: list[Call] = []
         self.calls: list[Call] = []  # every command issued while replaying, in order
@@ -51,7 +52,22 @@ class Replay:
     @property
     def active(self) -> bool:
         """Whether the code still walks its recorded path."""
-        return bool(self.outcomes or self.unmatched)
+        return bool(self._todo or self.unmatched)
+
+    @property
+    def outcomes_left(self) -> bool:
+        return bool(self._todo)
+
+    def next_outcome(self) -> Outcome:
+        """The next recorded outcome, taken off the queue."""
+        return self._todo.pop()
+
+    def add_outcome(self, outcome: Outcome) -> None:
+        """Queue an outcome recorded after the history was loaded (the run has not begun)."""
+        self._todo.insert(0, outcome)
+
+    def clear_outcomes(self) -> None:
+        self._todo = []
 
     def match(self, kind: str, command_id: str, where: str = "") -> Command | None:
         """The recorded command for this call; ``None`` when the history lacks it."""
@@ -67,7 +83,7 @@ class Replay:
 
     def check_idle(self) -> NonDeterminismError | None:
         """At an idle point: the divergence, if the code issued a command it should not have."""
-        if self.new and self.outcomes:
+        if self.new and self._todo:
             return self.diverged(self.new[0])
         return None
 
@@ -98,8 +114,8 @@ class Replay:
         if self.unmatched:
             expected = min(self.unmatched.values(), key=lambda c: c.position)
         else:
-            expected = next(o.command for o in self.outcomes if o.command is not None) \
-                if any(o.command is not None for o in self.outcomes) else None
+            expected = next((o.command for o in reversed(self._todo)
+                             if o.command is not None), None)
         return self._error(expected, actual)
 
     def _error(self, expected: Command | None, actual: Call | str) -> NonDeterminismError:

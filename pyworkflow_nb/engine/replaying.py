@@ -34,9 +34,9 @@ class Replaying(ChildRuns):
         replay = self.replay
         while self.divergence is None:
             error = replay.check_idle()
-            if error is not None or not replay.outcomes or self.task_done:
+            if error is not None or not replay.outcomes_left or self.task_done:
                 break
-            outcome = replay.outcomes.popleft()
+            outcome = replay.next_outcome()
             error = replay.check_outcome(outcome)
             if error is not None:
                 break
@@ -49,7 +49,7 @@ class Replaying(ChildRuns):
         if error is not None:
             self.diverge(error)
             return
-        replay.outcomes.clear()
+        replay.clear_outcomes()
         replay.unmatched.clear()
         self._go_live()
 
@@ -101,7 +101,7 @@ class Replaying(ChildRuns):
         """Fail the run: its code no longer matches its history."""
         if self.divergence is None:
             self.divergence = error
-            self.replay.outcomes.clear()
+            self.replay.clear_outcomes()
             self._cancel_body()
             self.loop.run_until_idle()
 
@@ -112,6 +112,6 @@ class Replaying(ChildRuns):
     def receive(self, name: str, payload: Any, seq: int, ts: float) -> None:
         """An event was just recorded for this run: hand it over (in order, if not begun)."""
         if self.task is None:  # recovered, not begun: it comes after the loaded history
-            self.replay.outcomes.append(Outcome(seq, ts, event=name, payload=payload))
+            self.replay.add_outcome(Outcome(seq, ts, event=name, payload=payload))
         else:
             self.on_event(name, payload)

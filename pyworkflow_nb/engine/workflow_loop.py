@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from contextvars import Context
 from typing import Any, NoReturn
@@ -38,7 +37,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     def __init__(self, start_timer: TimerStarter, cancel_timer: TimerStarter,
                  now: float) -> None:
-        self._ready: deque[asyncio.Handle] = deque()
+        # a list read from _head on (a deque costs 760 B in each of thousands of runs)
+        self._ready: list[asyncio.Handle] = []
+        self._head = 0
         self._start_timer = start_timer
         self._cancel_timer = cancel_timer
         self._closed = False
@@ -96,6 +97,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def close(self) -> None:
         self._closed = True
         self._ready.clear()
+        self._head = 0
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         exc = context.get("exception")
@@ -109,18 +111,21 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     @property
     def idle(self) -> bool:
-        return not self._ready
+        return self._head >= len(self._ready)
 
     def run_until_idle(self) -> None:
         """Run ready callbacks until none is left (every task waits on a command)."""
         outer = asyncio._get_running_loop()
         asyncio._set_running_loop(self)
         try:
-            ready = self._ready
-            while ready:
-                handle = ready.popleft()
+            ready = self._ready  # a nested call (from a callback) goes on from the same place
+            while self._head < len(ready):
+                handle = ready[self._head]
+                self._head += 1
                 if not handle._cancelled:  # type: ignore[attr-defined]
                     handle._run()  # type: ignore[attr-defined]
+            ready.clear()
+            self._head = 0
         finally:
             asyncio._set_running_loop(outer)
 

@@ -15,7 +15,7 @@ from ..history.vocabulary import TERMINAL_STATUSES
 
 __all__ = ["Batch", "DefinitionRow", "EventRow", "EventStore", "RunRow", "ScheduleRow"]
 
-@dataclass
+@dataclass(slots=True)  # one per run in memory: no __dict__
 class RunRow:
     """One row of the ``runs`` table; times are epoch seconds."""
 
