@@ -27,6 +27,40 @@ from .store.writer import Durability
 T = TypeVar("T")
 DEFAULT_STORE = Path(".pyworkflow_nb") / "store.duckdb"
 STORE_ENV = "PYWORKFLOW_NB_STORE"
+NOTEBOOK_ENV = "JPY_SESSION_NAME"  # jupyter-server sets it in a kernel: the notebook's path
+
+
+def notebook_path() -> Path | None:
+    """The notebook file this kernel runs, when its front-end says (Jupyter, VS Code)."""
+    named = os.environ.get(NOTEBOOK_ENV, "")
+    if not named.endswith(".ipynb") and "IPython" in sys.modules:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        named = str(getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__", ""))
+    return Path(named) if named.endswith(".ipynb") else None
+
+
+def default_store() -> Path:
+    """``.pyworkflow_nb/store.duckdb`` in the working directory; for a notebook whose kernel
+    knows its file, ``.pyworkflow_nb/<notebook name>.duckdb`` beside it, so two notebooks never
+    fight over one store."""
+    notebook = notebook_path()
+    if notebook is None:
+        return DEFAULT_STORE
+    return notebook.parent / ".pyworkflow_nb" / f"{notebook.stem}.duckdb"
+
+
+def describe_process() -> str:
+    """Who this process is, for a lock error seen by another one."""
+    notebook = notebook_path()
+    if notebook is not None:
+        return f"the kernel of notebook {notebook}"
+    if in_kernel():
+        return "a Jupyter kernel"
+    main = getattr(sys.modules.get("__main__"), "__file__", None) or (
+        sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else None)
+    return f"the script {main}" if main else "an interactive Python session"
 
 
 def in_kernel() -> bool:
@@ -50,7 +84,7 @@ class Config:
     def store_path(self) -> str:
         if self.store is not None:
             return self.store
-        return os.environ.get(STORE_ENV) or str(DEFAULT_STORE)
+        return os.environ.get(STORE_ENV) or str(default_store())
 
 
 class Runtime:
@@ -97,7 +131,8 @@ class Runtime:
                 loop = self._start_thread()
             if self.store is None or self.store.path != self.config.store_path():
                 self.store = DuckDBStore(self.config.store_path(),
-                                         read_only=self.config.read_only)
+                                         read_only=self.config.read_only,
+                                         holder=describe_process())
             store, config = self.store, self.config
 
             def create() -> Engine:

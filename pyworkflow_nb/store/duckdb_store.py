@@ -8,6 +8,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime, timedelta
@@ -67,10 +68,13 @@ class DuckDBStore:
     """Event store in a DuckDB file; see ``schema.sql`` for the tables and views."""
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:", *,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, holder: str | None = None) -> None:
+        """``holder`` says who opens it (``"the kernel of notebook x.ipynb"``): written beside
+        the file while it is open for writing, so another process's lock error names it."""
         self.path = str(path)
         self.read_only = read_only
         self._con = _connect(self.path, read_only)
+        self._holder_file = _write_holder(self.path, holder) if not read_only else None
         self._local = threading.local()
         self._closed = False
         try:
@@ -382,6 +386,36 @@ class DuckDBStore:
             with contextlib.suppress(duckdb.Error):
                 self._con.execute("CHECKPOINT")
         self._con.close()
+        if self._holder_file is not None:
+            with contextlib.suppress(OSError):
+                self._holder_file.unlink()
+
+
+def _holder_path(path: str) -> Path:
+    return Path(f"{path}.holder")
+
+
+def _write_holder(path: str, holder: str | None) -> Path | None:
+    """Record who holds the store open for writing (best effort: a lock error's detail)."""
+    if path == ":memory:" or holder is None:
+        return None
+    target = _holder_path(path)
+    with contextlib.suppress(OSError):
+        target.write_text(json.dumps({"pid": os.getpid(), "holder": holder,
+                                      "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        return target
+    return None
+
+
+def _holder_of(path: str, pid: int | None) -> str | None:
+    """Who holds the store, as its holder recorded it, if that record is the lock holder's."""
+    try:
+        record = json.loads(_holder_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or (pid is not None and record.get("pid") != pid):
+        return None  # a record left by a process that died: not the holder
+    return f"{record.get('holder')} (process {record.get('pid')}, since {record.get('since')})"
 
 
 def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -394,7 +428,7 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
         if "lock" in text.lower():
             match = _LOCK_PID.search(text)
             pid = int(match.group(1)) if match else None
-            holder = f"process {pid}" if pid else "another process"
+            holder = _holder_of(path, pid) or (f"process {pid}" if pid else "another process")
             raise StoreLockedError(
                 f"the store {path} is held by {holder}: a DuckDB file has one writing process "
                 f"at a time. Stop that process (pw.shutdown() or %unload_ext pyworkflow_nb "

@@ -106,6 +106,16 @@ def test_second_process_gets_store_locked_error(store: Path, client: pw.SyncClie
     out = proc.stdout
     assert out.startswith(f"LOCKED {os.getpid()} "), f"stdout:\n{out}\nstderr:\n{proc.stderr}"
     assert str(store) in out and "read_only=True" in out
+    assert "held by the script " in out and f"(process {os.getpid()}, since " in out
+
+
+def test_a_notebook_kernel_defaults_to_a_store_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYWORKFLOW_NB_STORE", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "work" / "analysis.ipynb"))
+    assert Config().store_path() == str(tmp_path / "work" / ".pyworkflow_nb" / "analysis.duckdb")
+    monkeypatch.setenv("JPY_SESSION_NAME", "a console, not a notebook")
+    assert Config().store_path() == str(Path(".pyworkflow_nb") / "store.duckdb")
 
 
 def test_corrupt_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
