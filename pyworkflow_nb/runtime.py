@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .engine import Clock, Engine
+from .engine import Clock, Engine, time_domain
 from .errors import InvalidInput
 from .store import DuckDBStore
 from .store.writer import Durability
@@ -125,15 +125,16 @@ class Runtime:
                 return engine
             if engine is not None:
                 self._abandon(engine)
-            loop = None if in_kernel() else _running_loop()
-            in_thread = loop is None
-            if loop is None:
-                loop = self._start_thread()
             if self.store is None or self.store.path != self.config.store_path():
                 self.store = DuckDBStore(self.config.store_path(),
                                          read_only=self.config.read_only,
                                          holder=describe_process())
             store, config = self.store, self.config
+            time_domain.claim(store, config.clock or Clock())
+            loop = None if in_kernel() else _running_loop()
+            in_thread = loop is None
+            if loop is None:
+                loop = self._start_thread()
 
             def create() -> Engine:
                 engine = Engine(store, loop, durability=config.durability, clock=config.clock)

@@ -141,6 +141,15 @@ class EventStore(Protocol):
               workflow: str | None) -> list[str]:
         """Delete finished runs (and their events) matching all filters; returns their ids."""
 
+    def meta(self, key: str) -> str | None:
+        """A value of the store's own ``pw_meta`` table, or ``None``."""
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or, with ``None``, remove) a ``pw_meta`` value."""
+
+    def unfinished_work(self) -> tuple[int, int]:
+        """How many unfinished runs and how many schedules the store holds."""
+
     def archive_attempt(self, run_id: str, archive_id: str) -> None:
         """Move a finished run, its events and its child runs' (``run_id/...``) to
         ``archive_id`` (``archive_id/...``), marking it an earlier attempt of ``run_id``."""

@@ -334,6 +334,31 @@ class DuckDBStore:
             raise
         return ids
 
+    def meta(self, key: str) -> str | None:
+        row = self._cursor().execute("SELECT value FROM pw_meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open read-only")
+        cur = self._cursor()
+        cur.execute("BEGIN")
+        try:
+            cur.execute("DELETE FROM pw_meta WHERE key = ?", [key])
+            if value is not None:
+                cur.execute("INSERT INTO pw_meta VALUES (?, ?)", [key, value])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def unfinished_work(self) -> tuple[int, int]:
+        row = self._cursor().execute(
+            f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {_TERMINAL}), "
+            "(SELECT count(*) FROM schedules)").fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
     def archive_attempt(self, run_id: str, archive_id: str) -> None:
         """Rename ``run_id`` and its child runs to ``archive_id`` in one transaction, so the
         run id starts over while its earlier attempt stays readable (``runs.attempt_of``)."""

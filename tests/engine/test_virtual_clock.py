@@ -156,3 +156,57 @@ def test_skipping_needs_the_virtual_clock(tmp_path, monkeypatch):
             pw.skip("later")
     finally:
         pw.shutdown()
+
+
+def test_virtual_time_work_never_resumes_on_the_real_clock(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "virtual.duckdb"
+    pw.configure(store=str(path), durability="sync")
+    pw.use_virtual_clock(START)
+    c = pw.SyncClient()
+    sleeping = c.start(sleeper, "v", 3600)
+    pw.schedule(sleeper, every="1d", args=["s", 1], schedule_id="daily")
+    pw.shutdown()
+    pw.use_real_clock()
+    pw.configure(store=str(path))
+    try:
+        with pytest.raises(pw.InvalidInput, match=r"holds 1 unfinished run and 1 schedule on "
+                                                  r"virtual time, and the engine now runs on "
+                                                  r"real time"):
+            pw.list_runs()
+        assert order == [], "nothing resumed, nothing fired"
+    finally:
+        pw.shutdown()
+    pw.use_virtual_clock(START)  # back on virtual time it goes on where it was
+    pw.configure(store=str(path))
+    try:
+        c = pw.SyncClient()
+        c.recover()
+        c.skip("1h")
+        assert c.get_run(sleeping.run_id).result(timeout=5) == T0 + 3600
+        pw.get_schedule("daily").delete()
+    finally:
+        pw.shutdown()
+        pw.use_real_clock()
+    pw.configure(store=str(path))  # nothing unfinished: the store takes real time again
+    try:
+        assert [h.status() for h in pw.list_runs()] == ["completed"]
+    finally:
+        pw.shutdown()
+
+
+def test_a_virtual_clock_set_in_the_past_refuses_real_runs_in_flight(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "real.duckdb"
+    pw.configure(store=str(path), durability="sync")
+    c = pw.SyncClient()
+    c.start(sleeper, "r", 3600)
+    pw.shutdown()
+    pw.use_virtual_clock(START)  # 2025: before the run started
+    pw.configure(store=str(path))
+    try:
+        with pytest.raises(pw.InvalidInput, match=r"holds 1 unfinished run on real time"):
+            pw.list_runs()
+    finally:
+        pw.shutdown()
+        pw.use_real_clock()

@@ -82,9 +82,9 @@ def test_version_1_store_upgrades_in_place(tmp_path: Path):
             == [(str(SCHEMA_VERSION),)]
     finally:
         pw.shutdown()
-        pw.use_real_clock()
     pw.configure(store=str(path))  # opens again without migrating twice
     try:
         assert [h.schedule_id for h in pw.list_schedules()] == ["report"]
     finally:
         pw.shutdown()
+        pw.use_real_clock()
