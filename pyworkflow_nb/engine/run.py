@@ -165,7 +165,8 @@ class Run(Messages, Ends):
 
     def set_status(self, status: str) -> None:
         row = self.row
-        if row.status != status and not row.finished:
+        # (at a shutdown the body unwinds: the status it had stays the stored one)
+        if row.status != status and not row.finished and not self.engine.closing:
             row.status = status
             row.updated_at = self.engine.clock.now()
             self.engine.writer.run_changed(row)

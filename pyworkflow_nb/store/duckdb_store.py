@@ -446,6 +446,10 @@ def _holder_of(path: str, pid: int | None) -> str | None:
 def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     if path != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    elif read_only and path != ":memory:" and not Path(path).exists():
+        raise StoreError(f"there is no store at {path} yet: nothing was recorded there. Open "
+                         "the store you mean (pw.configure(store=...), --store, or "
+                         "$PYWORKFLOW_NB_STORE).")
     try:
         return duckdb.connect(path, read_only=read_only)
     except duckdb.IOException as exc:
