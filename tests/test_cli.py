@@ -131,3 +131,37 @@ def test_a_store_that_is_missing_or_held_elsewhere_is_named(filled: Path,
         pw.shutdown()
         runtime.config = Config()
     assert cli(None, "--version").stdout.strip() == f"pyworkflow-nb {pw.__version__}"
+
+
+FLOWS = """
+import pyworkflow_nb as pw
+
+@pw.step
+def cli_double(x):
+    return 2 * x
+
+@pw.step
+def cli_triple(x):
+    return 3 * x
+
+@pw.workflow
+async def cli_flow(x):
+    return await {first}(x) + await pw.wait_for_event("go")
+"""
+
+
+def test_replay_checks_code_from_a_file_and_fails_the_command_on_a_divergence(
+        filled: Path, tmp_path: Path) -> None:
+    same, edited = tmp_path / "same.py", tmp_path / "edited.py"
+    same.write_text(FLOWS.format(first="cli_double"))
+    edited.write_text(FLOWS.format(first="cli_triple"))
+    ok = cli(filled, "replay", "wait-1", "--import", str(same))
+    assert ok.returncode == 0 and ok.stdout.startswith("wait-1 (cli_flow): ok"), ok.stderr
+    by_name = json.loads(cli(filled, "--json", "replay", "cli_flow", "--import",
+                             str(same)).stdout)
+    assert [(v["run_id"], v["ok"]) for v in by_name] == [("wait-1", True)]
+    bad = cli(filled, "replay", "wait-1", "--import", str(edited))
+    assert bad.returncode == 1 and "DIVERGED" in bad.stdout
+    assert "expected: step cli_double#1" in bad.stdout
+    missing = cli(filled, "replay", "wait-1", "--import", "no_such_module_here")
+    assert missing.returncode == 1 and "cannot import no_such_module_here" in missing.stderr

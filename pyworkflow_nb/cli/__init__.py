@@ -9,7 +9,10 @@ Errors print one line, without a traceback, and exit with status 1.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
+import runpy
 import sys
 import time
 from collections.abc import Callable
@@ -17,15 +20,17 @@ from importlib.metadata import version
 from typing import Any
 
 from .. import client as pw
+from ..definitions import registry
 from ..durations import iso_utc, parse_duration
 from ..errors import InvalidInput, PyWorkflowError
+from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import STORE_ENV
 from ..schedules import get_schedule
 from ..sync import SyncClient
 from . import output
 
 PROG = "pyworkflow-nb"
-READS = {"runs", "show", "events", "sql", "schedules"}
+READS = {"runs", "show", "events", "sql", "schedules", "replay"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     one = commands.add_parser("schedule", help="pause, resume or trigger a schedule")
     one.add_argument("action", choices=["pause", "resume", "trigger"])
     one.add_argument("schedule_id")
+    replay = commands.add_parser(
+        "replay", help="check workflow code against recorded runs (exit 1 on a divergence)")
+    replay.add_argument("target", help="a run id, a history .json file, or a workflow name "
+                                       "(its unfinished runs)")
+    replay.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", required=True,
+                        help="a module or .py file defining the workflows (repeatable)")
     commands.add_parser("demo", help="run a demo workflow on the default store and narrate it")
     return parser
 
@@ -76,13 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.store is not None or args.command in READS:
             pw.configure(store=args.store, read_only=args.command in READS)
         try:
-            print(COMMANDS[args.command](args))
+            shown = COMMANDS[args.command](args)
+            print(shown)
         finally:
             pw.shutdown()
     except PyWorkflowError as exc:
         print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if args.command == "replay" and "DIVERGED" in shown else 0
 
 
 def _shown(args: argparse.Namespace, columns: list[str], rows: list[list[Any]]) -> str:
@@ -179,7 +192,37 @@ def _schedule(args: argparse.Namespace) -> str:
     return f"schedule {args.schedule_id}: {args.action}d"
 
 
+def _replay(args: argparse.Namespace) -> str:
+    for name in args.imports:
+        _define(name)
+    defined = list(registry.workflows.values())
+    if not defined:
+        raise InvalidInput(f"{', '.join(args.imports)} defined no @pw.workflow to replay")
+    replayer = Replayer(defined)
+    verdicts = (replayer.replay_many(unfinished_run_ids([args.target]))
+                if args.target in registry.workflows else [replayer.replay(args.target)])
+    if args.json:
+        return output.as_json([{"run_id": v.run_id, "workflow": v.workflow, "ok": v.ok,
+                                "detail": v.detail} for v in verdicts])
+    if not verdicts:
+        return f"no unfinished runs of {args.target} to replay"
+    return "\n".join(str(v) for v in verdicts)
+
+
+def _define(name: str) -> None:
+    """Import the module (or run the .py file) that defines the workflows to replay."""
+    try:
+        if name.endswith(".py"):
+            runpy.run_path(name, run_name="__pyworkflow_nb_replay__")
+        else:
+            sys.path.insert(0, os.getcwd())
+            importlib.import_module(name)
+    except (ImportError, OSError) as exc:
+        raise InvalidInput(f"cannot import {name}: {exc}") from None
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], str]] = {
     "runs": _runs, "show": _show, "events": _events, "sql": _sql, "send": _send,
     "cancel": _cancel, "retry": _retry, "schedules": _schedules, "schedule": _schedule,
+    "replay": _replay,
 }
