@@ -10,12 +10,14 @@ of the source are not copied: the fork starts out running.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..history import vocabulary as ev
 from ..store import EventRow, RunRow
+from .children import child_run_id
 from .run import Run
 
 if TYPE_CHECKING:
@@ -48,6 +50,32 @@ def _cut(events: list[EventRow], run_id: str, from_step: str) -> tuple[str, int]
     return step, first
 
 
+def _children_left_running(events: list[EventRow]) -> set[int]:
+    """Indexes of the last ``child.started`` of each child command the copy leaves unended:
+    the fork runs those children anew, under its own run id."""
+    last: dict[str, int] = {}
+    for i, row in enumerate(events):
+        if row[3] == ev.CHILD_STARTED and row[4] is not None:
+            last[row[4]] = i
+        elif row[3] in (ev.CHILD_COMPLETED, ev.CHILD_FAILED) and row[4] is not None and (
+                ev.is_final_failure(row[3], ev.parse(row[6])) or row[3] == ev.CHILD_COMPLETED):
+            last.pop(row[4], None)
+    return set(last.values())
+
+
+def _as_fork(fork_id: str, type_: str, step: str | None, attempt: int | None,
+             data: str | None, started: str, rerun: bool) -> str | None:
+    """A copied event's data as the fork's own: its start, and the run id of each child it
+    runs anew (an ended child keeps the id of the run that gave its result)."""
+    if type_ == ev.WORKFLOW_STARTED:
+        return started
+    if rerun and step is not None:
+        fields = ev.parse(data)
+        fields["run_id"] = child_run_id(fork_id, step, attempt or 1)
+        return json.dumps(fields, separators=(",", ":"))
+    return data
+
+
 async def fork_run(engine: Engine, run_id: str, from_step: str,
                    new_run_id: str | None = None) -> RunRow:
     """Start a fork of ``run_id`` that executes anew from ``from_step``; returns its row."""
@@ -74,8 +102,9 @@ async def fork_run(engine: Engine, run_id: str, from_step: str,
     now = engine.clock.now()
     row = RunRow(fork_id, workflow.name, workflow.version, ev.RUNNING, source.input,
                  created_at=now, started_at=now, updated_at=now, forked_from=run_id)
+    live = _children_left_running(copied)
     history = [(fork_id, seq, ts, type_, step_, attempt,
-                started if type_ == ev.WORKFLOW_STARTED else data)
+                _as_fork(fork_id, type_, step_, attempt, data, started, seq - 1 in live))
                for seq, (_r, _s, ts, type_, step_, attempt, data) in enumerate(copied, 1)]
     forked = (fork_id, len(history) + 1, now, ev.WORKFLOW_FORKED, None, None,
               ev.workflow_forked(run_id, step))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,50 @@ def test_a_fork_of_a_run_in_flight_goes_its_own_way_and_survives_a_restart(
     assert fork.result(timeout=5) == 2
     assert calls == ["s1", "s2", "s2"], "the restart replayed the fork's history"
     assert client.get_run(source.run_id).status() == "paused"
+
+
+@pw.workflow
+async def fk_kid_done() -> int:
+    return 1
+
+
+@pw.workflow
+async def fk_kid_waits() -> int:
+    return int(await pw.wait_for_event("go"))
+
+
+@pw.workflow
+async def fk_parent() -> int:
+    first = await fk_kid_done()
+    later = pw.start_child(fk_kid_waits)
+    await fk_s1()
+    return first + await later
+
+
+def _wait_for_step(handle: pw.SyncRunHandle, step: str) -> None:
+    deadline = time.time() + 5
+    while not any(e["type"] == "step.completed" and e["step"] == step
+                  for e in handle.events()):
+        assert time.time() < deadline, f"{handle.run_id} never completed {step}"
+        time.sleep(0.005)
+
+
+def test_a_fork_keeps_ended_children_and_runs_unended_ones_under_its_own_id(
+        client: pw.SyncClient) -> None:
+    source = client.start(fk_parent, run_id="kids")
+    _wait_for_step(source, "fk_s1#1")  # both children started, the second one waits
+    fork = source.fork("fk_s1", run_id="kids-fork")
+    _wait_for_step(fork, "fk_s1#1")
+    waiting = client.get_run("kids-fork/fk_kid_waits#1")
+    wait_status(waiting, "waiting")
+    assert waiting.row().parent_run_id == "kids-fork"
+    started = {e["step"]: e["data"]["run_id"] for e in fork.events()
+               if e["type"] == "child.started"}
+    assert started == {"fk_kid_done#1": "kids/fk_kid_done#1",  # ran once, in the source
+                       "fk_kid_waits#1": "kids-fork/fk_kid_waits#1"}
+    with pytest.raises(pw.RunNotFound):
+        client.get_run("kids-fork/fk_kid_done#1")
+    waiting.send_event("go", 41)
+    assert fork.result(timeout=5) == 42
+    client.get_run("kids/fk_kid_waits#1").send_event("go", 1)
+    assert source.result(timeout=5) == 2
