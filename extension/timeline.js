@@ -59,6 +59,15 @@ export const GAP_PX = 60;
 export const GAP_SHARE = 0.3;
 export const ROW_H = 22;
 export const LABEL_W = 170;
+/**
+ * The header's links to related runs: the RunInfo field naming each, and its label. Those
+ * before the title lead back, the last one forward.
+ * @type {[keyof RunInfo, string][]}
+ */
+const RUN_LINKS = [["parent_run_id", "‹ parent run"], ["continued_from", "‹ previous run"],
+  ["forked_from", "‹ forked from"], ["previous_attempt", "‹ previous attempt"],
+  ["continued_as", "next run ›"]];
+
 const NICE_STEPS = [
   0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
   3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
@@ -493,23 +502,16 @@ export class TimelineView {
     bar.append(this.pfill);
     this.ptext = h(d, "span", "pw-tl-ptext");
     prog.append(bar, this.ptext);
-    this.parentLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ parent run");
-    this.parentLink.setAttribute("type", "button");
-    this.parentLink.hidden = true;
-    this.prevLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ previous run");
-    this.prevLink.setAttribute("type", "button");
-    this.prevLink.hidden = true;
-    this.forkLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ forked from");
-    this.forkLink.setAttribute("type", "button");
-    this.forkLink.hidden = true;
-    this.attemptLink = h(d, "button", "pw-tl-open pw-tl-parent", "‹ previous attempt");
-    this.attemptLink.setAttribute("type", "button");
-    this.attemptLink.hidden = true;
-    this.nextLink = h(d, "button", "pw-tl-open pw-tl-parent", "next run ›");
-    this.nextLink.setAttribute("type", "button");
-    this.nextLink.hidden = true;
-    head.append(this.parentLink, this.prevLink, this.forkLink, this.attemptLink, this.title, this.badge, this.runId, this.when,
-      prog, this.nextLink);
+    /** @type {[keyof RunInfo, HTMLElement][]} */
+    this.runLinks = RUN_LINKS.map(([field, label]) => {
+      const link = h(d, "button", "pw-tl-open pw-tl-parent", label);
+      link.setAttribute("type", "button");
+      link.hidden = true;
+      return [field, link];
+    });
+    const links = this.runLinks.map(([, link]) => link);
+    head.append(...links.slice(0, -1), this.title, this.badge, this.runId, this.when, prog,
+      ...links.slice(-1));
     this.errorLine = h(d, "div", "pw-tl-error");
     this.axis = h(d, "div", "pw-tl-axis");
     this.wfRow = h(d, "div", "pw-tl-wfrow");
@@ -552,10 +554,8 @@ export class TimelineView {
    * @param {number} now
    */
   drawHeader(run, now) {
-    for (const [link, target] of /** @type {const} */ ([[this.parentLink, run.parent_run_id],
-      [this.prevLink, run.continued_from], [this.forkLink, run.forked_from],
-      [this.attemptLink, run.previous_attempt],
-      [this.nextLink, run.continued_as]])) {
+    for (const [field, link] of this.runLinks) {
+      const target = /** @type {string|null|undefined} */ (run[field]);
       link.hidden = !target;
       link.dataset.runId = target || "";
       link.title = target ? `open ${target}` : "";

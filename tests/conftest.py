@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,18 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield path
     pw.shutdown()
     runtime.config = Config()
+
+
+@pytest.fixture
+def vstore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A store file on a virtual clock at 2025-01-01 UTC; closed and back to real time after."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.duckdb"
+    pw.configure(store=str(path), durability="sync")
+    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+    yield path
+    pw.shutdown()
+    pw.use_real_clock()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import json
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from ..definitions import Definition, Registry, Workflow, check_call, registry
@@ -68,6 +68,12 @@ def _warn_if_other_call(wf: Workflow, existing: RunRow, args: tuple[Any, ...],
             f"{existing.version}, now {wf.version}): it goes on where it is, and fails with "
             f"NonDeterminismError if the edit no longer fits its history; {fresh}"),
             stacklevel=2)
+
+
+def check_run_id(run_id: Any) -> None:
+    """Refuse a run id no store can key a run by."""
+    if not isinstance(run_id, str) or not run_id or len(run_id) > 200:
+        raise InvalidInput(f"run_id must be a non-empty string, got {run_id!r}")
 
 
 def _check_reason(reason: Any, action: str) -> None:
@@ -204,11 +210,38 @@ class Engine:
             f"expected a @pw.workflow function or a workflow name, got {workflow!r}; decorate "
             "the function with @pw.workflow")
 
+    def defined_workflow(self, row: RunRow, action: str) -> Workflow:
+        """The definition of ``row``'s workflow, which ``action`` on the run needs."""
+        workflow = self.registry.workflow(row.workflow)
+        if workflow is None:
+            raise InvalidInput(f"cannot {action} run {row.run_id!r}: its workflow "
+                               f"{row.workflow!r} is not defined; run the cell that defines it "
+                               "first")
+        return workflow
+
+    def adopt(self, run: Run, workflow: Workflow | None, events: Iterable[EventRow] = (), *,
+              new_row: bool) -> Awaitable[None]:
+        """Take in a run made outside :meth:`start` (a retry, a fork, a restart): keep it,
+        write its row and ``events``, and begin it (or let it wait for its definition).
+        Returns the wait for its durable point."""
+        self._recent.pop(run.run_id, None)
+        self.runs[run.run_id] = run
+        if new_row:
+            self.writer.run_created(run.row)
+        else:
+            self.writer.run_changed(run.row)
+        for event in events:
+            self.record(event)
+        if workflow is None:
+            run.set_status(ev.WAITING_FOR_DEFINITION)
+        else:
+            run.begin(workflow)
+        return run.durable()
+
     def _existing(self, workflow: str, run_id: str | None,
                   idempotency_key: str | None) -> RunRow | None:
         if run_id is not None:
-            if not isinstance(run_id, str) or not run_id or len(run_id) > 200:
-                raise InvalidInput(f"run_id must be a non-empty string, got {run_id!r}")
+            check_run_id(run_id)
             run = self.runs.get(run_id)
             row = run.row if run is not None else self.store.get_run(run_id)
             if row is not None:
@@ -434,11 +467,7 @@ class Engine:
         run = self.runs.get(run_id)
         if run is not None and run.task is not None:
             return run.answer_query(name, args)
-        row = self.get_row(run_id)
-        workflow = self.registry.workflow(row.workflow)
-        if workflow is None:
-            raise InvalidInput(f"cannot query run {run_id!r}: its workflow {row.workflow!r} is "
-                               "not defined; run the cell that defines it first")
+        workflow = self.defined_workflow(self.get_row(run_id), "query")
         return query_history(workflow, self.events(run_id), name, args)
 
     async def cancel(self, run_id: str, reason: str | None = None) -> None:

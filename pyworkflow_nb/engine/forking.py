@@ -18,6 +18,7 @@ from ..errors import InvalidInput
 from ..history import vocabulary as ev
 from ..store import EventRow, RunRow
 from .children import child_run_id
+from .engine import check_run_id
 from .run import Run
 
 if TYPE_CHECKING:
@@ -57,9 +58,9 @@ def _children_left_running(events: list[EventRow]) -> set[int]:
     for i, row in enumerate(events):
         if row[3] == ev.CHILD_STARTED and row[4] is not None:
             last[row[4]] = i
-        elif row[3] in (ev.CHILD_COMPLETED, ev.CHILD_FAILED) and row[4] is not None and (
-                ev.is_final_failure(row[3], ev.parse(row[6])) or row[3] == ev.CHILD_COMPLETED):
-            last.pop(row[4], None)
+        elif row[3] == ev.CHILD_COMPLETED or (
+                row[3] == ev.CHILD_FAILED and ev.is_final_failure(row[3], ev.parse(row[6]))):
+            last.pop(row[4] or "", None)
     return set(last.values())
 
 
@@ -84,13 +85,9 @@ async def fork_run(engine: Engine, run_id: str, from_step: str,
                            f"{from_step!r}")
     engine.require_writable("fork a run")
     source = engine.get_row(run_id)
-    workflow = engine.registry.workflow(source.workflow)
-    if workflow is None:
-        raise InvalidInput(f"cannot fork run {run_id!r}: its workflow {source.workflow!r} is "
-                           "not defined; run the cell that defines it first")
-    if new_run_id is not None and (not isinstance(new_run_id, str) or not new_run_id.strip()
-                                   or len(new_run_id) > 200):
-        raise InvalidInput(f"run_id must be a non-empty string, got {new_run_id!r}")
+    workflow = engine.defined_workflow(source, "fork")
+    if new_run_id is not None:
+        check_run_id(new_run_id)
     fork_id = new_run_id or uuid.uuid4().hex[:12]
     if fork_id in engine.runs or engine.store.get_run(fork_id) is not None:
         raise InvalidInput(f"run id {fork_id!r} is taken; fork with another run_id")
@@ -108,11 +105,6 @@ async def fork_run(engine: Engine, run_id: str, from_step: str,
                for seq, (_r, _s, ts, type_, step_, attempt, data) in enumerate(copied, 1)]
     forked = (fork_id, len(history) + 1, now, ev.WORKFLOW_FORKED, None, None,
               ev.workflow_forked(run_id, step))
-    run = Run.from_store(engine, row, [*history, forked])
-    engine.runs[fork_id] = run
-    engine.writer.run_created(row)
-    for event in (*history, forked):
-        engine.record(event)
-    run.begin(workflow)
-    await run.durable()
+    events = [*history, forked]
+    await engine.adopt(Run.from_store(engine, row, events), workflow, events, new_row=True)
     return row

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from ..history import vocabulary as ev
-from ..serde import decode
-from ..store import RunRow
+from ..store import EventRow, RunRow
 from .run import Run
 
 if TYPE_CHECKING:
@@ -26,17 +25,12 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
         raise InvalidInput(f"restart(reason=...) must be a string or None, got {reason!r}")
     engine.require_writable("restart a run")
     row = engine.get_row(run_id)
-    workflow = engine.registry.workflow(row.workflow)
-    if workflow is None:
-        raise InvalidInput(f"cannot restart run {run_id!r}: its workflow {row.workflow!r} is "
-                           "not defined; run the cell that defines it first")
+    workflow = engine.defined_workflow(row, "restart")
     if row.attempt_of is not None:
         raise InvalidInput(f"run {run_id!r} is an earlier attempt of run {row.attempt_of!r}; "
                            f"restart {row.attempt_of!r} instead")
-    live = engine.runs.get(run_id)
-    if live is not None:
+    if run_id in engine.runs:
         await engine.terminate(run_id, f"restarted{f': {reason}' if reason else ''}")
-        await live.done
     running = sorted(r for r in engine.runs if r.startswith(f"{run_id}/"))
     if running:
         raise InvalidInput(f"cannot restart run {run_id!r}: its child run(s) "
@@ -52,15 +46,12 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
     now = engine.clock.now()
     row = dataclasses.replace(row, version=workflow.version, status=ev.RUNNING, result=None,
                               error=None, started_at=now, finished_at=None, updated_at=now)
-    payload = decode(row.input) or {}
-    run = Run(engine, row, None, tuple(payload.get("args", ())), payload.get("kwargs", {}))
-    engine.runs[run_id] = run
-    engine.writer.run_created(row)
-    run.emit(ev.WORKFLOW_RESTARTED, None, None,
-             ev.workflow_restarted(previous, attempt + 1, reason))
-    run.emit(ev.WORKFLOW_STARTED, None, None, ev.workflow_started(
-        workflow.name, workflow.version, row.parent_run_id, row.schedule_id,
-        row.input or ev.EMPTY))
-    run.begin(workflow)
-    await run.durable()
+    events: list[EventRow] = [
+        (run_id, 1, now, ev.WORKFLOW_RESTARTED, None, None,
+         ev.workflow_restarted(previous, attempt + 1, reason)),
+        (run_id, 2, now, ev.WORKFLOW_STARTED, None, None, ev.workflow_started(
+            workflow.name, workflow.version, row.parent_run_id, row.schedule_id,
+            row.input or ev.EMPTY))]
+    await engine.adopt(Run.from_store(engine, row, events), workflow, events, new_row=True)
     return row
+

@@ -35,14 +35,5 @@ async def retry_run(engine: Engine, run_id: str) -> RunRow:
     row = dataclasses.replace(row, status=ev.RUNNING, result=None, error=None,
                               finished_at=None, updated_at=now)
     run = Run.from_store(engine, row, [*events, retried])
-    engine._recent.pop(run_id, None)
-    engine.runs[run_id] = run
-    engine.record(retried)
-    engine.writer.run_changed(row)
-    workflow = engine.registry.workflow(row.workflow)
-    if workflow is None:
-        run.set_status(ev.WAITING_FOR_DEFINITION)
-    else:
-        run.begin(workflow)
-    await run.durable()
+    await engine.adopt(run, engine.registry.workflow(row.workflow), [retried], new_row=False)
     return row

@@ -3,7 +3,6 @@ child that takes too long is terminated, under the virtual clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,16 +16,9 @@ T0 = START.timestamp()
 tries: list[str] = []
 
 
-@pytest.fixture
-def vclock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "s.duckdb"
-    pw.configure(store=str(path), durability="sync")
-    pw.use_virtual_clock(START)
+@pytest.fixture(autouse=True)
+def _reset() -> None:
     tries.clear()
-    yield path
-    pw.shutdown()
-    pw.use_real_clock()
 
 
 @pw.workflow
@@ -46,7 +38,7 @@ def _child_events(handle: pw.SyncRunHandle) -> list[tuple[str, int | None]]:
     return [(e["type"], e["attempt"]) for e in handle.events() if e["type"].startswith("child.")]
 
 
-def test_a_failed_child_run_is_retried_in_a_new_run_after_its_delay(vclock: Path) -> None:
+def test_a_failed_child_run_is_retried_in_a_new_run_after_its_delay(vstore: Path) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_parent, 2, {"max_retries": 2, "retry_delay": "1h"})
     c.skip("59m")
@@ -68,7 +60,7 @@ def test_a_failed_child_run_is_retried_in_a_new_run_after_its_delay(vclock: Path
     assert row["run_id"] == f"{base}@3"
 
 
-def test_the_last_failure_reaches_the_parent_once_the_retries_are_spent(vclock: Path) -> None:
+def test_the_last_failure_reaches_the_parent_once_the_retries_are_spent(vstore: Path) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_parent, 5, 1)
     c.skip("1m")
@@ -96,7 +88,7 @@ async def cr_times_out() -> str:
 
 
 def test_a_child_past_its_timeout_is_terminated_and_the_parent_gets_timeout_error(
-        vclock: Path) -> None:
+        vstore: Path) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_times_out)
     c.skip("30m")
@@ -119,7 +111,7 @@ async def cr_retry_then_time_out() -> str:
         return "timed out"
 
 
-def test_the_timeout_counts_every_attempt_and_no_retry_starts_after_it(vclock: Path) -> None:
+def test_the_timeout_counts_every_attempt_and_no_retry_starts_after_it(vstore: Path) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_retry_then_time_out)
     c.skip("2h")
@@ -146,20 +138,20 @@ async def cr_gated_parent() -> str:
                                 timeout="1d")
 
 
-def test_a_restart_during_the_retry_wait_goes_on_with_the_next_attempt(vclock: Path) -> None:
+def test_a_restart_during_the_retry_wait_goes_on_with_the_next_attempt(vstore: Path) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_gated_parent)
     c.skip("1m")
     assert len(tries) == 1 and parent.status() == "sleeping"
     pw.shutdown()
-    pw.configure(store=str(vclock))
+    pw.configure(store=str(vstore))
     c = pw.SyncClient()
     c.recover()
     c.skip("10m")
     second = c.get_run(f"{parent.run_id}/cr_gated#1@2")
     assert second.status() == "waiting"
     pw.shutdown()
-    pw.configure(store=str(vclock))
+    pw.configure(store=str(vstore))
     c = pw.SyncClient()
     c.recover()
     second.send_event("go", "done")
@@ -184,7 +176,7 @@ async def cr_bad(option: str) -> None:
     ("kind", "start_child(retry=...) must be a number of retries or a dict"),
     ("timeout", "start_child timeout must not be negative, got '-1s'"),
 ])
-def test_bad_child_options_fail_the_run_saying_why(vclock: Path, option: str, said: str) -> None:
+def test_bad_child_options_fail_the_run_saying_why(vstore: Path, option: str, said: str) -> None:
     with pytest.raises(pw.WorkflowFailed) as bad:
         pw.SyncClient().run(cr_bad, option)
     assert said in str(bad.value.__cause__)

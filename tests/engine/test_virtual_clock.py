@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,14 +18,9 @@ order: list[str] = []
 
 
 @pytest.fixture
-def vclock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    pw.configure(store=str(tmp_path / "s.duckdb"), durability="sync")
-    pw.use_virtual_clock(START)
+def vclock(vstore: Path) -> None:
+    """The shared virtual-clock store (its clock starts at START), with ``order`` cleared."""
     order.clear()
-    yield
-    pw.shutdown()
-    pw.use_real_clock()
 
 
 @pw.workflow
