@@ -29,13 +29,14 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
     if row.attempt_of is not None:
         raise InvalidInput(f"run {run_id!r} is an earlier attempt of run {row.attempt_of!r}; "
                            f"restart {row.attempt_of!r} instead")
+    left = sorted(r for r in engine.runs
+                  if r.startswith(f"{run_id}/") and _outlives(engine, run_id, r))
+    if left:  # checked before the terminate: a refused restart ends nothing
+        raise InvalidInput(f"cannot restart run {run_id!r}: its child run(s) "
+                           f"{', '.join(left)} would go on running (parent_close='abandon'); "
+                           "terminate them first")
     if run_id in engine.runs:
         await engine.terminate(run_id, f"restarted{f': {reason}' if reason else ''}")
-    running = sorted(r for r in engine.runs if r.startswith(f"{run_id}/"))
-    if running:
-        raise InvalidInput(f"cannot restart run {run_id!r}: its child run(s) "
-                           f"{', '.join(running)} still run (parent_close='abandon'); "
-                           "terminate them first")
     await engine.writer.flush()
     attempt = 1
     while engine.store.get_run(f"{run_id}~{attempt}") is not None:
@@ -55,3 +56,16 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
     await engine.adopt(Run.from_store(engine, row, events), workflow, events, new_row=True)
     return row
 
+
+def _outlives(engine: Engine, run_id: str, child_id: str) -> bool:
+    """Whether the child run ``child_id`` (under ``run_id``) would go on once ``run_id`` ends:
+    some link up to it is abandoned, or a parent on the way already ended."""
+    node = engine.runs[child_id]
+    while True:
+        parent_id = node.row.parent_run_id
+        parent = engine.runs.get(parent_id) if parent_id else None
+        if parent is None or parent.children.get(node.run_id) == "abandon":
+            return True
+        if parent_id == run_id:
+            return False
+        node = parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,30 @@ def test_restart_refusals_say_why_and_change_nothing(client: pw.SyncClient) -> N
     with pytest.raises(pw.RunNotFound):
         client.get_run("nope").restart()
     assert pw.sql("SELECT count(*) FROM runs").fetchall() == [(4,)]
+
+
+@pw.workflow
+async def rs_leaves_a_child() -> str:
+    pw.start_child(rs_flow, 1, parent_close="abandon")
+    return await pw.wait_for_event("done")
+
+
+def test_a_restart_refused_for_an_abandoned_child_ends_nothing(client: pw.SyncClient) -> None:
+    handle = client.start(rs_leaves_a_child, run_id="rs-4")
+    deadline = time.time() + 5
+    while True:
+        try:
+            child = client.get_run("rs-4/rs_flow#1")
+            break
+        except pw.RunNotFound:
+            assert time.time() < deadline, "the child run never started"
+            time.sleep(0.005)
+    wait_status(handle, "waiting")
+    wait_status(child, "waiting")
+    with pytest.raises(pw.InvalidInput, match=r"its child run\(s\) rs-4/rs_flow#1(, \S+)* would go "
+                                              r"on running \(parent_close='abandon'\)"):
+        handle.restart()
+    assert handle.status() == "waiting", "the refused restart terminated nothing"
+    child.terminate("clean up")
+    handle.restart()
+    assert client.get_run("rs-4~1").status() == "terminated"
