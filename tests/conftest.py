@@ -38,6 +38,12 @@ def vstore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def vclient(vstore: Path) -> pw.SyncClient:
+    """A sync client on the virtual-clock store."""
+    return pw.SyncClient()
+
+
+@pytest.fixture
 def client(store: Path) -> pw.SyncClient:
     return pw.SyncClient()
 

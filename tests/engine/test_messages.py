@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -21,12 +19,6 @@ def _reset() -> None:
     done.clear()
 
 
-@pytest.fixture
-def vclock(store: Path) -> Iterator[pw.SyncClient]:
-    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    yield pw.SyncClient()
-    pw.shutdown()
-    pw.use_real_clock()
 
 
 
@@ -62,11 +54,11 @@ def test_signals_reach_the_handler_and_a_condition_ends_the_wait(client: pw.Sync
     assert pw.Replayer([msg_cart]).replay(handle).ok
 
 
-def test_a_condition_times_out_durably(vclock: pw.SyncClient) -> None:
-    handle = vclock.start(msg_cart, 3)
-    vclock.skip("1s")
+def test_a_condition_times_out_durably(vclient: pw.SyncClient) -> None:
+    handle = vclient.start(msg_cart, 3)
+    vclient.skip("1s")
     handle.signal("add", "apple")
-    vclock.skip("2h")
+    vclient.skip("2h")
     assert handle.result(timeout=5) == "gave up with 1"
 
 
@@ -117,12 +109,12 @@ async def msg_async_handler() -> int:
     return total["n"]
 
 
-def test_an_async_signal_handler_may_sleep(vclock: pw.SyncClient) -> None:
-    handle = vclock.start(msg_async_handler)
-    vclock.skip("1s")
+def test_an_async_signal_handler_may_sleep(vclient: pw.SyncClient) -> None:
+    handle = vclient.start(msg_async_handler)
+    vclient.skip("1s")
     handle.signal("add", 2)
     handle.signal("add", 3)
-    vclock.skip("2m")
+    vclient.skip("2m")
     assert handle.result(timeout=5) == 5
 
 
@@ -253,9 +245,9 @@ async def msg_slow_update() -> str:
     return "stopped"
 
 
-def test_a_run_that_ends_under_an_update_says_so_to_its_caller(vclock: pw.SyncClient) -> None:
-    handle = vclock.start(msg_slow_update)
-    vclock.skip("1s")
+def test_a_run_that_ends_under_an_update_says_so_to_its_caller(vclient: pw.SyncClient) -> None:
+    handle = vclient.start(msg_slow_update)
+    vclient.skip("1s")
     result: list[object] = []
 
     def send() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -177,12 +175,6 @@ def test_the_timeline_shows_a_terminated_run(client: pw.SyncClient) -> None:
 
 # -- pause and resume --------------------------------------------------------------------------
 
-@pytest.fixture
-def vclock(store: Path) -> Iterator[pw.SyncClient]:
-    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    yield pw.SyncClient()
-    pw.shutdown()
-    pw.use_real_clock()
 
 
 @pw.step
@@ -217,18 +209,18 @@ async def ctl_retrying() -> str:
 
 
 def test_a_paused_run_starts_nothing_and_gets_what_came_meanwhile_on_resume(
-        vclock: pw.SyncClient) -> None:
-    handle = vclock.start(ctl_steps)
-    vclock.skip("1s")
+        vclient: pw.SyncClient) -> None:
+    handle = vclient.start(ctl_steps)
+    vclient.skip("1s")
     assert handle.status() == "waiting"
     handle.pause()
     assert handle.status() == "paused"
     handle.send_event("go", 10)
-    vclock.skip("2h")  # the event is recorded, the body does not see it
+    vclient.skip("2h")  # the event is recorded, the body does not see it
     assert handle.status() == "paused" and ran == ["work1"]
     handle.resume()
     assert handle.status() == "sleeping", "the sleep starts only now"
-    vclock.skip("2h")
+    vclient.skip("2h")
     assert handle.result(timeout=5) == 13
     types = _types(handle)
     # the wait ends when the event comes (recorded), the body moves on only at the resume
@@ -237,16 +229,16 @@ def test_a_paused_run_starts_nothing_and_gets_what_came_meanwhile_on_resume(
     assert pw.Replayer([ctl_steps]).replay(handle).ok, "the paused history replays"
 
 
-def test_a_pause_holds_a_retry_until_the_resume(vclock: pw.SyncClient) -> None:
+def test_a_pause_holds_a_retry_until_the_resume(vclient: pw.SyncClient) -> None:
     tries["n"] = 0
-    handle = vclock.start(ctl_retrying)
-    vclock.skip("1s")
+    handle = vclient.start(ctl_retrying)
+    vclient.skip("1s")
     assert ran == ["flaky1"] and handle.status() == "sleeping"  # the retry wait
     handle.pause()
-    vclock.skip("10m")
+    vclient.skip("10m")
     assert ran == ["flaky1"] and handle.status() == "paused"
     handle.resume()
-    vclock.skip("1s")
+    vclient.skip("1s")
     assert handle.result(timeout=5) == "ok" and ran == ["flaky1", "flaky2"]
 
 
@@ -296,14 +288,14 @@ def test_pause_and_resume_refuse_finished_runs_and_repeat_quietly(
             action()
 
 
-def test_the_timeline_draws_each_pause_as_a_span(vclock: pw.SyncClient) -> None:
-    handle = vclock.start(ctl_steps)
-    vclock.skip("1s")
+def test_the_timeline_draws_each_pause_as_a_span(vclient: pw.SyncClient) -> None:
+    handle = vclient.start(ctl_steps)
+    vclient.skip("1s")
     handle.pause()
-    vclock.skip("10m")
+    vclient.skip("10m")
     handle.resume()
     handle.send_event("go", 1)
-    vclock.skip("2h")
+    vclient.skip("2h")
     state = build_state(handle.events(), time.time())
     paused = {r["id"]: r for r in state["rows"]}["paused"]
     assert paused["kind"] == "pause" and paused["label"] == "paused"
