@@ -59,9 +59,11 @@ from .primitives import (
     uuid4,
     wait_for_event,
 )
+from .prometheus import serve_metrics
 from .replayer import Replayer
 from .schedules import ScheduleHandle, get_schedule, list_schedules, schedule
 from .sync import SyncClient, SyncRunHandle, run
+from .telemetry import Metrics, metrics, on_metric
 from .timeskip import skip, skip_until_idle, use_real_clock, use_virtual_clock
 from .versioning import DEFAULT_VERSION, deprecate_patch, get_version, patched
 
@@ -98,6 +100,7 @@ __all__ = [
     "EventTimeout",
     "FatalError",
     "InvalidInput",
+    "Metrics",
     "NonDeterminismError",
     "NonRetryableError",
     "PyWorkflowError",
@@ -131,7 +134,9 @@ __all__ = [
     "info",
     "list_runs",
     "list_schedules",
+    "metrics",
     "now",
+    "on_metric",
     "patched",
     "purge",
     "random",
@@ -140,6 +145,7 @@ __all__ = [
     "run_chain",
     "runs_table",
     "schedule",
+    "serve_metrics",
     "set_query_handler",
     "set_signal_handler",
     "set_update_handler",

@@ -126,6 +126,12 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
      pw.InvalidInput, "needs at least one workflow"),
     ("replay a missing file", lambda w: pw.Replayer([bad_input_target]).replay("gone.json"),
      pw.InvalidInput, "no history file gone.json"),
+    ("metric unknown name", lambda w: pw.metrics().value("runs_done_total"),
+     pw.InvalidInput, "no metric named 'runs_done_total'; the metrics are: commit_duration"),
+    ("on_metric not a function", lambda w: pw.on_metric("print"),  # type: ignore[arg-type]
+     pw.InvalidInput, "on_metric needs a function (name, value, labels), got 'print'"),
+    ("serve_metrics bad port", lambda w: pw.serve_metrics(port=70000),
+     pw.InvalidInput, "serve_metrics(port=...) must be a port number 0-65535, got 70000"),
 ]
 
 

@@ -34,6 +34,7 @@ from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
 from ..store.writer import Durability
 from .clock import Clock
 from .ending import Ending
+from .metrics import RUNS_LIVE, TIMERS_PENDING, EngineMetrics, Family, Sample
 from .offline import query_history
 from .run import Run
 from .scheduler import Scheduler
@@ -104,8 +105,10 @@ class Engine:
         self.store = store
         self.loop = loop
         self.clock = clock or Clock()
-        self.writer = Writer(store, loop, durability=durability)
-        self.timers = Timers(loop, self.clock)
+        self.metrics = EngineMetrics()
+        self.writer = Writer(store, loop, durability=durability,
+                             on_commit=self.metrics.committed)
+        self.timers = Timers(loop, self.clock, on_lag=self.metrics.timer_lag)
         self.scheduler = Scheduler(self)
         self.registry = definitions
         self.runs: dict[str, Run] = {}
@@ -220,9 +223,10 @@ class Engine:
         return workflow
 
     def adopt(self, run: Run, workflow: Workflow | None, events: Iterable[EventRow] = (), *,
-              new_row: bool) -> Awaitable[None]:
+              new_row: bool, copied: Iterable[EventRow] = ()) -> Awaitable[None]:
         """Take in a run made outside :meth:`start` (a retry, a fork, a restart): keep it,
-        write its row and ``events``, and begin it (or let it wait for its definition).
+        write its row, the ``copied`` history (another run's, not counted in the metrics)
+        and its ``events``, and begin it (or let it wait for its definition).
         Returns the wait for its durable point."""
         self._recent.pop(run.run_id, None)
         self.runs[run.run_id] = run
@@ -230,6 +234,8 @@ class Engine:
             self.writer.run_created(run.row)
         else:
             self.writer.run_changed(run.row)
+        for event in copied:
+            self.record(event, counted=False)
         for event in events:
             self.record(event)
         if workflow is None:
@@ -278,6 +284,7 @@ class Engine:
                 run = Run.from_store(self, row, events)
                 run.recovered = True
                 self.runs[row.run_id] = run
+                self.metrics.recovered(row.workflow)
                 workflow = self.registry.workflow(row.workflow)
                 if workflow is None:
                     run.set_status(ev.WAITING_FOR_DEFINITION)
@@ -576,9 +583,14 @@ class Engine:
                 "(pw.configure(read_only=True)), so nothing can be recorded. Reopen it with "
                 "pw.configure(store=..., read_only=False) once no other process writes it.")
 
-    def record(self, event: EventRow) -> None:
-        """Append one event to the writer and show it to the listeners."""
+    def record(self, event: EventRow, *, counted: bool = True) -> None:
+        """Append one event to the writer, count it in the metrics (unless it is a copy of
+        another run's) and show it to the listeners."""
         self.writer.event(event)
+        if counted:
+            run = self.runs.get(event[0])
+            if run is not None:
+                self.metrics.event(event, run.row.workflow, run.row.started_at)
         if self.listeners:
             for listener in list(self.listeners):
                 listener(event)
@@ -587,6 +599,16 @@ class Engine:
         """Tell the status listeners that a live run's status changed."""
         for listener in list(self.status_listeners):
             listener(row)
+
+    def metric_samples(self) -> list[Sample]:
+        """The metrics now, with the gauges read from the engine's state (loop thread)."""
+        live: dict[str, int] = {}
+        for run in self.runs.values():
+            live[run.row.status] = live.get(run.row.status, 0) + 1
+        gauges: list[tuple[Family, tuple[str, ...], float]] = [
+            (RUNS_LIVE, (status,), float(n)) for status, n in live.items()]
+        gauges.append((TIMERS_PENDING, (), float(self.timers.pending())))
+        return self.metrics.samples(gauges)
 
     @property
     def settled(self) -> bool:

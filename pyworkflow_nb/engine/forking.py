@@ -105,6 +105,6 @@ async def fork_run(engine: Engine, run_id: str, from_step: str,
                for seq, (_r, _s, ts, type_, step_, attempt, data) in enumerate(copied, 1)]
     forked = (fork_id, len(history) + 1, now, ev.WORKFLOW_FORKED, None, None,
               ev.workflow_forked(run_id, step))
-    events = [*history, forked]
-    await engine.adopt(Run.from_store(engine, row, events), workflow, events, new_row=True)
+    await engine.adopt(Run.from_store(engine, row, [*history, forked]), workflow, [forked],
+                       copied=history, new_row=True)
     return row

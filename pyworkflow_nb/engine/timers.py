@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Callable
 
 from .clock import Clock
 
@@ -17,9 +18,11 @@ from .clock import Clock
 class Timers:
     """A heap of ``(deadline, seq, future)``; futures resolve when the deadline passes."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock, *,
+                 on_lag: Callable[[float], None] | None = None) -> None:
         self.loop = loop
         self.clock = clock
+        self._on_lag = on_lag  # told how late each wait fired, on the real clock
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
@@ -27,6 +30,10 @@ class Timers:
 
     def __len__(self) -> int:
         return len(self._heap)
+
+    def pending(self) -> int:
+        """How many waits have not fired (nor been cancelled) yet."""
+        return sum(not fut.done() for _, _, fut in self._heap)
 
     def wait(self, deadline: float) -> asyncio.Future[None]:
         """A future resolved once the clock reaches ``deadline`` (at once if it has)."""
@@ -50,11 +57,14 @@ class Timers:
         now = self.clock.now()
         fired = 0
         heap = self._heap
+        on_lag = None if self.clock.virtual else self._on_lag
         while heap and heap[0][0] <= now:
-            _, _, fut = heapq.heappop(heap)
+            deadline, _, fut = heapq.heappop(heap)
             if not fut.done():
                 fut.set_result(None)
                 fired += 1
+                if on_lag is not None:
+                    on_lag(now - deadline)
         return fired
 
     def _arm(self) -> None:

@@ -19,6 +19,7 @@ from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
 from ..sync import SyncClient
+from ..telemetry import metrics
 from ..timeskip import skip
 from .display import EventList, RunList, ScheduleList, VerdictList
 from .runs_table_widget import RunsTable
@@ -43,6 +44,7 @@ USAGE = """\
 %wf skip DURATION                                 move the virtual clock forward (e.g. 3d)
 %wf store [PATH]                                  show the store, or switch to PATH
 %wf recover                                       resume the store's unfinished runs now
+%wf metrics                                       counters and latencies of this engine
 %wf replay RUN|WORKFLOW                           check the defined code against a run, or
                                                   every unfinished run of a workflow
 %wf help                                          this text"""
@@ -72,6 +74,7 @@ def _parser() -> MagicArgumentParser:
     sub.add_parser("skip", add_help=False).add_argument("duration")
     sub.add_parser("store", add_help=False).add_argument("path", nargs="?")
     sub.add_parser("recover", add_help=False)
+    sub.add_parser("metrics", add_help=False)
     sub.add_parser("replay", add_help=False).add_argument("target")
     sub.add_parser("help", add_help=False)
     return parser
@@ -166,6 +169,8 @@ def run_wf(line: str) -> Any:
         if args.command == "recover":
             print(open_store())
             return None
+        if args.command == "metrics":
+            return metrics()
         if args.command == "schedules":
             return ScheduleList(h.describe() for h in list_schedules())
         if args.command == "schedule":

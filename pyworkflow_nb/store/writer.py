@@ -18,6 +18,8 @@ it loses a run nobody was told is durable, and re-runs a step nobody saw finish)
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from ..errors import StoreError
@@ -30,8 +32,10 @@ class Writer:
     """Batches appends from every run into one commit."""
 
     def __init__(self, store: EventStore, loop: asyncio.AbstractEventLoop, *,
-                 durability: Durability = "sync", interval: float = 0.005) -> None:
+                 durability: Durability = "sync", interval: float = 0.005,
+                 on_commit: Callable[[float, int], None] | None = None) -> None:
         self.store = store
+        self._on_commit = on_commit  # told each commit's wall time and its event count
         self.sync = durability == "sync"
         self._loop = loop
         self._interval = interval
@@ -138,6 +142,7 @@ class Writer:
             return
         batch, self._batch = self._batch, Batch()
         waiters, self._pending = self._pending, []
+        began = time.perf_counter()
         try:
             self.store.commit(batch)
         except Exception as exc:  # the store is unusable: every waiter learns why
@@ -146,6 +151,8 @@ class Writer:
                 if not fut.done():
                     fut.set_exception(self._broken())
             return
+        if self._on_commit is not None:
+            self._on_commit(time.perf_counter() - began, len(batch.events))
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)

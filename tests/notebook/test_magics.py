@@ -394,3 +394,13 @@ def test_wf_replay_checks_an_edited_cell_against_the_runs_in_flight(shell: Shell
     assert [v.run_id for v in one] == ["g1"]
     error = shell.fail("%wf replay no-such-run")
     assert isinstance(error, UsageError) and "no run with id 'no-such-run'" in str(error)
+
+
+def test_wf_metrics_shows_the_engine_counters_as_a_table(shell: Shell) -> None:
+    shell.run(STEPS)
+    shell.run('%%workflow metered_cell() --run --id m1 --wait\nreturn await add(1, 2)\n')
+    table = shell.run("%wf metrics")
+    assert isinstance(table, pw.Metrics)
+    assert table.value("step_attempts_total", workflow="metered_cell", step="add") == 1
+    html = table._repr_html_()
+    assert "runs_finished_total" in html and "workflow=metered_cell, status=completed" in html

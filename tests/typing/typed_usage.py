@@ -35,4 +35,7 @@ def main() -> None:
     total: int = pw.run(flow, 3)
     handle: pw.SyncRunHandle = pw.SyncClient().start(other)
     verdict: pw.ReplayVerdict = pw.Replayer([flow, other]).replay(handle)
-    print(total, verdict.ok)
+    failures: float = pw.metrics().value("step_failures_total", step="plain")
+    remove = pw.on_metric(lambda name, value, labels: print(name, value, dict(labels)))
+    remove()
+    print(total, verdict.ok, failures, pw.serve_metrics(port=0).url)
