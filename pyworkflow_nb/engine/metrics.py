@@ -8,9 +8,9 @@ cumulative buckets) so that exporters pass them on unchanged.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -30,7 +30,7 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 """Upper bounds (seconds) of the histogram buckets: sub-millisecond commits to hour-long steps."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: it keys every count
 class Family:
     """One metric: its name, kind, help text and label names."""
 
@@ -77,6 +77,11 @@ FAMILIES: tuple[Family, ...] = (RUNS_STARTED, RUNS_RECOVERED, RUNS_FINISHED, RUN
 
 _FINAL_STATUS = {event: status for status, event in ev.FINAL_EVENTS.items()}
 _BEGUN = frozenset({ev.WORKFLOW_STARTED, ev.WORKFLOW_FORKED, ev.WORKFLOW_RETRIED})
+_STEP_STARTED = ev.STEP_STARTED
+_STEP_FAILED = ev.STEP_FAILED
+_STEP_CANCELLED = ev.STEP_CANCELLED
+_STEP_ENDED = frozenset({ev.STEP_COMPLETED, _STEP_FAILED, _STEP_CANCELLED})
+_COUNTED = _BEGUN | _FINAL_STATUS.keys() | _STEP_ENDED | {_STEP_STARTED}
 
 
 class Histogram:
@@ -91,8 +96,9 @@ class Histogram:
         self.max = 0.0
 
     def observe(self, value: float) -> None:
-        value = max(value, 0.0)
-        self.counts[bisect.bisect_left(BUCKETS, value)] += 1
+        if value < 0.0:
+            value = 0.0
+        self.counts[bisect_left(BUCKETS, value)] += 1
         self.count += 1
         self.sum += value
         if value > self.max:
@@ -175,15 +181,17 @@ class EngineMetrics:
     def event(self, event: EventRow, workflow: str, started_at: float | None) -> None:
         """Fold one event just recorded for a run of ``workflow`` (started at ``started_at``)."""
         run_id, _, ts, type_, step, _, _ = event
-        if type_ == ev.STEP_STARTED and step is not None:
+        if type_ not in _COUNTED:
+            return
+        if type_ == _STEP_STARTED and step is not None:
             self.inc(STEP_ATTEMPTS, workflow, step.rpartition("#")[0])
             self._open_steps.setdefault(run_id, {})[step] = ts
-        elif type_ in (ev.STEP_COMPLETED, ev.STEP_FAILED, ev.STEP_CANCELLED) and step:
+        elif type_ in _STEP_ENDED and step:
             name = step.rpartition("#")[0]
             began = self._open_steps.get(run_id, {}).pop(step, None)
-            if type_ == ev.STEP_FAILED:
+            if type_ == _STEP_FAILED:
                 self.inc(STEP_FAILURES, workflow, name)
-            if began is not None and type_ != ev.STEP_CANCELLED:
+            if began is not None and type_ != _STEP_CANCELLED:
                 self.observe(STEP_DURATION, ts - began, workflow, name)
         elif type_ in _BEGUN:
             self.inc(RUNS_STARTED, workflow)
