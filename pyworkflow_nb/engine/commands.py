@@ -21,6 +21,7 @@ from ..durations import format_duration, parse_duration
 from ..errors import EventTimeout, NonDeterminismError, RetryableError, SerializationError
 from ..history import vocabulary as ev
 from ..serde import encode, encode_error
+from ..store.frames import is_frame
 from .pausing import Pausing
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ class Commands(Pausing, RunContext):
                     self.deliver(p, error=exc, ts=failed_at)
                     return
                 continue
+            if is_frame(result):
+                self.engine.writer.frame(self.run_id, p.id, result)
             self.deliver(p, result, ts=self.emit(ev.STEP_COMPLETED, p.id, attempt, data))
             return
 

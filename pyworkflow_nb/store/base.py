@@ -97,10 +97,12 @@ class Batch:
     definitions: list[DefinitionRow] = field(default_factory=list)
     # schedule_id -> the row's values (ScheduleRow.snapshot()), or None to delete it
     schedules: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    # (run_id, step_id, DataFrame): step results also written as tables (see frames.py)
+    frames: list[tuple[str, str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.new_runs or self.changed_runs or self.definitions
-                    or self.schedules)
+                    or self.schedules or self.frames)
 
 
 class EventStore(Protocol):

@@ -20,13 +20,13 @@ import duckdb
 
 from ..errors import InvalidInput, StoreError, StoreLockedError
 from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
-from . import user_sql
+from . import frames, user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
 # 2: the schedules table; 3: the index on events(run_id); 4: runs.continued_from; 5:
 # runs.forked_from and runs.attempt_of. Older stores upgrade in place: schema.sql only adds
 # objects.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _EPOCH = datetime(1970, 1, 1)
 _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
@@ -156,6 +156,8 @@ class DuckDBStore:
             raise StoreError(f"the store {self.path} is open read-only")
         writes = self._writes(batch)
         cur = self._cursor()
+        if batch.frames:  # before the events that name them: a crash leaves no step without
+            frames.write(cur, batch.frames)  # its table, at worst a table to write again
         if len(writes) == 1:
             writes[0](cur)
             return
@@ -327,6 +329,7 @@ class DuckDBStore:
             ids = [r for (r,) in cur.execute("SELECT run_id FROM pw_purge").fetchall()]
             cur.execute("DELETE FROM events WHERE run_id IN (SELECT run_id FROM pw_purge)")
             cur.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM pw_purge)")
+            frames.drop(cur, ids)
             cur.execute("DROP TABLE pw_purge")
             cur.execute("COMMIT")
         except BaseException:
@@ -386,6 +389,7 @@ class DuckDBStore:
                 f"starts_with(parent_run_id, $old || '/') "
                 f"THEN $new || parent_run_id[length($old) + 1:] ELSE parent_run_id END "
                 f"WHERE {mine}", params)
+            frames.rename(cur, run_id, archive_id)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")

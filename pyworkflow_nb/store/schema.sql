@@ -1,5 +1,6 @@
--- pyworkflow_nb store, schema version 5 (2 added the schedules table, 3 the events index,
--- 4 runs.continued_from, 5 runs.forked_from and runs.attempt_of).
+-- pyworkflow_nb store, schema version 6 (2 added the schedules table, 3 the events index,
+-- 4 runs.continued_from, 5 runs.forked_from and runs.attempt_of, 6 the pw_frames schema with
+-- the frames view and the step_frame macro).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -135,3 +136,22 @@ SELECT
 FROM events
 WHERE type LIKE 'wait.%'
 GROUP BY run_id, step;
+
+-- version 6: DataFrames that steps return, one table each, named "<run_id>/<step_id>"
+-- (names of workflows and steps hold no '/', so the last '/' splits the two)
+CREATE SCHEMA IF NOT EXISTS pw_frames;
+
+CREATE OR REPLACE VIEW frames AS
+SELECT
+    left(table_name, length(table_name) - strpos(reverse(table_name), '/')) AS run_id,
+    right(table_name, strpos(reverse(table_name), '/') - 1)                 AS step_id,
+    estimated_size                                                         AS rows,
+    column_count                                                           AS columns
+FROM duckdb_tables()
+WHERE schema_name = 'pw_frames' AND database_name = current_database();
+
+-- FROM step_frame(run_id, step_id): one frame's rows (a step id without #n means its first call)
+CREATE OR REPLACE MACRO step_frame(run_id, step_id) AS TABLE
+FROM query_table('pw_frames."' || replace(run_id, '"', '""') || '/'
+                 || replace(CASE WHEN contains(step_id, '#') THEN step_id
+                                 ELSE step_id || '#1' END, '"', '""') || '"');

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import StoreError
 from .base import Batch, DefinitionRow, EventRow, EventStore, RunRow, ScheduleRow
@@ -60,6 +60,11 @@ class Writer:
             self._batch.new_runs[run.run_id] = run.snapshot()
         else:
             self._batch.changed_runs[run.run_id] = run.snapshot()
+        self._schedule()
+
+    def frame(self, run_id: str, step_id: str, frame: Any) -> None:
+        """A step's DataFrame result, written as a table with the commit of its event."""
+        self._batch.frames.append((run_id, step_id, frame))
         self._schedule()
 
     def definition(self, row: DefinitionRow) -> None:

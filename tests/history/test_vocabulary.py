@@ -46,7 +46,7 @@ def test_every_type_and_status_the_views_name_is_in_the_vocabulary() -> None:
     assert types and types <= set(ev.EVENT_TYPES)
     known = {*ev.STEP_STATUSES, *ev.TIMER_STATUSES, *ev.WAIT_STATUSES}
     assert statuses - known <= {"final", "until", "timeout_at", "event", "input", "result",
-                                "error", "payload", "millisecond"}
+                                "error", "payload", "millisecond", "pw_frames"}
     assert {"retrying", "fired", "received", "timed_out"} <= statuses
 
 
