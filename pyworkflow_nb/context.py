@@ -32,6 +32,7 @@ class RunInfo:
     replaying: bool
     parent_run_id: str | None = None
     schedule_id: str | None = None
+    started_at: float | None = None  # epoch seconds, on the engine's clock
 
 
 class RunContext(ABC):
@@ -51,12 +52,14 @@ class RunContext(ABC):
         timeout) say how."""
 
     @abstractmethod
-    async def sleep_until(self, until: float) -> None:
-        """Durable timer until the epoch time ``until``."""
+    async def sleep_until(self, until: float, name: str = "sleep") -> None:
+        """Durable timer until the epoch time ``until``, its id counting calls of ``name``."""
 
     @abstractmethod
-    async def wait_for_event(self, name: str, timeout: float | None) -> Any:
-        """Wait for an external event and return its payload."""
+    async def wait_for_event(self, name: str, timeout: float | None,
+                             label: str | None = None) -> Any:
+        """Wait for an external event and return its payload (the wait's id counts calls
+        of ``label``, else of ``event:<name>``)."""
 
     @abstractmethod
     def record_value(self, kind: str, make: Callable[[], Any]) -> Any:

@@ -224,8 +224,8 @@ class Commands(Pausing, RunContext):
 
         return self.issue("timer", name, start)
 
-    async def sleep_until(self, until: float) -> None:
-        await self.timer("sleep", until).future
+    async def sleep_until(self, until: float, name: str = "sleep") -> None:
+        await self.timer(name, until).future
 
     def _start_loop_timer(self, handle: asyncio.TimerHandle) -> None:
         """``asyncio.sleep``, ``timeout`` and ``wait_for`` in the body: a durable timer."""
@@ -257,7 +257,8 @@ class Commands(Pausing, RunContext):
 
     # -- external events -----------------------------------------------------------------------
 
-    async def wait_for_event(self, name: str, timeout: float | None) -> Any:
+    async def wait_for_event(self, name: str, timeout: float | None,
+                             label: str | None = None) -> Any:
         def start(p: Pending) -> None:
             waited = timeout
             if p.recorded is None:
@@ -280,7 +281,7 @@ class Commands(Pausing, RunContext):
                 p.work.add_done_callback(lambda f: None if f.cancelled()
                                          else self._timed_out(p, name, waited))
 
-        return await self.issue("wait", f"event:{name}", start).future
+        return await self.issue("wait", label or f"event:{name}", start).future
 
     def complete_wait(self, p: Pending, name: str, payload: Any) -> None:
         """Hand ``payload`` to the wait ``p``."""

@@ -138,7 +138,7 @@ class Run(Messages, Ends):
     def info(self) -> RunInfo:
         return RunInfo(self.row.run_id, self.row.workflow, self.row.version,
                        step_attempt.get(), self.replaying, self.row.parent_run_id,
-                       self.row.schedule_id)
+                       self.row.schedule_id, self.row.started_at)
 
     def logger(self) -> logging.Logger:
         if self._logger is None:

@@ -1,0 +1,1 @@
+"""Front-ends that run code written for other workflow SDKs, unchanged, on this engine."""
