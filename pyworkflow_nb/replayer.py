@@ -32,9 +32,10 @@ class Replayer:
 
     def __init__(self, workflows: Iterable[Workflow]) -> None:
         self.workflows: dict[str, Workflow] = {}
-        for wf in workflows:
-            if not isinstance(wf, Workflow):
-                raise InvalidInput(f"pw.Replayer takes @pw.workflow functions, got {wf!r}")
+        for given in workflows:
+            wf = getattr(given, "__pw_workflow__", given)  # a front-end's class, e.g.
+            if not isinstance(wf, Workflow):                # a Cloudflare WorkflowEntrypoint
+                raise InvalidInput(f"pw.Replayer takes @pw.workflow functions, got {given!r}")
             self.workflows[wf.name] = wf
         if not self.workflows:
             raise InvalidInput("pw.Replayer needs at least one workflow: pw.Replayer([my_wf])")

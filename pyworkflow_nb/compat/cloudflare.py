@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import logging
 import sys
 import types
 from collections.abc import Awaitable, Callable
@@ -22,10 +23,18 @@ from typing import Any, ClassVar
 
 from .. import client
 from ..context import current_step, require_run, step_attempt
-from ..definitions import RetryPolicy, Step, source_of, workflow
-from ..durations import parse_duration, parse_instant
-from ..errors import DefinitionError, FatalError, InvalidInput, PyWorkflowError, RunNotFound
+from ..definitions import RetryPolicy, Step, Workflow, source_of, workflow
+from ..durations import format_duration, parse_duration, parse_instant
+from ..errors import (
+    DefinitionError,
+    FatalError,
+    InvalidInput,
+    PyWorkflowError,
+    RunNotFound,
+    SerializationError,
+)
 from ..runtime import runtime
+from ..serde import encode
 
 __all__ = ["Env", "NonRetryableError", "Response", "WorkerEntrypoint", "WorkflowEntrypoint",
            "WorkflowInstance", "WorkflowStep", "install"]
@@ -37,6 +46,23 @@ DEFAULT_CONFIG: dict[str, Any] = {
 """Cloudflare's defaults for a step's ``config`` (delays in milliseconds)."""
 
 _BACKOFFS = ("constant", "linear", "exponential")
+MAX_STEP_RESULT = 2 ** 20
+"""Bytes: Cloudflare refuses a (non-stream) step result or an event payload over 1 MiB."""
+MAX_SLEEP = 365 * 86400
+"""Seconds: Cloudflare's longest ``step.sleep``."""
+
+_log = logging.getLogger("pyworkflow_nb.cloudflare")
+
+
+def _check_size(value: Any, what: str) -> None:
+    """Warn when ``value`` would be over Cloudflare's 1 MiB limit (measured as stored here)."""
+    try:
+        size = len(encode(value, where=what).encode())
+    except SerializationError:
+        return  # the engine names it when it stores it
+    if size > MAX_STEP_RESULT:
+        _log.warning("%s is %d bytes as stored here: on Cloudflare it would be refused (the "
+                     "limit is 1 MiB, %d bytes)", what, size, MAX_STEP_RESULT)
 
 
 class NonRetryableError(FatalError):
@@ -132,13 +158,18 @@ def _names_step(fn: Callable[..., Any], name: str, config: dict[str, Any]) -> Ca
         return {"step": {"name": name, "count": int(step_id.rpartition("#")[2])},
                 "attempt": step_attempt.get(), "config": config}
 
+    def checked(result: Any) -> Any:
+        _check_size(result, f"the result of step {current_step.get() or name}")
+        return result
+
     if inspect.iscoroutinefunction(fn):
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            return await fn(*args, **kwargs, **({"ctx": context()} if wants_ctx else {}))
+            return checked(await fn(*args, **kwargs,
+                                    **({"ctx": context()} if wants_ctx else {})))
         return run_async
 
     def run_sync(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs, **({"ctx": context()} if wants_ctx else {}))
+        return checked(fn(*args, **kwargs, **({"ctx": context()} if wants_ctx else {})))
     return run_sync
 
 
@@ -203,6 +234,9 @@ class WorkflowStep:
         """A durable sleep named ``name`` (seconds or a WorkflowDuration string)."""
         seconds = parse_duration(duration, what=f"step.sleep({name!r}) duration")
         run = require_run("step.sleep()")
+        if seconds > MAX_SLEEP and not run.info().replaying:
+            _log.warning("step.sleep(%r) sleeps %s: on Cloudflare a sleep is at most 365 days",
+                         name, format_duration(seconds))
         await run.sleep_until(run.clock_now() + seconds, _check_name(name, "step.sleep"))
 
     async def sleep_until(self, name: str, timestamp: datetime | float) -> None:
@@ -238,6 +272,7 @@ class WorkflowEntrypoint:
 
     env: Any = None
     _bound_env: ClassVar[Any] = None
+    __pw_workflow__: ClassVar[Workflow[..., Any]]  # the engine's definition (pw.Replayer)
 
     def __init__(self, ctx: Any = None, env: Any = None) -> None:
         self.ctx = ctx
@@ -257,7 +292,7 @@ class WorkflowEntrypoint:
             return await cls().run(event, WorkflowStep())  # type: ignore[attr-defined]
 
         source = "\n".join(source_of(f) for f in vars(cls).values() if inspect.isfunction(f))
-        workflow(name=cls.__name__, source=source)(entrypoint)
+        cls.__pw_workflow__ = workflow(name=cls.__name__, source=source)(entrypoint)
 
 
 class WorkerEntrypoint:
@@ -332,6 +367,7 @@ class WorkflowInstance:
 
     async def send_event(self, type: str, payload: Any = None) -> None:
         """Deliver an event to the instance's ``step.wait_for_event(..., type)``."""
+        _check_size(payload, f"the payload of event {type!r}")
         sent_at = datetime.fromtimestamp(runtime.ensure().clock.now(), timezone.utc)
         await self._handle.send_event(type, {"type": type, "payload": payload,
                                              "timestamp": sent_at.isoformat()})

@@ -310,3 +310,113 @@ def test_a_dag_killed_midway_recovers_without_running_a_finished_step_again(
     marks = Counter(int(line) for line in marker.read_text().split())
     assert set(marks) == set(range(20))
     assert all(marks[i] == 1 for i in committed), "a step whose completion was committed ran again"
+
+
+# -- the reference's own examples, as written there --------------------------------------------
+
+class MyWorkflow(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do()
+        async def my_first_step():
+            # do some work
+            return "Hello World!"
+
+        await my_first_step()
+
+
+class CtxWorkflow(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do()
+        async def read_context(ctx):
+            print(ctx["step"]["name"])    # step name
+            print(ctx["step"]["count"])   # step count
+            print(ctx["attempt"])         # attempt number
+            print(ctx["config"])          # resolved step config
+            return ctx["attempt"]
+
+        return await read_context()
+
+
+class DemoWorkflowClass(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do('step-name', config={"retries": {"limit": 1, "delay": "10 seconds"}})
+        async def first_step():
+            # do some work
+            pass
+
+        await first_step()
+
+
+def test_the_reference_examples_run_as_written(vclient: pw.SyncClient,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    env = cloudflare.Env(A=MyWorkflow, B=CtxWorkflow, C=DemoWorkflowClass)
+    runs = [wait(binding.create()) for binding in (env.A, env.B, env.C)]
+    results = [pw.SyncClient().get_run(r.id).result(timeout=10) for r in runs]
+    assert results == [None, 1, None]
+    assert pw.sql("SELECT result FROM steps WHERE step_id = 'my_first_step#1'").fetchall() == [
+        ('"Hello World!"',)]
+    printed = capfd.readouterr().out
+    assert "read_context\n1\n1\n{'retries': {'limit': 5, 'delay': 10000, 'backoff': " \
+           "'exponential'}, 'timeout': '10 minutes'}" in printed
+    assert pw.sql("SELECT count(*) FROM steps WHERE step_id = 'step-name#1'").fetchall() == [
+        (1,)]
+
+
+class BigResultWorkflow(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do()
+        async def big():
+            return "x" * (2 ** 20 + 1)
+
+        await step.sleep("a long nap", "400 days")
+        return len(await big())
+
+
+def test_what_cloudflare_would_refuse_is_warned_about_and_still_runs_here(
+        vclient: pw.SyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    env = cloudflare.Env(BIG=BigResultWorkflow)
+    with caplog.at_level("WARNING", logger="pyworkflow_nb.cloudflare"):
+        instance = wait(env.BIG.create(id="big-1"))
+        pw.skip("400d")
+        assert pw.SyncClient().get_run(instance.id).result(timeout=10) == 2 ** 20 + 1
+        wait(env.BIG.create(id="big-2"))
+        wait(wait(env.BIG.get("big-2")).send_event(type="x", payload="y" * 2 ** 20))
+    assert "step.sleep('a long nap') sleeps 400 d: on Cloudflare a sleep is at most 365 days" \
+        in caplog.text
+    assert "the result of step big#1 is 1048579 bytes as stored here: on Cloudflare it would " \
+           "be refused (the limit is 1 MiB, 1048576 bytes)" in caplog.text
+    assert "the payload of event 'x' is 1048578 bytes" in caplog.text
+
+
+def test_runs_in_flight_replay_against_the_redefined_class_and_report_a_divergence(
+        store: Path) -> None:
+    def define(step_name: str) -> type:
+        class Evolving(WorkflowEntrypoint):
+            async def run(self, event, step):
+                @step.do(step_name)
+                async def work():
+                    return 1
+
+                await work()
+                return await step.wait_for_event("go", "go")
+
+        return Evolving
+
+    env = cloudflare.Env(EVOLVING=define("first"))
+    runtime.ensure()
+    instance = wait(env.EVOLVING.create(id="evolving-1"))
+    until_status(instance, "waiting")
+    pw.shutdown()
+    cloudflare.Env(EVOLVING=define("renamed"))  # the cell, edited and run again
+    pw.configure(store=str(store))
+    with pytest.raises(pw.WorkflowFailed, match="NonDeterminismError") as failed:
+        pw.SyncClient().get_run("evolving-1").result(timeout=10)
+    assert "step first#1" in str(failed.value) and "step renamed#1" in str(failed.value)
+
+
+def test_the_replayer_checks_a_class_against_its_recorded_runs(vclient: pw.SyncClient) -> None:
+    env = cloudflare.Env(DAG=DagWorkflow)
+    wait(env.DAG.create(id="dag-replayed"))
+    pw.SyncClient().get_run("dag-replayed").result(timeout=10)
+    verdict = pw.Replayer([DagWorkflow]).replay("dag-replayed")
+    assert verdict.ok, verdict.detail
