@@ -117,8 +117,13 @@ class Runtime:
 
     # -- the engine ----------------------------------------------------------------------------
 
-    def ensure(self) -> Engine:
-        """The running engine, created (and recovering) on first use."""
+    def ensure(self, caller_loop: asyncio.AbstractEventLoop | None = None) -> Engine:
+        """The running engine, created (and recovering) on first use.
+
+        It gets a loop and thread of its own, except when an async call creates it outside a
+        kernel (``caller_loop``): then it shares that loop, which saves every call a hop
+        between threads.
+        """
         with self._lock:
             engine = self.engine
             if engine is not None and not engine.loop.is_closed() and not engine.closing:
@@ -131,7 +136,7 @@ class Runtime:
                                          holder=describe_process())
             store, config = self.store, self.config
             time_domain.claim(store, config.clock or Clock())
-            loop = None if in_kernel() else _running_loop()
+            loop = None if in_kernel() else caller_loop
             in_thread = loop is None
             if loop is None:
                 loop = self._start_thread()
@@ -174,7 +179,7 @@ class Runtime:
 
     async def call(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
         """Await ``fn(engine)`` on the engine's loop, from whichever loop is running."""
-        engine = self.ensure()
+        engine = self.ensure(asyncio.get_running_loop())
         if engine.loop is asyncio.get_running_loop():
             return await fn(engine)
         return await asyncio.wrap_future(
@@ -185,7 +190,14 @@ class Runtime:
         engine = self.ensure()
         running = _running_loop()
         if running is engine.loop:
-            self._allow_nesting(running)
+            if self._thread is None:  # the engine shares a loop that is not ours: blocking
+                raise InvalidInput(  # it would stop every run, re-entering it breaks it
+                    "a blocking call (pw.run, SyncClient, SyncRunHandle) cannot run on the "
+                    "event loop the engine shares, which the first call here (an async one) "
+                    "gave it: use the async API in this code (await pw.start(...), await "
+                    "handle.result()), or make a blocking call first so that the engine "
+                    "starts on a thread of its own")
+            self._allow_nesting(running)  # a step's sync call, on the engine's own loop
             return running.run_until_complete(_call(fn, engine))
         if not engine.loop.is_running():
             return engine.loop.run_until_complete(_call(fn, engine))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import runtime
 
 
 @pw.step
@@ -97,23 +99,38 @@ def test_async_api_from_another_loop(store: object) -> None:
     assert asyncio.run(main()) == (42, "completed")
 
 
-def test_sync_client_inside_a_running_loop_keeps_background_runs_moving(
+def test_a_blocking_call_first_gives_the_engine_its_own_thread_even_inside_a_loop(
         store: object) -> None:
-    async def cell() -> object:
-        # Like a notebook cell: the engine lives on this running loop.
-        background = await pw.start(waiter)
+    def send_when_waiting(handle: pw.SyncRunHandle) -> None:
+        while handle.status() != "waiting":
+            time.sleep(0.001)
+        handle.send_event("go", "from another thread")
 
-        async def send_later() -> None:
-            while background.status() != "waiting":
-                await asyncio.sleep(0.001)
-            await background.send_event("go", "from the loop")
+    async def repl_line() -> object:
+        # Like the `python -m asyncio` REPL: code runs on a loop, and blocks in a sync call.
+        handle = pw.SyncClient().start(waiter)
+        sender = threading.Thread(target=send_when_waiting, args=(handle,))
+        sender.start()
+        try:
+            return handle.result(timeout=5)  # this loop waits; the engine's own goes on
+        finally:
+            sender.join()
 
-        sender = asyncio.get_running_loop().create_task(send_later())
-        blocked = pw.SyncClient().get_run(background.run_id).result(timeout=5)
-        await sender
-        return blocked
+    assert asyncio.run(repl_line()) == "from another thread"
+    assert runtime.engine is not None and runtime.engine.loop.is_running()
 
-    assert asyncio.run(cell()) == "from the loop"
+
+def test_a_blocking_call_on_the_loop_the_engine_shares_is_refused_not_reentered(
+        store: object) -> None:
+    async def cell() -> None:
+        background = await pw.start(waiter)  # async first: the engine shares this loop
+        with pytest.raises(pw.InvalidInput, match=r"cannot run on the event loop the engine "
+                                                  r"shares.*await handle.result"):
+            pw.SyncClient().get_run(background.run_id).result(timeout=5)
+        await background.send_event("go", "async")
+        assert await background.result(timeout=5) == "async"
+
+    asyncio.run(cell())
 
 
 def test_steps_of_equal_names_in_definitions_are_replaced(client: pw.SyncClient) -> None:
