@@ -1,0 +1,389 @@
+"""``@workflow.defn`` generator workflows, driven by this engine's deterministic core.
+
+The generator's ``run(self, ctx, *args)`` yields commands; each is carried out with the
+native primitive it names (an activity is a step, a timer a durable sleep, a side effect a
+recorded value, ...) and its result is sent back into the generator. A yielded list runs its
+commands concurrently and resolves to their results in order. So recovery, replay, the
+timeline, SQL and the virtual clock apply to these runs as to any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import math
+import random as _random
+import uuid as _uuid
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ... import messages, primitives, versioning
+from ...context import require_run
+from ...definitions import RetryPolicy, Workflow, source_of
+from ...definitions import workflow as native_workflow
+from ...errors import DefinitionError, FatalError, InvalidInput
+from .activity import registered
+
+C = TypeVar("C", bound=type)
+
+_WORKFLOWS: dict[str, type] = {}
+
+
+class NonRetryableError(FatalError):
+    """Raised in an activity: it fails without further attempts."""
+
+
+class ActivityNotRegistered(InvalidInput):
+    """A workflow scheduled an activity type no ``@activity.defn`` registered."""
+
+
+# -- policies and commands ---------------------------------------------------------------------
+
+@dataclass
+class ActivityRetryPolicy:
+    """Retry policy applied to one scheduled activity call."""
+
+    max_attempts: int = 3
+    initial_interval_seconds: float = 1.0
+    backoff_coefficient: float = 2.0
+    maximum_interval_seconds: float | None = None
+    non_retryable_error_types: list[str] = field(default_factory=list)
+    backoff_seconds: list[float] | None = None
+
+
+@dataclass
+class ChildWorkflowRetryPolicy(ActivityRetryPolicy):
+    """Retry policy applied to one started child workflow call."""
+
+
+@dataclass
+class ScheduleActivity:
+    activity_type: str
+    arguments: list[Any]
+    queue: str | None = None
+    retry_policy: ActivityRetryPolicy | None = None
+    start_to_close_timeout: float | None = None
+    schedule_to_start_timeout: float | None = None
+    schedule_to_close_timeout: float | None = None
+    heartbeat_timeout: float | None = None
+
+
+@dataclass
+class StartTimer:
+    delay_seconds: float
+
+
+@dataclass
+class RecordSideEffect:
+    result: Any
+
+
+@dataclass
+class CompleteWorkflow:
+    result: Any
+
+
+@dataclass
+class FailWorkflow:
+    message: str
+    exception_type: str | None = None
+    non_retryable: bool = False
+
+
+@dataclass
+class ContinueAsNew:
+    workflow_type: str | None = None
+    arguments: list[Any] = field(default_factory=list)
+    task_queue: str | None = None
+
+
+@dataclass
+class WaitCondition:
+    predicate: Callable[[], Any]
+    condition_key: str | None = None
+    condition_definition_fingerprint: str | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass
+class _SideEffect:
+    fn: Callable[[], Any]
+
+
+class WorkflowFailure(Exception):
+    """How ``FailWorkflow`` (or a failed run's error) ends a run: its ``exception_type``
+    names the type the workflow gave."""
+
+    def __init__(self, message: str, exception_type: str | None = None) -> None:
+        super().__init__(message)
+        self.exception_type = exception_type
+
+
+class _NamedRetryPolicy(RetryPolicy):
+    """A retry policy that also stops at errors named by type (``ValidationError``)."""
+
+    def __init__(self, policy: RetryPolicy, names: frozenset[str]) -> None:
+        super().__init__(policy.max_retries, policy.strategy, policy.delays, policy.backoff,
+                         policy.max_delay, policy.non_retryable)
+        object.__setattr__(self, "names", names)
+
+    def retryable(self, exc: BaseException) -> bool:
+        names: frozenset[str] = getattr(self, "names")  # noqa: B009
+        return super().retryable(exc) and type(exc).__name__ not in names
+
+
+def _policy(retry: ActivityRetryPolicy | None) -> RetryPolicy:
+    if retry is None:  # the SDK's default: one attempt
+        return RetryPolicy(max_retries=0)
+    if isinstance(retry.max_attempts, bool) or not isinstance(retry.max_attempts, int) \
+            or retry.max_attempts < 1:
+        raise InvalidInput(f"ActivityRetryPolicy.max_attempts must be a whole number >= 1, "
+                           f"got {retry.max_attempts!r}")
+    if retry.backoff_seconds:
+        policy = RetryPolicy(retry.max_attempts - 1, "fixed",
+                             tuple(float(s) for s in retry.backoff_seconds), max_delay=None)
+    else:
+        policy = RetryPolicy(retry.max_attempts - 1, "exponential",
+                             (float(retry.initial_interval_seconds),),
+                             float(retry.backoff_coefficient), retry.maximum_interval_seconds)
+    return _NamedRetryPolicy(policy, frozenset(retry.non_retryable_error_types))
+
+
+# -- the context -------------------------------------------------------------------------------
+
+class WorkflowContext:
+    """Replay-safe helper surface passed to workflow ``run`` methods."""
+
+    def __init__(self, *, run_id: str = "", current_time: datetime | None = None) -> None:
+        self.run_id = run_id
+        self.current_time = current_time
+        self.logger: logging.Logger = logging.getLogger("durable_workflow.workflow.replay")
+
+    def schedule_activity(self, activity_type: str, arguments: list[Any] | None = None, *,
+                          queue: str | None = None,
+                          retry_policy: ActivityRetryPolicy | None = None,
+                          start_to_close_timeout: float | None = None,
+                          schedule_to_start_timeout: float | None = None,
+                          schedule_to_close_timeout: float | None = None,
+                          heartbeat_timeout: float | None = None) -> ScheduleActivity:
+        return ScheduleActivity(activity_type, list(arguments or []), queue, retry_policy,
+                                start_to_close_timeout, schedule_to_start_timeout,
+                                schedule_to_close_timeout, heartbeat_timeout)
+
+    def start_timer(self, seconds: float) -> StartTimer:
+        return StartTimer(seconds)
+
+    def sleep(self, seconds: float) -> StartTimer:
+        """A timer of ``seconds``, rounded up to the next whole second (as the server does)."""
+        return StartTimer(math.ceil(seconds))
+
+    def side_effect(self, fn: Callable[[], Any]) -> _SideEffect:
+        return _SideEffect(fn)
+
+    def wait_condition(self, predicate: Callable[[], Any], *, key: str | None = None,
+                       timeout: float | None = None) -> WaitCondition:
+        return WaitCondition(predicate, key, None,
+                             None if timeout is None else math.ceil(timeout))
+
+    def continue_as_new(self, *args: Any, workflow_type: str | None = None) -> ContinueAsNew:
+        return ContinueAsNew(workflow_type, list(args))
+
+    def now(self) -> datetime:
+        return primitives.now()
+
+    def random(self) -> _random.Random:
+        """A random generator seeded once per run and replayed with the same seed."""
+        seed = require_run("ctx.random()").record_value("random_seed",
+                                                        lambda: _random.getrandbits(64))
+        return _random.Random(seed)
+
+    def uuid4(self) -> _uuid.UUID:
+        return primitives.uuid4()
+
+    def uuid7(self) -> _uuid.UUID:
+        """A time-ordered UUID (version 7), recorded once per call and replayed."""
+        run = require_run("ctx.uuid7()")
+
+        def make() -> str:
+            millis = int(run.clock_now() * 1000)
+            bits = (millis << 80) | (0x7 << 76) | (_random.getrandbits(12) << 64) \
+                | (0b10 << 62) | _random.getrandbits(62)
+            return str(_uuid.UUID(int=bits))
+
+        return _uuid.UUID(run.record_value("uuid7", make))
+
+    def patched(self, change_id: str) -> bool:
+        return versioning.patched(change_id)
+
+    def deprecate_patch(self, change_id: str) -> None:
+        versioning.deprecate_patch(change_id)
+
+    def get_version(self, change_id: str, min_supported: int, max_supported: int) -> int:
+        return versioning.get_version(change_id, min_supported, max_supported)
+
+
+# -- running the generator ---------------------------------------------------------------------
+
+class _Ended(Exception):
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+
+async def _execute(command: Any) -> Any:
+    """Carry out one yielded command with the native primitive it names."""
+    if isinstance(command, list):
+        return list(await asyncio.gather(*(_execute(c) for c in command)))
+    if isinstance(command, ScheduleActivity):
+        step = registered(command.activity_type)
+        if step is None:
+            raise ActivityNotRegistered(
+                f"no activity of type {command.activity_type!r} is registered; decorate it "
+                "with @activity.defn(name=...) (and list it in the Worker's activities)")
+        call = dataclasses.replace(step, policy=_policy(command.retry_policy),
+                                   timeout=command.start_to_close_timeout)
+        if command.schedule_to_close_timeout is None:
+            return await call(*command.arguments)
+        return await asyncio.wait_for(call(*command.arguments),
+                                      command.schedule_to_close_timeout)
+    if isinstance(command, StartTimer):
+        await primitives.sleep(command.delay_seconds)
+        return None
+    if isinstance(command, _SideEffect):
+        return await primitives.side_effect(command.fn)
+    if isinstance(command, RecordSideEffect):
+        return command.result
+    if isinstance(command, WaitCondition):
+        return await messages.wait_condition(command.predicate,
+                                             timeout=command.timeout_seconds)
+    if isinstance(command, (CompleteWorkflow, FailWorkflow, ContinueAsNew)):
+        raise _Ended(command)
+    return command  # a plain value (``yield ctx.patched(...)``) resolves to itself
+
+
+async def _drive(run: Generator[Any, Any, Any]) -> Any:
+    sent: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            command = run.throw(error) if error is not None else run.send(sent)
+        except StopIteration as stop:
+            return _finish(stop.value)
+        try:
+            sent, error = await _execute(command), None
+        except _Ended as ended:
+            run.close()
+            return _finish(ended.outcome)
+        except Exception as exc:  # handed to the generator, which may catch it
+            sent, error = None, exc
+
+
+def _finish(outcome: Any) -> Any:
+    if isinstance(outcome, CompleteWorkflow):
+        return outcome.result
+    if isinstance(outcome, FailWorkflow):
+        raise WorkflowFailure(outcome.message, outcome.exception_type)
+    if isinstance(outcome, ContinueAsNew):
+        cls = _WORKFLOWS.get(outcome.workflow_type) if outcome.workflow_type else None
+        if outcome.workflow_type and cls is None:
+            raise InvalidInput(f"ContinueAsNew names workflow type {outcome.workflow_type!r}, "
+                               "which no @workflow.defn registered")
+        target: Workflow[..., Any] | None = getattr(cls, "__pw_workflow__", None)
+        primitives.continue_as_new(*outcome.arguments, workflow=target)
+    return outcome
+
+
+# -- definitions -------------------------------------------------------------------------------
+
+def _receiver(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(fn, f"__dw_{kind}__", name)
+        if kind == "update":
+            def validator(check: Callable[..., Any]) -> Callable[..., Any]:
+                check.__dw_validates__ = name  # type: ignore[attr-defined]
+                return check
+            fn.validator = validator  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
+def signal(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method as the handler of the signal ``name``."""
+    return _receiver("signal", name)
+
+
+def query(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method as the read-only handler of the query ``name``."""
+    return _receiver("query", name)
+
+
+def update(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method as the handler of the update ``name`` (``.validator`` marks its check)."""
+    return _receiver("update", name)
+
+
+def update_validator(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method as the validator of the update ``name``."""
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__dw_validates__ = name  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
+def _handlers(instance: Any) -> None:
+    """Register the instance's marked methods as the run's signal/query/update handlers."""
+    validators = {}
+    methods = [getattr(instance, n) for n, v in inspect.getmembers(type(instance))
+               if callable(v)]
+    for method in methods:
+        validates = getattr(method, "__dw_validates__", None)
+        if validates is not None:
+            validators[validates] = method
+    for method in methods:
+        if (name := getattr(method, "__dw_signal__", None)) is not None:
+            messages.set_signal_handler(name, method)
+        if (name := getattr(method, "__dw_query__", None)) is not None:
+            messages.set_query_handler(name, method)
+        if (name := getattr(method, "__dw_update__", None)) is not None:
+            messages.set_update_handler(name, method, validators.get(name))
+
+
+def defn(cls: C | None = None, *, name: str | None = None) -> Any:
+    """Register a class whose ``run(self, ctx, *args)`` is a generator as workflow ``name``."""
+
+    def decorate(c: C) -> C:
+        run = getattr(c, "run", None)
+        if run is None or not inspect.isgeneratorfunction(run):
+            raise DefinitionError(f"@workflow.defn: {c.__name__}.run must be a generator "
+                                  "method, def run(self, ctx, *args) with yield")
+        type_name = name or c.__name__
+
+        async def body(*args: Any) -> Any:
+            info = require_run("a durable_workflow workflow").info()
+            instance = c()
+            _handlers(instance)
+            ctx = WorkflowContext(run_id=info.run_id)
+            return await _drive(instance.run(ctx, *args))
+
+        source = "\n".join(source_of(f) for f in vars(c).values() if inspect.isfunction(f))
+        c.__pw_workflow__ = native_workflow(name=type_name, source=source)(  # type: ignore
+            body)
+        _WORKFLOWS[type_name] = c
+        return c
+
+    return decorate if cls is None else decorate(cls)
+
+
+def registry() -> dict[str, type]:
+    """A copy of the workflow types registered in this process."""
+    return dict(_WORKFLOWS)
+
+
+__all__ = ["ActivityNotRegistered", "ActivityRetryPolicy", "ChildWorkflowRetryPolicy",
+           "CompleteWorkflow", "ContinueAsNew", "FailWorkflow", "NonRetryableError",
+           "RecordSideEffect", "ScheduleActivity", "StartTimer", "WaitCondition",
+           "WorkflowContext", "WorkflowFailure", "defn", "query", "registry", "signal",
+           "update", "update_validator"]

@@ -1,0 +1,321 @@
+"""Durable Workflow Python SDK code, run unchanged on the engine after install()."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.compat import durable_workflow as dw
+from pyworkflow_nb.runtime import runtime
+
+dw.install()
+
+from durable_workflow import (  # noqa: E402
+    ActivityRetryPolicy,
+    Client,
+    ContinueAsNew,
+    NonRetryableError,
+    Worker,
+    WorkflowAlreadyStarted,
+    WorkflowFailed,
+    WorkflowNotFound,
+    activity,
+    workflow,
+)
+from durable_workflow.workflow import CompleteWorkflow, FailWorkflow  # noqa: E402
+
+T = TypeVar("T")
+TRIES: dict[str, int] = {}
+
+
+def wait(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def vclient(vclient: pw.SyncClient) -> pw.SyncClient:
+    """The engine on its own thread before the short-lived loops of ``wait`` call into it."""
+    runtime.ensure()
+    TRIES.clear()
+    return vclient
+
+
+# -- the user guide's examples ---------------------------------------------------------------
+
+@activity.defn(name="greet")
+async def greet(name: str) -> dict:
+    return {"greeting": f"Hello, {name}!", "length": len(name)}
+
+
+@workflow.defn(name="dw-greeter")
+class GreeterWorkflow:
+    def run(self, ctx, *args):
+        result = yield ctx.schedule_activity("greet", list(args))
+        return result
+
+
+@activity.defn(name="validate_order")
+async def validate_order(order: dict) -> dict:
+    return {**order, "valid": True}
+
+
+@activity.defn(name="process_payment")
+def process_payment(order: dict) -> dict:
+    return {"paid": order["amount"], "valid": order["valid"]}
+
+
+@workflow.defn(name="dw-order-processing")
+class OrderWorkflow:
+    def run(self, ctx, *args):
+        order = args[0] if args else {}
+        validated = yield ctx.schedule_activity("validate_order", [order])
+        yield ctx.start_timer(seconds=60)
+        receipt = yield ctx.schedule_activity("process_payment", [validated])
+        return receipt
+
+
+@activity.defn(name="process_item")
+async def process_item(item: int) -> int:
+    return item * item
+
+
+@workflow.defn(name="dw-fan-out-example")
+class FanOutWorkflow:
+    def run(self, ctx, *args):
+        items = args[0]
+        results = yield [ctx.schedule_activity("process_item", [item]) for item in items]
+        return results
+
+
+def test_the_quickstart_runs_with_no_server(vclient: pw.SyncClient) -> None:
+    async def main() -> Any:
+        async with Client("http://localhost:8080") as client:
+            handle = await client.start_workflow(workflow_type="dw-greeter", task_queue="default",
+                                                 workflow_id="greeting-1", input=["world"])
+            worker = Worker(client, task_queue="default", workflows=[GreeterWorkflow],
+                            activities=[greet])
+            await worker.run_until(workflow_id="greeting-1", timeout=30.0)
+            return await handle.result(timeout=10.0)
+
+    assert wait(main()) == {"greeting": "Hello, world!", "length": 5}
+    assert pw.sql("SELECT step_id, status FROM steps WHERE run_id = 'greeting-1'").fetchall() \
+        == [("greet#1", "completed")]
+
+
+def test_timers_skip_with_the_virtual_clock_and_lists_fan_out_in_order(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    handle = wait(client.start_workflow("dw-order-processing", workflow_id="order-1",
+                                        input=[{"amount": 30}]))
+    vclient.skip_until_idle()
+    assert wait(handle.result(timeout=10)) == {"paid": 30, "valid": True}
+    assert pw.sql("SELECT timer_id, status FROM timers WHERE run_id = 'order-1'").fetchall() \
+        == [("sleep#1", "fired")]
+    fan = wait(client.start_workflow("dw-fan-out-example", input=[[3, 1, 2]]))
+    assert wait(fan.result(timeout=10)) == [9, 1, 4]
+    execution = wait(fan.describe())
+    assert execution.status == "completed" and execution.workflow_type == "dw-fan-out-example"
+
+
+# -- retries, failures and how a workflow ends ---------------------------------------------------
+
+class ValidationError(Exception):
+    pass
+
+
+@activity.defn(name="flaky")
+def flaky(key: str) -> str:
+    TRIES[key] = TRIES.get(key, 0) + 1
+    if key == "invalid":
+        raise ValidationError("bad order")
+    if key == "refused":
+        raise NonRetryableError("never")
+    if TRIES[key] < 3:
+        raise ConnectionError("not yet")
+    return f"{key} after {TRIES[key]}"
+
+
+@workflow.defn(name="dw-retrying")
+class RetryingWorkflow:
+    def run(self, ctx, key, retry):
+        policy = ActivityRetryPolicy(max_attempts=4, initial_interval_seconds=1,
+                                     backoff_coefficient=2,
+                                     non_retryable_error_types=["ValidationError"])
+        try:
+            return (yield ctx.schedule_activity("flaky", [key],
+                                                retry_policy=policy if retry else None))
+        except Exception as exc:
+            return f"caught {type(exc).__name__}: {exc}"
+
+
+def test_a_retry_policy_sets_attempts_and_backoff_and_the_default_is_one_attempt(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    retried = wait(client.start_workflow("dw-retrying", workflow_id="r-1", input=["ok", True]))
+    vclient.skip_until_idle()
+    assert wait(retried.result(timeout=10)) == "ok after 3"
+    waits = pw.sql("SELECT (data ->> 'retry_at')::DOUBLE - epoch(ts) FROM events WHERE "
+                   "run_id = 'r-1' AND type = 'step.failed' ORDER BY seq").fetchall()
+    assert [round(w) for (w,) in waits] == [1, 2]  # initial interval, then times 2
+    once = wait(client.start_workflow("dw-retrying", workflow_id="r-2", input=["once", False]))
+    assert wait(once.result(timeout=10)) == "caught ConnectionError: not yet"
+    assert TRIES["once"] == 1
+    for key, name in (("invalid", "ValidationError: bad order"),
+                      ("refused", "NonRetryableError: never")):
+        handle = wait(client.start_workflow("dw-retrying", input=[key, True]))
+        assert wait(handle.result(timeout=10)) == f"caught {name}"
+        assert TRIES[key] == 1, f"{key} was retried"
+
+
+@workflow.defn(name="dw-ending")
+class EndingWorkflow:
+    def run(self, ctx, how, n=0):
+        if how == "complete":
+            yield CompleteWorkflow({"done": True})
+            return "not reached"
+        if how == "fail":
+            yield FailWorkflow("order rejected", exception_type="Rejected")
+        if n < 2:
+            return ContinueAsNew(arguments=[how, n + 1])
+        return f"continued {n} times"
+
+
+def test_complete_fail_and_continue_as_new_end_a_run_as_documented(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    assert wait(wait(client.start_workflow("dw-ending", input=["complete"])).result(10)) == {
+        "done": True}
+    with pytest.raises(WorkflowFailed, match="order rejected"):
+        wait(wait(client.start_workflow("dw-ending", input=["fail"])).result(10))
+    chained = wait(client.start_workflow("dw-ending", workflow_id="chain-1", input=["loop"]))
+    assert wait(chained.result(10)) == "continued 2 times"
+    chain = [h.run_id for h in pw.run_chain("chain-1")]
+    assert chain[0] == "chain-1" and len(chain) == 3
+
+
+# -- determinism helpers, messages and versions ------------------------------------------------
+
+@workflow.defn(name="dw-approval")
+class ApprovalWorkflow:
+    def __init__(self) -> None:
+        self.approved_by: str | None = None
+        self.notes: list[str] = []
+
+    @workflow.signal("approve")
+    def on_approve(self, by: str) -> None:
+        self.approved_by = by
+
+    @workflow.query("state")
+    def state(self) -> dict:
+        return {"approved_by": self.approved_by, "notes": self.notes}
+
+    @workflow.update("note")
+    def note(self, text: str) -> int:
+        self.notes.append(text)
+        return len(self.notes)
+
+    @note.validator
+    def check_note(self, text: str) -> None:
+        if not text:
+            raise ValueError("a note needs text")
+
+    def run(self, ctx, *args):
+        token = yield ctx.side_effect(lambda: "tok-123")
+        stamp = ctx.now().year
+        pick = ctx.random().randint(1, 6)
+        ids = (ctx.uuid4().version, ctx.uuid7().version)
+        new_path = ctx.patched("approval-v2")
+        approved = yield ctx.wait_condition(lambda: self.approved_by is not None,
+                                            timeout=3600)
+        return {"token": token, "year": stamp, "die": 1 <= pick <= 6, "uuid_versions": ids,
+                "patched": new_path, "approved": approved, "by": self.approved_by}
+
+
+def test_signals_queries_updates_and_the_replay_safe_helpers(vclient: pw.SyncClient) -> None:
+    client = Client()
+    handle = wait(client.start_workflow("dw-approval", workflow_id="approve-1"))
+    vclient.get_run("approve-1")
+    assert wait(client.update_workflow("approve-1", "note", ["looks fine"])) == 1
+    with pytest.raises(pw.UpdateRejected):
+        wait(client.update_workflow("approve-1", "note", [""]))
+    assert wait(handle.query("state")) == {"approved_by": None, "notes": ["looks fine"]}
+    wait(handle.signal("approve", ["ana"]))
+    assert wait(handle.result(timeout=10)) == {
+        "token": "tok-123", "year": 2025, "die": True, "uuid_versions": (4, 7),
+        "patched": True, "approved": True, "by": "ana"}
+    recorded = [r for (r,) in pw.sql("SELECT step FROM events WHERE run_id = 'approve-1' AND "
+                                     "type = 'value.recorded' ORDER BY seq").fetchall()]
+    assert recorded == ["side_effect#1", "now#1", "random_seed#1", "uuid4#1", "uuid7#1"]
+    verdict = pw.Replayer([ApprovalWorkflow]).replay("approve-1")
+    assert verdict.ok, verdict.detail
+
+
+@workflow.defn(name="dw-napper")
+class NapperWorkflow:
+    def run(self, ctx):
+        yield ctx.sleep(59.2)  # rounded up to whole seconds: 60
+        done = yield ctx.schedule_activity("greet", ["after the nap"])
+        return done["greeting"]
+
+
+def test_a_sleeping_run_survives_a_restart_of_the_engine(vstore: Path) -> None:
+    runtime.ensure()
+    wait(Client().start_workflow("dw-napper", workflow_id="nap-1"))
+    client = pw.SyncClient()
+    deadline = time.monotonic() + 10
+    while client.get_run("nap-1").status() != "sleeping":
+        assert time.monotonic() < deadline, "the run never reached its timer"
+        time.sleep(0.002)
+    pw.shutdown()
+    pw.configure(store=str(vstore))
+    client.recover()
+    assert client.get_run("nap-1").status() == "sleeping"
+    assert pw.sql("SELECT date_diff('second', started_at, fires_at) FROM timers WHERE "
+                  "run_id = 'nap-1'").fetchall() == [(60,)]
+    client.skip("1m")
+    assert client.get_run("nap-1").result(timeout=10) == "Hello, after the nap!"
+
+
+def test_bad_calls_get_the_sdks_errors(vclient: pw.SyncClient) -> None:
+    client = Client()
+    wait(client.start_workflow("dw-greeter", workflow_id="dup-1", input=["a"]))
+    with pytest.raises(WorkflowAlreadyStarted, match="dup-1"):
+        wait(client.start_workflow("dw-greeter", workflow_id="dup-1", input=["b"]))
+    with pytest.raises(WorkflowNotFound, match="no workflow type 'nope'"):
+        wait(client.start_workflow("nope"))
+    with pytest.raises(WorkflowNotFound):
+        wait(client.get_workflow_handle("missing").describe())
+
+    @workflow.defn(name="dw-unregistered-activity")
+    class Lost:
+        def run(self, ctx):
+            return (yield ctx.schedule_activity("ghost", []))
+
+    lost = wait(client.start_workflow("dw-unregistered-activity"))
+    with pytest.raises(WorkflowFailed, match="no activity of type 'ghost' is registered"):
+        wait(lost.result(timeout=10))
+    with pytest.raises(pw.DefinitionError, match="run must be a generator"):
+        @workflow.defn(name="dw-not-a-generator")
+        class Plain:
+            def run(self, ctx):
+                return 1
+
+
+def test_install_refuses_to_shadow_the_real_sdk(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "durable_workflow").mkdir()
+    (tmp_path / "durable_workflow" / "__init__.py").write_text("REAL = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "durable_workflow")
+    with pytest.raises(pw.PyWorkflowError, match="the real durable_workflow SDK is importable"):
+        dw.install()
+    monkeypatch.undo()
+    dw.install()  # ours again: a no-op
+    assert sys.modules["durable_workflow"] is dw
