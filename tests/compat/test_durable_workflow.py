@@ -19,6 +19,8 @@ dw.install()
 
 from durable_workflow import (  # noqa: E402
     ActivityRetryPolicy,
+    ChildWorkflowFailed,
+    ChildWorkflowRetryPolicy,
     Client,
     ContinueAsNew,
     NonRetryableError,
@@ -319,3 +321,66 @@ def test_install_refuses_to_shadow_the_real_sdk(tmp_path: Path,
     monkeypatch.undo()
     dw.install()  # ours again: a no-op
     assert sys.modules["durable_workflow"] is dw
+
+
+# -- child workflows and the sync client -------------------------------------------------------
+
+@activity.defn(name="dw-child-step")
+def child_step(n: int) -> int:
+    TRIES["child"] = TRIES.get("child", 0) + 1
+    if n < 0 and TRIES["child"] < 2:
+        raise ConnectionError("first child attempt fails")
+    if n < 0 and n == -2:
+        raise ValidationError("never valid")
+    return n * 10
+
+
+@workflow.defn(name="dw-child")
+class ChildWorkflow:
+    def run(self, ctx, n):
+        return (yield ctx.schedule_activity("dw-child-step", [n]))
+
+
+@workflow.defn(name="dw-parent")
+class ParentWorkflow:
+    def run(self, ctx, n):
+        policy = ChildWorkflowRetryPolicy(max_attempts=3, initial_interval_seconds=2,
+                                          non_retryable_error_types=["ValidationError"])
+        try:
+            value = yield ctx.start_child_workflow("dw-child", [n], retry_policy=policy,
+                                                   parent_close_policy="terminate")
+        except ChildWorkflowFailed as exc:
+            return f"child failed: {type(exc.__cause__).__name__}"
+        both = yield [ctx.start_child_workflow("dw-child", [1]),
+                      ctx.start_child_workflow("dw-child", [2])]
+        return [value, *both]
+
+
+def test_child_workflows_retry_as_their_policy_says_and_fan_out(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    parent = wait(client.start_workflow("dw-parent", workflow_id="p-1", input=[3]))
+    assert wait(parent.result(timeout=10)) == [30, 10, 20]
+    children = pw.sql("SELECT run_id, status FROM runs WHERE parent_run_id = 'p-1' "
+                      "ORDER BY run_id").fetchall()
+    assert [s for _, s in children] == ["completed"] * 3
+    retried = wait(client.start_workflow("dw-parent", workflow_id="p-2", input=[-1]))
+    vclient.skip_until_idle()
+    assert wait(retried.result(timeout=10)) == [-10, 10, 20]  # the second child run passed
+    TRIES.clear()
+    TRIES["child"] = 5  # past the first-attempt failure: this child fails for good
+    given_up = wait(client.start_workflow("dw-parent", workflow_id="p-3", input=[-2]))
+    assert wait(given_up.result(timeout=10)) == "child failed: ValidationError"
+    assert pw.sql("SELECT count(*) FROM runs WHERE parent_run_id = 'p-3'").fetchall() == [(1,)]
+
+
+def test_the_sync_client_mirrors_the_async_one(vclient: pw.SyncClient) -> None:
+    from durable_workflow.sync import Client as SyncClient
+
+    client = SyncClient("http://localhost:8080", token="secret")
+    handle = client.start_workflow(workflow_type="dw-greeter", task_queue="default",
+                                   workflow_id="sync-greeting-1", input=["world"])
+    assert handle.result(timeout=10) == {"greeting": "Hello, world!", "length": 5}
+    assert client.describe_workflow("sync-greeting-1").status == "completed"
+    assert client.get_workflow_handle("sync-greeting-1").describe().workflow_type == \
+        "dw-greeter"

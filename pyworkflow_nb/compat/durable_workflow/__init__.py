@@ -12,7 +12,7 @@ import importlib.util
 import sys
 
 from ...errors import PyWorkflowError
-from . import activity, workflow
+from . import activity, sync, workflow
 from .client import (
     Client,
     QueryFailed,
@@ -27,6 +27,7 @@ from .client import (
 )
 from .workflow import (
     ActivityRetryPolicy,
+    ChildWorkflowFailed,
     ChildWorkflowRetryPolicy,
     CompleteWorkflow,
     ContinueAsNew,
@@ -35,11 +36,11 @@ from .workflow import (
     WorkflowContext,
 )
 
-__all__ = ["ActivityRetryPolicy", "ChildWorkflowRetryPolicy", "Client", "CompleteWorkflow",
-           "ContinueAsNew", "FailWorkflow", "NonRetryableError", "QueryFailed", "Worker",
-           "WorkflowAlreadyStarted", "WorkflowCancelled", "WorkflowContext",
-           "WorkflowExecution", "WorkflowFailed", "WorkflowHandle", "WorkflowNotFound",
-           "WorkflowTerminated", "activity", "install", "workflow"]
+__all__ = ["ActivityRetryPolicy", "ChildWorkflowFailed", "ChildWorkflowRetryPolicy", "Client",
+           "CompleteWorkflow", "ContinueAsNew", "FailWorkflow", "NonRetryableError",
+           "QueryFailed", "Worker", "WorkflowAlreadyStarted", "WorkflowCancelled",
+           "WorkflowContext", "WorkflowExecution", "WorkflowFailed", "WorkflowHandle",
+           "WorkflowNotFound", "WorkflowTerminated", "activity", "install", "sync", "workflow"]
 
 
 def install() -> None:
@@ -56,3 +57,4 @@ def install() -> None:
     sys.modules["durable_workflow"] = mine
     sys.modules["durable_workflow.workflow"] = workflow
     sys.modules["durable_workflow.activity"] = activity
+    sys.modules["durable_workflow.sync"] = sync

@@ -23,9 +23,11 @@ from typing import Any, TypeVar
 
 from ... import messages, primitives, versioning
 from ...context import require_run
-from ...definitions import RetryPolicy, Workflow, source_of
+from ...definitions import ChildOptions, RetryPolicy, Workflow, source_of
 from ...definitions import workflow as native_workflow
 from ...errors import DefinitionError, FatalError, InvalidInput
+from ...errors import WorkflowFailed as NativeFailed
+from ...history.vocabulary import PARENT_CLOSE_POLICIES
 from .activity import registered
 
 C = TypeVar("C", bound=type)
@@ -39,6 +41,10 @@ class NonRetryableError(FatalError):
 
 class ActivityNotRegistered(InvalidInput):
     """A workflow scheduled an activity type no ``@activity.defn`` registered."""
+
+
+class ChildWorkflowFailed(Exception):
+    """A child workflow failed (after its retries); the child's error is ``__cause__``."""
 
 
 # -- policies and commands ---------------------------------------------------------------------
@@ -75,6 +81,17 @@ class ScheduleActivity:
 @dataclass
 class StartTimer:
     delay_seconds: float
+
+
+@dataclass
+class StartChildWorkflow:
+    workflow_type: str
+    arguments: list[Any] = field(default_factory=list)
+    task_queue: str | None = None
+    parent_close_policy: str | None = None
+    retry_policy: ChildWorkflowRetryPolicy | None = None
+    execution_timeout_seconds: float | None = None
+    run_timeout_seconds: float | None = None
 
 
 @dataclass
@@ -174,6 +191,16 @@ class WorkflowContext:
                                 start_to_close_timeout, schedule_to_start_timeout,
                                 schedule_to_close_timeout, heartbeat_timeout)
 
+    def start_child_workflow(self, workflow_type: str, arguments: list[Any] | None = None, *,
+                             task_queue: str | None = None,
+                             parent_close_policy: str | None = None,
+                             retry_policy: ChildWorkflowRetryPolicy | None = None,
+                             execution_timeout_seconds: float | None = None,
+                             run_timeout_seconds: float | None = None) -> StartChildWorkflow:
+        return StartChildWorkflow(workflow_type, list(arguments or []), task_queue,
+                                  parent_close_policy, retry_policy, execution_timeout_seconds,
+                                  run_timeout_seconds)
+
     def start_timer(self, seconds: float) -> StartTimer:
         return StartTimer(seconds)
 
@@ -249,6 +276,8 @@ async def _execute(command: Any) -> Any:
             return await call(*command.arguments)
         return await asyncio.wait_for(call(*command.arguments),
                                       command.schedule_to_close_timeout)
+    if isinstance(command, StartChildWorkflow):
+        return await _child(command)
     if isinstance(command, StartTimer):
         await primitives.sleep(command.delay_seconds)
         return None
@@ -262,6 +291,28 @@ async def _execute(command: Any) -> Any:
     if isinstance(command, (CompleteWorkflow, FailWorkflow, ContinueAsNew)):
         raise _Ended(command)
     return command  # a plain value (``yield ctx.patched(...)``) resolves to itself
+
+
+async def _child(command: StartChildWorkflow) -> Any:
+    cls = _WORKFLOWS.get(command.workflow_type)
+    if cls is None:
+        raise InvalidInput(f"no workflow of type {command.workflow_type!r} is registered; "
+                           "decorate its class with @workflow.defn(name=...)")
+    policy = command.parent_close_policy or "terminate"
+    if policy not in PARENT_CLOSE_POLICIES:
+        raise InvalidInput(f"parent_close_policy must be one of "
+                           f"{', '.join(PARENT_CLOSE_POLICIES)}, got {policy!r}")
+    options = ChildOptions(policy, None if command.retry_policy is None
+                           else _policy(command.retry_policy), command.execution_timeout_seconds)
+    _, result = require_run("ctx.start_child_workflow()").call_child(
+        cls.__pw_workflow__, tuple(command.arguments), {}, options)  # type: ignore[attr-defined]
+    try:
+        return await result
+    except NativeFailed as exc:
+        raise ChildWorkflowFailed(str(exc)) from exc.__cause__ or exc
+    except Exception as exc:  # the child's own error, or its timeout
+        raise ChildWorkflowFailed(f"child workflow {command.workflow_type!r} failed: "
+                                  f"{type(exc).__name__}: {exc}") from exc
 
 
 async def _drive(run: Generator[Any, Any, Any]) -> Any:
@@ -382,8 +433,26 @@ def registry() -> dict[str, type]:
     return dict(_WORKFLOWS)
 
 
-__all__ = ["ActivityNotRegistered", "ActivityRetryPolicy", "ChildWorkflowRetryPolicy",
-           "CompleteWorkflow", "ContinueAsNew", "FailWorkflow", "NonRetryableError",
-           "RecordSideEffect", "ScheduleActivity", "StartTimer", "WaitCondition",
-           "WorkflowContext", "WorkflowFailure", "defn", "query", "registry", "signal",
-           "update", "update_validator"]
+__all__ = [
+    "ActivityNotRegistered",
+    "ActivityRetryPolicy",
+    "ChildWorkflowFailed",
+    "ChildWorkflowRetryPolicy",
+    "CompleteWorkflow",
+    "ContinueAsNew",
+    "FailWorkflow",
+    "NonRetryableError",
+    "RecordSideEffect",
+    "ScheduleActivity",
+    "StartChildWorkflow",
+    "StartTimer",
+    "WaitCondition",
+    "WorkflowContext",
+    "WorkflowFailure",
+    "defn",
+    "query",
+    "registry",
+    "signal",
+    "update",
+    "update_validator",
+]
