@@ -30,7 +30,7 @@ class Replayer:
     the code fits, else with the divergence report in ``detail`` and ``error``.
     """
 
-    def __init__(self, workflows: Iterable[Workflow]) -> None:
+    def __init__(self, workflows: Iterable[Workflow | type]) -> None:
         self.workflows: dict[str, Workflow] = {}
         for given in workflows:
             wf = getattr(given, "__pw_workflow__", given)  # a front-end's class, e.g.

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +18,7 @@ import pytest
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import durable_workflow as dw
 from pyworkflow_nb.runtime import runtime
+from pyworkflow_nb.store import DuckDBStore
 
 dw.install()
 
@@ -384,3 +389,165 @@ def test_the_sync_client_mirrors_the_async_one(vclient: pw.SyncClient) -> None:
     assert client.describe_workflow("sync-greeting-1").status == "completed"
     assert client.get_workflow_handle("sync-greeting-1").describe().workflow_type == \
         "dw-greeter"
+
+
+# -- search attributes, listing, the Replayer, bad yields -------------------------------------
+
+@workflow.defn(name="dw-tagged")
+class TaggedWorkflow:
+    def run(self, ctx, customer):
+        yield ctx.upsert_search_attributes({"customer": customer, "tier": "gold"})
+        greeting = yield ctx.schedule_activity("greet", [customer])
+        yield ctx.upsert_search_attributes({"tier": "platinum"})
+        return greeting["length"]
+
+
+@workflow.defn(name="dw-confused")
+class ConfusedWorkflow:
+    def run(self, ctx):
+        yield "not a command"
+
+
+def test_search_attributes_are_stored_and_queryable_in_sql(vclient: pw.SyncClient) -> None:
+    client = Client()
+    wait(wait(client.start_workflow("dw-tagged", workflow_id="tag-1", input=["ana"])).result())
+    rows = pw.sql("SELECT data -> 'value' FROM events WHERE run_id = 'tag-1' AND "
+                  "step LIKE 'search_attributes#%' ORDER BY seq").fetchall()
+    assert [__import__("json").loads(v) for (v,) in rows] == [
+        {"customer": "ana", "tier": "gold"}, {"tier": "platinum"}]
+    found = pw.sql("SELECT DISTINCT run_id FROM events WHERE step LIKE 'search_attributes#%' "
+                   "AND data -> 'value' ->> 'customer' = 'ana'").fetchall()
+    assert found == [("tag-1",)]
+
+
+def test_list_workflows_the_replayer_and_a_yield_that_is_no_command(
+        vclient: pw.SyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="durable_workflow.client"):
+        client = Client("http://localhost:8080", token="secret")
+    assert "no server is contacted (http://localhost:8080 is not used)" in caplog.text
+    wait(wait(client.start_workflow("dw-tagged", workflow_id="tag-2", input=["bo"])).result())
+    listed = wait(client.list_workflows(workflow_type="dw-tagged", status="completed"))
+    assert [e.workflow_id for e in listed.executions] == ["tag-2"]
+    from durable_workflow.workflow import Replayer
+
+    assert Replayer(workflows=[TaggedWorkflow]).replay("tag-2")
+    exported = pw.get_run("tag-2").events()
+    assert Replayer(workflows=[TaggedWorkflow]).replay({"events": exported})
+
+    @workflow.defn(name="dw-tagged")
+    class TaggedWorkflowEdited:
+        def run(self, ctx, customer):
+            greeting = yield ctx.schedule_activity("greet", [customer])
+            return greeting["length"]
+
+    verdict = Replayer(workflows=[TaggedWorkflowEdited]).replay("tag-2")
+    assert not verdict and "search_attributes#1" in verdict.detail
+    workflow.defn(name="dw-tagged")(TaggedWorkflow)  # put the original back
+    confused = wait(client.start_workflow("dw-confused"))
+    with pytest.raises(WorkflowFailed, match="yielded 'not a command', which is not a command"):
+        wait(confused.result(timeout=10))
+
+
+# -- schedules ---------------------------------------------------------------------------------
+
+def test_schedules_created_through_the_client_fire_trigger_backfill_and_change(
+        vclient: pw.SyncClient) -> None:
+    from durable_workflow import (
+        ScheduleAction,
+        ScheduleAlreadyExists,
+        ScheduleNotFound,
+        ScheduleSpec,
+    )
+
+    client = Client()
+    spec = ScheduleSpec(cron_expressions=["0 * * * *", "30 9 * * *"])
+    action = ScheduleAction(workflow_type="dw-greeter", task_queue="default", input=["sched"])
+    handle = wait(client.create_schedule(schedule_id="hourly-report", spec=spec, action=action,
+                                         overlap_policy="skip", jitter_seconds=0))
+    with pytest.raises(ScheduleAlreadyExists, match="hourly-report"):
+        wait(client.create_schedule(schedule_id="hourly-report", spec=spec, action=action))
+    desc = wait(handle.describe())
+    assert desc.fires_count == 0 and desc.status == "active"
+    assert desc.next_fire_at is not None and desc.next_fire_at.minute == 0
+    vclient.skip("1h")
+    assert wait(handle.describe()).fires_count == 1
+    wait(handle.pause(note="maintenance window"))
+    assert wait(handle.describe()).status == "paused"
+    wait(handle.resume(note="maintenance complete"))
+    run = wait(handle.trigger())
+    assert wait(run.result(timeout=10)) == {"greeting": "Hello, sched!", "length": 5}
+    filled = wait(handle.backfill(start_time="2024-01-01T00:00:00Z",
+                                  end_time="2024-01-01T02:00:00Z"))
+    assert len(filled) == 3  # 00:00, 01:00, 02:00 (09:30 is outside the range)
+    listed = wait(client.list_schedules())
+    assert [s.schedule_id for s in listed.schedules] == ["hourly-report"]
+    wait(handle.update(spec=ScheduleSpec(cron_expressions=["*/30 * * * *"]),
+                       note="Changed to every 30 minutes"))
+    assert wait(handle.describe()).next_fire_at.minute in (0, 30)
+    assert pw.sql("SELECT count(*) FROM schedules").fetchall() == [(1,)]
+    wait(handle.delete())
+    with pytest.raises(ScheduleNotFound):
+        wait(handle.describe())
+
+
+def test_a_workflow_killed_midway_recovers_without_running_a_finished_activity_again(
+        tmp_path: Path) -> None:
+    worker = Path(__file__).with_name("durable_workflow_crash_worker.py")
+    store, marker = tmp_path / "dw.duckdb", tmp_path / "marks.txt"
+
+    def spawn(mode: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, str(worker), str(store), str(marker), mode],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    first = spawn("start")
+    deadline = time.monotonic() + 60
+    while not marker.exists() or len(marker.read_text().split()) < 8:
+        assert first.poll() is None, f"the worker ended before the kill:\n{first.stdout.read()}"
+        assert time.monotonic() < deadline, "the worker made no progress"
+        time.sleep(0.002)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    snapshot = DuckDBStore(store, read_only=True)
+    committed = {int(step.split("#")[1]) - 1 for (step,) in snapshot.sql(
+        "SELECT step FROM events WHERE run_id = 'crash' AND type = 'step.completed'").fetchall()}
+    snapshot.close()
+    assert committed and len(committed) < 30, committed
+
+    second = spawn("recover")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    assert f"result {sum(range(30))}" in out
+    marks = Counter(int(line) for line in marker.read_text().split())
+    assert set(marks) == set(range(30))
+    assert all(marks[i] == 1 for i in committed), "a committed activity ran again"
+    assert sum(marks.values()) - 30 <= 1  # only the activity running at the kill may run twice
+
+
+@activity.defn(name="dw-beating")
+async def beating(stall: bool) -> dict:
+    ctx = activity.context()
+    for i in range(3):
+        await ctx.heartbeat({"progress": i})
+        await asyncio.sleep(10 if stall and ctx.info.attempt_number == 1 else 0.01)
+    return {"attempt": ctx.info.attempt_number, "last": ctx.last_heartbeat}
+
+
+@workflow.defn(name="dw-heartbeats")
+class HeartbeatWorkflow:
+    def run(self, ctx, stall):
+        return (yield ctx.schedule_activity(
+            "dw-beating", [stall], heartbeat_timeout=0.2,
+            retry_policy=ActivityRetryPolicy(max_attempts=2, initial_interval_seconds=0)))
+
+
+def test_a_heartbeat_timeout_fails_a_stalled_attempt_which_is_retried(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    steady = wait(client.start_workflow("dw-heartbeats", input=[False]))
+    assert wait(steady.result(timeout=10)) == {"attempt": 1, "last": {"progress": 2}}
+    stalled = wait(client.start_workflow("dw-heartbeats", workflow_id="hb-2", input=[True]))
+    assert wait(stalled.result(timeout=10)) == {"attempt": 2, "last": {"progress": 2}}
+    error = pw.sql("SELECT data -> 'error' ->> 'message' FROM events WHERE run_id = 'hb-2' "
+                   "AND type = 'step.failed'").fetchall()
+    assert error == [("activity dw-beating#1 sent no heartbeat for 0.2 s (its "
+                      "heartbeat_timeout)",)]

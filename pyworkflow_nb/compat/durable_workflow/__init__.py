@@ -13,10 +13,9 @@ import sys
 
 from ...errors import PyWorkflowError
 from . import activity, sync, workflow
-from .client import (
-    Client,
+from .client import Client, Worker
+from .handles import (
     QueryFailed,
-    Worker,
     WorkflowAlreadyStarted,
     WorkflowCancelled,
     WorkflowExecution,
@@ -24,6 +23,13 @@ from .client import (
     WorkflowHandle,
     WorkflowNotFound,
     WorkflowTerminated,
+)
+from .schedules import (
+    ScheduleAction,
+    ScheduleAlreadyExists,
+    ScheduleHandle,
+    ScheduleNotFound,
+    ScheduleSpec,
 )
 from .workflow import (
     ActivityRetryPolicy,
@@ -38,9 +44,11 @@ from .workflow import (
 
 __all__ = ["ActivityRetryPolicy", "ChildWorkflowFailed", "ChildWorkflowRetryPolicy", "Client",
            "CompleteWorkflow", "ContinueAsNew", "FailWorkflow", "NonRetryableError",
-           "QueryFailed", "Worker", "WorkflowAlreadyStarted", "WorkflowCancelled",
-           "WorkflowContext", "WorkflowExecution", "WorkflowFailed", "WorkflowHandle",
-           "WorkflowNotFound", "WorkflowTerminated", "activity", "install", "sync", "workflow"]
+           "QueryFailed", "ScheduleAction", "ScheduleAlreadyExists", "ScheduleHandle",
+           "ScheduleNotFound", "ScheduleSpec", "Worker", "WorkflowAlreadyStarted",
+           "WorkflowCancelled", "WorkflowContext", "WorkflowExecution", "WorkflowFailed",
+           "WorkflowHandle", "WorkflowNotFound", "WorkflowTerminated", "activity", "install",
+           "sync", "workflow"]
 
 
 def install() -> None:

@@ -5,120 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from ... import client as native
 from ...errors import InvalidInput, PyWorkflowError, RunNotFound
-from ...errors import (
-    WorkflowCancelled as NativeCancelled,
-)
-from ...errors import (
-    WorkflowFailed as NativeFailed,
-)
-from ...errors import (
-    WorkflowTerminated as NativeTerminated,
+from ...runtime import runtime
+from . import schedules
+from .handles import (
+    WorkflowAlreadyStarted,
+    WorkflowExecution,
+    WorkflowHandle,
+    WorkflowNotFound,
 )
 from .workflow import registry
 
-
-class DurableWorkflowError(PyWorkflowError):
-    """The base of the SDK's errors here."""
-
-
-class WorkflowNotFound(DurableWorkflowError):
-    """No workflow with that id (or type) exists."""
-
-
-class WorkflowAlreadyStarted(DurableWorkflowError):
-    """A workflow with that id exists already."""
-
-
-class WorkflowFailed(DurableWorkflowError):
-    """The workflow execution failed."""
-
-
-class WorkflowCancelled(DurableWorkflowError):
-    """The workflow was cancelled."""
-
-
-class WorkflowTerminated(DurableWorkflowError):
-    """The workflow was terminated."""
-
-
-class QueryFailed(DurableWorkflowError):
-    """A query handler raised, or no handler has that name."""
-
-
-_STATUS = {"waiting_for_definition": "pending", "sleeping": "running", "waiting": "running",
-           "paused": "running"}
+_log = logging.getLogger("durable_workflow.client")
 
 
 @dataclass(frozen=True)
-class WorkflowExecution:
-    """What ``handle.describe()`` returns."""
+class WorkflowList:
+    """What ``list_workflows`` returns."""
 
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    status: str
-    start_time: datetime | None
-    close_time: datetime | None
-    result: Any = None
-
-
-def _time(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
-
-
-class WorkflowHandle:
-    """A workflow by its id: wait for it, describe, signal, query, update, cancel it."""
-
-    def __init__(self, workflow_id: str) -> None:
-        self.workflow_id = workflow_id
-        self._run = native.RunHandle(workflow_id)
-
-    async def result(self, timeout: float | None = None) -> Any:
-        """The workflow's result; raises ``WorkflowFailed``/``Cancelled``/``Terminated``."""
-        try:
-            return await self._run.result(timeout=timeout)
-        except RunNotFound as exc:
-            raise WorkflowNotFound(str(exc)) from exc
-        except NativeFailed as exc:
-            raise WorkflowFailed(str(exc)) from exc.__cause__
-        except NativeTerminated as exc:
-            raise WorkflowTerminated(str(exc)) from exc
-        except NativeCancelled as exc:
-            raise WorkflowCancelled(str(exc)) from exc
-
-    async def describe(self) -> WorkflowExecution:
-        try:
-            row = self._run.row()
-        except RunNotFound as exc:
-            raise WorkflowNotFound(str(exc)) from exc
-        return WorkflowExecution(row.run_id, row.run_id, row.workflow,
-                                 _STATUS.get(row.status, row.status), _time(row.started_at),
-                                 _time(row.finished_at))
-
-    async def signal(self, name: str, args: list[Any] | None = None) -> None:
-        await self._run.signal(name, *(args or []))
-
-    async def query(self, name: str, args: list[Any] | None = None) -> Any:
-        try:
-            return await self._run.query(name, *(args or []))
-        except InvalidInput as exc:
-            raise QueryFailed(str(exc)) from exc
-
-    async def update(self, name: str, args: list[Any] | None = None) -> Any:
-        return await self._run.update(name, *(args or []))
-
-    async def cancel(self, reason: str | None = None) -> None:
-        await self._run.cancel(reason)
-
-    async def terminate(self, reason: str | None = None) -> None:
-        await self._run.terminate(reason)
+    executions: list[WorkflowExecution]
+    next_page_token: str | None = None
 
 
 class Client:
@@ -130,6 +42,9 @@ class Client:
                  metrics: Any = None) -> None:
         self.base_url = base_url
         self.namespace = namespace
+        _log.info("durable_workflow runs in this process on pyworkflow_nb's store %s; no "
+                  "server is contacted (%s is not used)", runtime.config.store_path(),
+                  base_url or "no URL")
 
     async def __aenter__(self) -> Client:
         return self
@@ -161,6 +76,35 @@ class Client:
 
     def get_workflow_handle(self, workflow_id: str) -> WorkflowHandle:
         return WorkflowHandle(workflow_id)
+
+    async def create_schedule(self, schedule_id: str, spec: schedules.ScheduleSpec,
+                              action: schedules.ScheduleAction, *,
+                              overlap_policy: str = "skip", jitter_seconds: float | None = None,
+                              paused: bool = False,
+                              note: str | None = None) -> schedules.ScheduleHandle:
+        """Create a schedule (see :mod:`.schedules`); an id in use raises
+        ``ScheduleAlreadyExists``."""
+        return await schedules.create_schedule(schedule_id, spec, action,
+                                               overlap_policy=overlap_policy,
+                                               jitter_seconds=jitter_seconds, paused=paused,
+                                               note=note)
+
+    def get_schedule_handle(self, schedule_id: str) -> schedules.ScheduleHandle:
+        return schedules.ScheduleHandle(schedule_id)
+
+    async def list_schedules(self) -> schedules.ScheduleList:
+        return await schedules.list_schedules()
+
+    async def list_workflows(self, *, workflow_type: str | None = None,
+                             status: str | None = None, page_size: int = 100,
+                             next_page_token: str | None = None) -> WorkflowList:
+        """Workflows, newest first, of one type and/or status (``running`` covers
+        sleeping, waiting and paused runs, as the SDK's status does)."""
+        rows = runtime.ensure().store.list_runs(workflow=workflow_type, limit=None)
+        executions = [WorkflowHandle.execution(row) for row in rows]
+        if status is not None:
+            executions = [e for e in executions if e.status == status]
+        return WorkflowList(executions[:page_size])
 
     async def describe_workflow(self, workflow_id: str) -> WorkflowExecution:
         return await WorkflowHandle(workflow_id).describe()

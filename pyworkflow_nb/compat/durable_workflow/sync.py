@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from ...runtime import runtime
 from .client import Client as AsyncClient
-from .client import WorkflowExecution, WorkflowHandle
+from .handles import WorkflowExecution, WorkflowHandle
 
 T = TypeVar("T")
 

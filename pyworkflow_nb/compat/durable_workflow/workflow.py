@@ -22,13 +22,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ... import messages, primitives, versioning
+from ... import replayer as native_replayer
 from ...context import require_run
 from ...definitions import ChildOptions, RetryPolicy, Workflow, source_of
 from ...definitions import workflow as native_workflow
 from ...errors import DefinitionError, FatalError, InvalidInput
 from ...errors import WorkflowFailed as NativeFailed
 from ...history.vocabulary import PARENT_CLOSE_POLICIES
-from .activity import registered
+from .activity import registered, with_heartbeat
 
 C = TypeVar("C", bound=type)
 
@@ -127,6 +128,11 @@ class WaitCondition:
 
 
 @dataclass
+class UpsertSearchAttributes:
+    attributes: dict[str, Any]
+
+
+@dataclass
 class _SideEffect:
     fn: Callable[[], Any]
 
@@ -201,6 +207,13 @@ class WorkflowContext:
                                   parent_close_policy, retry_policy, execution_timeout_seconds,
                                   run_timeout_seconds)
 
+    def upsert_search_attributes(self, attributes: dict[str, Any]) -> UpsertSearchAttributes:
+        """Set search attributes of this run (yield it); SQL reads them from its events."""
+        if not isinstance(attributes, dict) or not all(isinstance(k, str) for k in attributes):
+            raise InvalidInput(f"upsert_search_attributes takes a dict of str keys, got "
+                               f"{attributes!r}")
+        return UpsertSearchAttributes(dict(attributes))
+
     def start_timer(self, seconds: float) -> StartTimer:
         return StartTimer(seconds)
 
@@ -272,6 +285,9 @@ async def _execute(command: Any) -> Any:
                 "with @activity.defn(name=...) (and list it in the Worker's activities)")
         call = dataclasses.replace(step, policy=_policy(command.retry_policy),
                                    timeout=command.start_to_close_timeout)
+        if command.heartbeat_timeout is not None:
+            call = dataclasses.replace(call, fn=with_heartbeat(step.fn,
+                                                               command.heartbeat_timeout))
         if command.schedule_to_close_timeout is None:
             return await call(*command.arguments)
         return await asyncio.wait_for(call(*command.arguments),
@@ -288,9 +304,18 @@ async def _execute(command: Any) -> Any:
     if isinstance(command, WaitCondition):
         return await messages.wait_condition(command.predicate,
                                              timeout=command.timeout_seconds)
+    if isinstance(command, UpsertSearchAttributes):
+        require_run("upsert_search_attributes").record_value("search_attributes",
+                                                             lambda: command.attributes)
+        return None
     if isinstance(command, (CompleteWorkflow, FailWorkflow, ContinueAsNew)):
         raise _Ended(command)
-    return command  # a plain value (``yield ctx.patched(...)``) resolves to itself
+    if command is None or isinstance(command, (bool, int)):
+        return command  # ``yield ctx.patched(...)`` / ``get_version``: the value itself
+    raise InvalidInput(
+        f"the workflow yielded {command!r}, which is not a command: yield what the context "
+        "builds (ctx.schedule_activity, ctx.start_timer, ctx.start_child_workflow, "
+        "ctx.side_effect, ctx.wait_condition, ...) or a list of them")
 
 
 async def _child(command: StartChildWorkflow) -> Any:
@@ -428,6 +453,21 @@ def defn(cls: C | None = None, *, name: str | None = None) -> Any:
     return decorate if cls is None else decorate(cls)
 
 
+class Replayer:
+    """Replays recorded runs against workflow classes, offline: no store write, no activity
+    run. A history is a run id, a ``.json`` file from ``handle.export_history``, a list of
+    event dicts or a dict with an ``events`` key."""
+
+    def __init__(self, *, workflows: list[type]) -> None:
+        self._replayer = native_replayer.Replayer(workflows)
+
+    def replay(self, history: Any) -> native_replayer.ReplayVerdict:
+        """The verdict: truthy when the code fits; ``detail`` and ``error`` say where not."""
+        if isinstance(history, dict) and "events" in history:
+            history = history["events"]
+        return self._replayer.replay(history)
+
+
 def registry() -> dict[str, type]:
     """A copy of the workflow types registered in this process."""
     return dict(_WORKFLOWS)
@@ -443,9 +483,11 @@ __all__ = [
     "FailWorkflow",
     "NonRetryableError",
     "RecordSideEffect",
+    "Replayer",
     "ScheduleActivity",
     "StartChildWorkflow",
     "StartTimer",
+    "UpsertSearchAttributes",
     "WaitCondition",
     "WorkflowContext",
     "WorkflowFailure",
