@@ -551,3 +551,31 @@ def test_a_heartbeat_timeout_fails_a_stalled_attempt_which_is_retried(
                    "AND type = 'step.failed'").fetchall()
     assert error == [("activity dw-beating#1 sent no heartbeat for 0.2 s (its "
                       "heartbeat_timeout)",)]
+
+
+def test_the_sdks_metrics_recorders_count_activity_and_workflow_tasks(
+        vclient: pw.SyncClient) -> None:
+    from durable_workflow import InMemoryMetrics, PrometheusMetrics
+    from prometheus_client import CollectorRegistry
+
+    memory, registry = InMemoryMetrics(), CollectorRegistry()
+    client = Client(metrics=memory)
+    workers = [Worker(client, task_queue="default", workflows=[RetryingWorkflow],
+                      activities=[flaky]),
+               Worker(client, task_queue="default", metrics=PrometheusMetrics(registry))]
+    try:
+        handle = wait(client.start_workflow("dw-retrying", workflow_id="m-1",
+                                            input=["counted", True]))
+        vclient.skip_until_idle()
+        wait(workers[0].run_until(workflow_id="m-1", timeout=10))
+        assert wait(handle.result(timeout=10)) == "counted after 3"
+    finally:
+        for worker in workers:
+            wait(worker.stop())
+    tasks = "durable_workflow_worker_tasks"
+    assert memory.counter(tasks, task_kind="activity", outcome="failed") == 2
+    assert memory.counter(tasks, task_kind="activity", outcome="completed") == 1
+    assert memory.counter(tasks, task_kind="workflow", outcome="completed") == 1
+    assert len(memory.values("durable_workflow_worker_task_duration_seconds")) == 3
+    assert registry.get_sample_value(f"{tasks}_total", {
+        "task_kind": "activity", "task_queue": "default", "outcome": "failed"}) == 2

@@ -24,6 +24,7 @@ from .handles import (
     WorkflowNotFound,
     WorkflowTerminated,
 )
+from .metrics import InMemoryMetrics, PrometheusMetrics
 from .schedules import (
     ScheduleAction,
     ScheduleAlreadyExists,
@@ -43,7 +44,8 @@ from .workflow import (
 )
 
 __all__ = ["ActivityRetryPolicy", "ChildWorkflowFailed", "ChildWorkflowRetryPolicy", "Client",
-           "CompleteWorkflow", "ContinueAsNew", "FailWorkflow", "NonRetryableError",
+           "CompleteWorkflow", "ContinueAsNew", "FailWorkflow", "InMemoryMetrics",
+           "NonRetryableError", "PrometheusMetrics",
            "QueryFailed", "ScheduleAction", "ScheduleAlreadyExists", "ScheduleHandle",
            "ScheduleNotFound", "ScheduleSpec", "Worker", "WorkflowAlreadyStarted",
            "WorkflowCancelled", "WorkflowContext", "WorkflowExecution", "WorkflowFailed",

@@ -20,6 +20,7 @@ from .handles import (
     WorkflowHandle,
     WorkflowNotFound,
 )
+from .metrics import feed
 from .workflow import registry
 
 _log = logging.getLogger("durable_workflow.client")
@@ -42,6 +43,7 @@ class Client:
                  metrics: Any = None) -> None:
         self.base_url = base_url
         self.namespace = namespace
+        self.metrics = metrics
         _log.info("durable_workflow runs in this process on pyworkflow_nb's store %s; no "
                   "server is contacted (%s is not used)", runtime.config.store_path(),
                   base_url or "no URL")
@@ -139,6 +141,8 @@ class Worker:
         self.client = client
         self.task_queue = task_queue
         self._stopped = asyncio.Event()
+        recorder = metrics if metrics is not None else client.metrics
+        self._unfeed = feed(recorder, task_queue) if recorder is not None else None
 
     async def run_until(self, *, workflow_id: str, timeout: float | None = None) -> None:
         """Wait until ``workflow_id`` ends (or ``timeout`` seconds pass)."""
@@ -151,3 +155,6 @@ class Worker:
 
     async def stop(self) -> None:
         self._stopped.set()
+        if self._unfeed is not None:
+            self._unfeed()
+            self._unfeed = None
