@@ -1,13 +1,18 @@
 """Workflows whose recorded histories live in ``histories/`` (record_histories.py writes them).
 
-Names start with ``hist_`` so no other test module defines a workflow of the same name.
+Names start with ``hist_`` (``Hist``, ``hist-`` for the front-ends) so no other test module
+defines a workflow of the same name.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.compat import cloudflare
+from pyworkflow_nb.compat.durable_workflow import activity as dw_activity
+from pyworkflow_nb.compat.durable_workflow import workflow as dw_workflow
 
 executed: list[str] = []
 _tries: dict[str, int] = {}
@@ -119,3 +124,50 @@ async def hist_kid_flaky() -> str:
 async def hist_child_retry() -> str:
     return await pw.start_child(hist_kid_flaky, retry={"max_retries": 2, "retry_delay": "1m"},
                                 timeout="1h")
+
+
+# -- front-ends: their commands are the engine's, under the names their code gives ------------
+
+class HistCloudflare(cloudflare.WorkflowEntrypoint):
+    async def run(self, event: Any, step: Any) -> dict[str, object]:
+        @step.do()
+        async def fetch_a() -> int:
+            executed.append("fetch_a")
+            return 1
+
+        @step.do()
+        async def fetch_b() -> int:
+            executed.append("fetch_b")
+            return 2
+
+        @step.do(concurrent=True)
+        async def total(fetch_a: int, fetch_b: int) -> int:
+            return fetch_a + fetch_b
+
+        value = await total()
+        await step.sleep("wait a day", "1 day")
+        approval = await step.wait_for_event("approval", "approved", timeout="2 days")
+        return {"total": value, "by": approval["payload"]["by"]}
+
+
+@dw_activity.defn(name="hist-greet")
+async def hist_greet(name: str) -> str:
+    executed.append("hist-greet")
+    return f"hi {name}"
+
+
+@dw_workflow.defn(name="hist-generator")
+class HistGenerator:
+    def __init__(self) -> None:
+        self.approved_by: str | None = None
+
+    @dw_workflow.signal("approve")
+    def on_approve(self, by: str) -> None:
+        self.approved_by = by
+
+    def run(self, ctx: Any, name: str) -> Any:
+        greeting = yield ctx.schedule_activity("hist-greet", [name])
+        yield ctx.start_timer(60)
+        token = yield ctx.side_effect(lambda: "tok-1")
+        yield ctx.wait_condition(lambda: self.approved_by is not None)
+        return {"greeting": greeting, "token": token, "by": self.approved_by}

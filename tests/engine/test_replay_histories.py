@@ -6,9 +6,12 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from replay_workflows import (
+    HistCloudflare,
+    HistGenerator,
     executed,
     hist_a,
     hist_b,
@@ -20,6 +23,8 @@ from replay_workflows import (
 )
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.compat import cloudflare
+from pyworkflow_nb.compat.durable_workflow import workflow as dw_workflow
 from pyworkflow_nb.history import vocabulary as ev
 from pyworkflow_nb.history.files import read_history_file
 from pyworkflow_nb.store import Batch, DuckDBStore, RunRow
@@ -191,3 +196,47 @@ def test_a_history_with_a_retried_child_replays_without_running_anything(store: 
     assert [(e[3], e[5]) for e in events if e[3].startswith("child.")] == [
         ("child.started", 1), ("child.failed", 1), ("child.started", 2),
         ("child.completed", 2)]
+
+
+def test_a_cloudflare_history_replays_with_its_named_sleep_and_wait(store: Path) -> None:
+    verdict = pw.Replayer([HistCloudflare]).replay(HISTORIES / "cloudflare_completed.json")
+    assert verdict.ok, verdict.detail
+    assert executed == []  # the DAG's steps came from the history
+
+
+def test_a_renamed_cloudflare_sleep_is_a_divergence(store: Path,
+                                                   restore_definitions: None) -> None:
+    class HistCloudflare(cloudflare.WorkflowEntrypoint):  # the class, edited in its cell
+        async def run(self, event: Any, step: Any) -> object:
+            @step.do()
+            async def fetch_a() -> int:
+                return 1
+
+            @step.do()
+            async def fetch_b() -> int:
+                return 2
+
+            @step.do(concurrent=True)
+            async def total(fetch_a: int, fetch_b: int) -> int:
+                return fetch_a + fetch_b
+
+            await total()
+            await step.sleep("wait one day", "1 day")
+            return None
+
+    verdict = pw.Replayer([HistCloudflare]).replay(HISTORIES / "cloudflare_completed.json")
+    assert not verdict.ok and verdict.error is not None
+    assert (verdict.error.expected, verdict.error.actual) == (
+        "timer wait a day#1", "timer wait one day#1")
+
+
+def test_a_generator_history_replays_its_activity_timer_side_effect_and_signal(
+        store: Path) -> None:
+    verdict = dw_workflow.Replayer(workflows=[HistGenerator]).replay(
+        str(HISTORIES / "generator_completed.json"))
+    assert verdict.ok, verdict.detail
+    assert verdict.detail == "matches its history and ends completed"
+    assert executed == []
+    events = read_history_file(HISTORIES / "generator_completed.json")
+    assert [e[4] for e in events if e[4]] == [
+        "hist-greet#1", "hist-greet#1", "sleep#1", "sleep#1", "side_effect#1"]

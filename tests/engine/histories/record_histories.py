@@ -6,6 +6,7 @@ exports its history. Re-record only when the history format or a workflow change
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from replay_workflows import (  # noqa: E402
+    HistCloudflare,
     hist_child_retry,
     hist_gather,
     hist_messages,
@@ -24,6 +26,7 @@ from replay_workflows import (  # noqa: E402
 )
 
 import pyworkflow_nb as pw  # noqa: E402
+from pyworkflow_nb.compat import cloudflare, durable_workflow  # noqa: E402
 from pyworkflow_nb.definitions import registry  # noqa: E402
 
 
@@ -67,9 +70,28 @@ def main() -> None:
         c.skip("2m")
         assert kid.result() == "kid ok"
         kid.export_history(HERE / "child_retried.json")
+        record_front_ends(c)
         pw.shutdown()
         pw.use_real_clock()
     print(f"wrote histories in {HERE}")
+
+
+def record_front_ends(c: pw.SyncClient) -> None:
+    """A Cloudflare DAG with a named sleep and wait, and a generator workflow with an
+    activity, a timer, a side effect and a signal (the store is on the virtual clock)."""
+    instance = asyncio.run(cloudflare.Env(ORDER=HistCloudflare).ORDER.create(id="cf-1"))
+    c.skip("1d")
+    asyncio.run(instance.send_event(type="approved", payload={"by": "ana"}))
+    assert c.get_run("cf-1").result() == {"total": 3, "by": "ana"}
+    c.get_run("cf-1").export_history(HERE / "cloudflare_completed.json")
+    client = durable_workflow.Client()
+    asyncio.run(client.start_workflow("hist-generator", workflow_id="generator-1",
+                                      input=["bo"]))
+    c.skip("1m")
+    c.get_run("generator-1").signal("approve", "ana")
+    assert c.get_run("generator-1").result() == {"greeting": "hi bo", "token": "tok-1",
+                                                 "by": "ana"}
+    c.get_run("generator-1").export_history(HERE / "generator_completed.json")
 
 
 if __name__ == "__main__":
