@@ -3,6 +3,7 @@ that holds exactly what it held before. The next bad input found is one more row
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.compat import cloudflare
+from pyworkflow_nb.compat import durable_workflow as dw
 from pyworkflow_nb.durations import parse_duration, parse_instant
 from pyworkflow_nb.engine.scheduler import ScheduleSpec
 
@@ -26,6 +29,20 @@ async def bad_input_target(a: int, b: int = 1) -> int:
 @pw.workflow
 async def bad_input_waiter() -> str:
     return str(await pw.wait_for_event("go"))
+
+
+class BadInputEntry(cloudflare.WorkflowEntrypoint):
+    async def run(self, event: Any, step: Any) -> None:
+        return None
+
+
+@dw.workflow.defn(name="bad-input-dw")
+class BadInputGenerator:
+    def run(self, ctx: Any) -> Any:
+        yield ctx.start_timer(1)
+
+
+CF_ENV = cloudflare.Env(ENTRY=BadInputEntry)
 
 
 class World:
@@ -132,6 +149,31 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
      pw.InvalidInput, "on_metric needs a function (name, value, labels), got 'print'"),
     ("serve_metrics bad port", lambda w: pw.serve_metrics(port=70000),
      pw.InvalidInput, "serve_metrics(port=...) must be a port number 0-65535, got 70000"),
+    ("cloudflare create with a taken id",
+     lambda w: asyncio.run(CF_ENV.ENTRY.create(id=w.done.run_id)),
+     pw.InvalidInput, "already exists; choose another id, or get() it"),
+    ("cloudflare create with unknown options",
+     lambda w: asyncio.run(CF_ENV.ENTRY.create({"id": "x", "param": 1})),
+     pw.InvalidInput, "create() takes id= and params= (or one dict of them)"),
+    ("cloudflare create_batch repeating an id",
+     lambda w: asyncio.run(CF_ENV.ENTRY.create_batch([{"id": "a"}, {"id": "a"}])),
+     pw.InvalidInput, "create_batch repeats the instance id(s) a"),
+    ("durable_workflow start of an unknown type",
+     lambda w: asyncio.run(dw.Client().start_workflow("no-such-type")),
+     dw.WorkflowNotFound, "no workflow type 'no-such-type' is registered"),
+    ("durable_workflow start with a taken id",
+     lambda w: asyncio.run(dw.Client().start_workflow("bad-input-dw",
+                                                      workflow_id=w.done.run_id)),
+     dw.WorkflowAlreadyStarted, "already exists"),
+    ("durable_workflow schedule without a spec",
+     lambda w: asyncio.run(dw.Client().create_schedule(
+         "s", dw.ScheduleSpec(), dw.ScheduleAction("bad-input-dw"))),
+     pw.InvalidInput, "a ScheduleSpec needs cron_expressions or intervals"),
+    ("durable_workflow schedule with an unknown overlap",
+     lambda w: asyncio.run(dw.Client().create_schedule(
+         "s", dw.ScheduleSpec(["0 * * * *"]), dw.ScheduleAction("bad-input-dw"),
+         overlap_policy="sometimes")),
+     pw.InvalidInput, "overlap_policy must be one of skip"),
 ]
 
 
