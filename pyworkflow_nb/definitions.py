@@ -282,7 +282,7 @@ def step(fn: Any = None, /, *, name: str | None = None,
 
     def decorate(f: Any) -> Any:
         _check_function(f, "@pw.step", must_be_async=False)
-        step_name = _check_name(name or f.__name__, "step")
+        step_name = check_name(name or f.__name__, "step")
         where = f"step {step_name!r}"
         policy = _retry_policy(max_retries, retry_delay, backoff, max_delay, non_retryable,
                                where)
@@ -318,7 +318,7 @@ def workflow(fn: Any = None, /, *, name: str | None = None,
 
     def decorate(f: Any) -> Any:
         _check_function(f, "@pw.workflow", must_be_async=True)
-        wf_name = _check_name(name or f.__name__, "workflow")
+        wf_name = check_name(name or f.__name__, "workflow")
         limit = None if timeout is None else parse_duration(
             timeout, what=f"workflow {wf_name!r} timeout")
         definition: Workflow[Any, Any] = Workflow(f, wf_name, source or source_of(f),
@@ -329,7 +329,8 @@ def workflow(fn: Any = None, /, *, name: str | None = None,
     return decorate if fn is None else decorate(fn)
 
 
-def _check_name(name: Any, kind: str) -> str:
+def check_name(name: Any, kind: str) -> str:
+    """``name`` if it can name a ``kind`` (ids are ``name#n``, child runs ``parent/...``)."""
     if not isinstance(name, str) or not name.strip() or "#" in name or "/" in name:
         raise DefinitionError(
             f"invalid {kind} name {name!r}: use a non-empty string without '#' or '/'")

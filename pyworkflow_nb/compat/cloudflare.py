@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import json
 import logging
 import sys
 import types
@@ -23,7 +24,7 @@ from typing import Any, ClassVar
 
 from .. import client
 from ..context import current_step, require_run, step_attempt
-from ..definitions import RetryPolicy, Step, Workflow, source_of, workflow
+from ..definitions import RetryPolicy, Step, Workflow, check_name, source_of, workflow
 from ..durations import format_duration, parse_duration, parse_instant
 from ..errors import (
     DefinitionError,
@@ -131,12 +132,10 @@ class StepCallable:
     """What ``@step.do`` returns: awaiting a call runs the step (a step id of its own each
     call); a step that takes its result as a dependency runs it once, if it has not run."""
 
-    def __init__(self, owner: WorkflowStep, definition: Step, config: dict[str, Any],
-                 depends: list[StepCallable], needs: dict[str, StepCallable],
-                 concurrent: bool) -> None:
+    def __init__(self, owner: WorkflowStep, definition: Step, depends: list[StepCallable],
+                 needs: dict[str, StepCallable], concurrent: bool) -> None:
         self._owner = owner
         self.definition = definition
-        self.config = config
         self.depends = depends  # legacy depends=[...]: results passed in order
         self.needs = needs  # parameter name -> the step whose result it receives
         self.concurrent = concurrent
@@ -190,10 +189,8 @@ class WorkflowStep:
         def decorate(fn: Callable[..., Any]) -> StepCallable:
             if not callable(fn):
                 raise DefinitionError(f"step.do decorates a function, got {fn!r}")
-            step_name = name or fn.__name__
+            step_name = check_name(name or fn.__name__, "step")
             where = f"step {step_name!r}"
-            if not step_name.strip() or "#" in step_name or "/" in step_name:
-                raise DefinitionError(f"invalid {where}: use a name without '#' or '/'")
             resolved, policy, timeout = resolve_config(config, where)
             explicit = list(depends or [])
             for dep in explicit:
@@ -204,7 +201,7 @@ class WorkflowStep:
                      if p in self._declared}
             definition: Step[..., Any] = Step(_names_step(fn, step_name, resolved), step_name,
                                               source_of(fn), policy=policy, timeout=timeout)
-            declared = StepCallable(self, definition, resolved, explicit, needs, concurrent)
+            declared = StepCallable(self, definition, explicit, needs, concurrent)
             self._declared[fn.__name__] = declared
             return declared
 
@@ -237,13 +234,13 @@ class WorkflowStep:
         if seconds > MAX_SLEEP and not run.info().replaying:
             _log.warning("step.sleep(%r) sleeps %s: on Cloudflare a sleep is at most 365 days",
                          name, format_duration(seconds))
-        await run.sleep_until(run.clock_now() + seconds, _check_name(name, "step.sleep"))
+        await run.sleep_until(run.clock_now() + seconds, check_name(name, "step.sleep"))
 
     async def sleep_until(self, name: str, timestamp: datetime | float) -> None:
         """A durable sleep named ``name`` until a datetime or epoch seconds."""
         until = parse_instant(timestamp, what=f"step.sleep_until({name!r}) timestamp")
         await require_run("step.sleep_until()").sleep_until(
-            until, _check_name(name, "step.sleep_until"))
+            until, check_name(name, "step.sleep_until"))
 
     async def wait_for_event(self, name: str, event_type: str,
                              timeout: Any = "24 hours") -> dict[str, Any]:
@@ -254,14 +251,8 @@ class WorkflowStep:
                                f"got {event_type!r}")
         seconds = parse_duration(timeout, what=f"step.wait_for_event({name!r}) timeout")
         sent = await require_run("step.wait_for_event()").wait_for_event(
-            event_type, seconds, _check_name(name, "step.wait_for_event"))
+            event_type, seconds, check_name(name, "step.wait_for_event"))
         return {**sent, "timestamp": datetime.fromisoformat(sent["timestamp"])}
-
-
-def _check_name(name: Any, call: str) -> str:
-    if not isinstance(name, str) or not name.strip() or "#" in name or "/" in name:
-        raise InvalidInput(f"{call} needs a name (a string without '#' or '/'), got {name!r}")
-    return name
 
 
 # -- workflows ---------------------------------------------------------------------------------
@@ -315,8 +306,6 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200,
              headers: dict[str, str] | None = None) -> Response:
-        import json
-
         return cls(json.dumps(data), status, {"content-type": "application/json", **(
             headers or {})})
 

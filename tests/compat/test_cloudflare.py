@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Coroutine, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from crashing import Crash
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import cloudflare
 from pyworkflow_nb.runtime import runtime
-from pyworkflow_nb.store import DuckDBStore
 
 cloudflare.install()
 
@@ -282,32 +278,13 @@ def test_install_refuses_to_shadow_a_real_workers_package(
 
 def test_a_dag_killed_midway_recovers_without_running_a_finished_step_again(
         tmp_path: Path) -> None:
-    worker = Path(__file__).with_name("cloudflare_crash_worker.py")
-    store, marker = tmp_path / "dag.duckdb", tmp_path / "marks.txt"
-
-    def spawn(mode: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, str(worker), str(store), str(marker), mode],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    first = spawn("start")
-    deadline = time.monotonic() + 60
-    while not marker.exists() or len(marker.read_text().split()) < 8:
-        assert first.poll() is None, f"the worker ended before the kill:\n{first.stdout.read()}"
-        assert time.monotonic() < deadline, "the worker made no progress"
-        time.sleep(0.002)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    snapshot = DuckDBStore(store, read_only=True)
-    committed = {int(step.split(" ")[1].split("#")[0]) for (step,) in snapshot.sql(
-        "SELECT step FROM events WHERE run_id = 'dag' AND type = 'step.completed'").fetchall()}
-    snapshot.close()
+    crash = Crash(Path(__file__).with_name("cloudflare_crash_worker.py"),
+                  tmp_path / "dag.duckdb", tmp_path / "marks.txt")
+    crash.kill_after(8)
+    committed = {int(step.split(" ")[1].split("#")[0]) for step in crash.completed_steps("dag")}
     assert committed and len(committed) < 20, committed
-
-    second = spawn("recover")
-    out, _ = second.communicate(timeout=120)
-    assert second.returncode == 0, out
-    assert f"result {sum(range(20))}" in out
-    marks = Counter(int(line) for line in marker.read_text().split())
+    assert f"result {sum(range(20))}" in crash.recover()
+    marks = crash.marks()
     assert set(marks) == set(range(20))
     assert all(marks[i] == 1 for i in committed), "a step whose completion was committed ran again"
 

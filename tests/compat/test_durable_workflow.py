@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from crashing import Crash
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import durable_workflow as dw
 from pyworkflow_nb.runtime import runtime
-from pyworkflow_nb.store import DuckDBStore
 
 dw.install()
 
@@ -492,32 +488,13 @@ def test_schedules_created_through_the_client_fire_trigger_backfill_and_change(
 
 def test_a_workflow_killed_midway_recovers_without_running_a_finished_activity_again(
         tmp_path: Path) -> None:
-    worker = Path(__file__).with_name("durable_workflow_crash_worker.py")
-    store, marker = tmp_path / "dw.duckdb", tmp_path / "marks.txt"
-
-    def spawn(mode: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, str(worker), str(store), str(marker), mode],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    first = spawn("start")
-    deadline = time.monotonic() + 60
-    while not marker.exists() or len(marker.read_text().split()) < 8:
-        assert first.poll() is None, f"the worker ended before the kill:\n{first.stdout.read()}"
-        assert time.monotonic() < deadline, "the worker made no progress"
-        time.sleep(0.002)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    snapshot = DuckDBStore(store, read_only=True)
-    committed = {int(step.split("#")[1]) - 1 for (step,) in snapshot.sql(
-        "SELECT step FROM events WHERE run_id = 'crash' AND type = 'step.completed'").fetchall()}
-    snapshot.close()
+    crash = Crash(Path(__file__).with_name("durable_workflow_crash_worker.py"),
+                  tmp_path / "dw.duckdb", tmp_path / "marks.txt")
+    crash.kill_after(8)
+    committed = {int(step.split("#")[1]) - 1 for step in crash.completed_steps("crash")}
     assert committed and len(committed) < 30, committed
-
-    second = spawn("recover")
-    out, _ = second.communicate(timeout=120)
-    assert second.returncode == 0, out
-    assert f"result {sum(range(30))}" in out
-    marks = Counter(int(line) for line in marker.read_text().split())
+    assert f"result {sum(range(30))}" in crash.recover()
+    marks = crash.marks()
     assert set(marks) == set(range(30))
     assert all(marks[i] == 1 for i in committed), "a committed activity ran again"
     assert sum(marks.values()) - 30 <= 1  # only the activity running at the kill may run twice

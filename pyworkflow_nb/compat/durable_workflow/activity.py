@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ...context import current_step, step_attempt
-from ...definitions import Step, source_of
+from ...definitions import Step, check_name, source_of
 from ...errors import DefinitionError, InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,11 +53,7 @@ def defn(fn: Any = None, *, name: str | None = None) -> Any:
     def decorate(f: F) -> F:
         if not callable(f) or not hasattr(f, "__code__"):
             raise DefinitionError(f"@activity.defn decorates a function, got {f!r}")
-        type_name = name or f.__name__
-        if not isinstance(type_name, str) or not type_name.strip() or "#" in type_name \
-                or "/" in type_name:
-            raise DefinitionError(f"invalid activity name {type_name!r}: use a plain string "
-                                  "without '#' or '/'")
+        type_name = check_name(name or f.__name__, "activity")
         _ACTIVITIES[type_name] = Step(f, type_name, source_of(f))
         return f
 

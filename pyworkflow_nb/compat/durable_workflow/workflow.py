@@ -146,17 +146,14 @@ class WorkflowFailure(Exception):
         self.exception_type = exception_type
 
 
+@dataclass(frozen=True)
 class _NamedRetryPolicy(RetryPolicy):
     """A retry policy that also stops at errors named by type (``ValidationError``)."""
 
-    def __init__(self, policy: RetryPolicy, names: frozenset[str]) -> None:
-        super().__init__(policy.max_retries, policy.strategy, policy.delays, policy.backoff,
-                         policy.max_delay, policy.non_retryable)
-        object.__setattr__(self, "names", names)
+    names: frozenset[str] = frozenset()
 
     def retryable(self, exc: BaseException) -> bool:
-        names: frozenset[str] = getattr(self, "names")  # noqa: B009
-        return super().retryable(exc) and type(exc).__name__ not in names
+        return super().retryable(exc) and type(exc).__name__ not in self.names
 
 
 def _policy(retry: ActivityRetryPolicy | None) -> RetryPolicy:
@@ -167,13 +164,12 @@ def _policy(retry: ActivityRetryPolicy | None) -> RetryPolicy:
         raise InvalidInput(f"ActivityRetryPolicy.max_attempts must be a whole number >= 1, "
                            f"got {retry.max_attempts!r}")
     if retry.backoff_seconds:
-        policy = RetryPolicy(retry.max_attempts - 1, "fixed",
-                             tuple(float(s) for s in retry.backoff_seconds), max_delay=None)
+        strategy, delays = "fixed", tuple(float(s) for s in retry.backoff_seconds)
     else:
-        policy = RetryPolicy(retry.max_attempts - 1, "exponential",
-                             (float(retry.initial_interval_seconds),),
-                             float(retry.backoff_coefficient), retry.maximum_interval_seconds)
-    return _NamedRetryPolicy(policy, frozenset(retry.non_retryable_error_types))
+        strategy, delays = "exponential", (float(retry.initial_interval_seconds),)
+    return _NamedRetryPolicy(retry.max_attempts - 1, strategy, delays,
+                             float(retry.backoff_coefficient), retry.maximum_interval_seconds,
+                             names=frozenset(retry.non_retryable_error_types))
 
 
 # -- the context -------------------------------------------------------------------------------
