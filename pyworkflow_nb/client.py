@@ -100,13 +100,18 @@ class BaseRunHandle:
         return views["timeline"](self.run_id, self._engine())  # type: ignore[no-any-return]
 
     def _ipython_display_(self) -> None:
-        """In a kernel, the live timeline widget; elsewhere, the static timeline."""
+        """In a kernel, a live run's timeline widget, which settles into the static timeline
+        when the run ends; a finished run (or any run outside a kernel), the static timeline.
+        ``timeline()`` is the interactive widget, also for a finished run."""
         from IPython.display import display
 
-        if in_kernel():
+        if not in_kernel():
+            display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+        elif self.row().status not in ev.TERMINAL_STATUSES:
             self.timeline().show()
         else:
-            display({"text/plain": repr(self), "text/html": self._repr_html_()}, raw=True)
+            html = views["run_html"](self._engine(), self.run_id, hint=True)
+            display({"text/plain": repr(self), "text/html": html}, raw=True)
 
     def _repr_html_(self) -> str:
         return views["run_html"](self._engine(), self.run_id)  # type: ignore[no-any-return]

@@ -59,15 +59,16 @@ def text_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
                      for r in cells)
 
 
-def run_html(engine: Engine, run_id: str) -> str:
-    """A run as its static timeline (header, SVG and table), escaped.
+def run_html(engine: Engine, run_id: str, *, hint: bool = False) -> str:
+    """A run as its static timeline (header, SVG and table), escaped; ``hint`` names the
+    magic that opens the interactive one.
 
     Takes the engine rather than a handle so that live updates, which run on the engine's
     loop, never wait for the runtime's lock.
     """
     state = build_state([event_dict(e) for e in engine.events(run_id)], engine.clock.now())
     state["run"]["status"] = engine.get_row(run_id).status
-    return render_html(state)
+    return render_html(state, hint=hint)
 
 
 def run_row_dict(row: RunRow) -> dict[str, Any]:

@@ -144,10 +144,12 @@ def _seg_title(row: dict[str, Any], seg: dict[str, Any], now: float) -> str:
     return " · ".join(parts)
 
 
-def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200) -> str:
+def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200,
+                hint: bool = False) -> str:
     """The run timeline as self-contained HTML: header, inline SVG, table fallback.
 
-    Shows at most ``max_rows`` rows (the rest is counted in a note).
+    Shows at most ``max_rows`` rows (the rest is counted in a note); ``hint`` adds a line
+    naming the magic that opens the interactive timeline (for outputs in a notebook).
     """
     run = state.get("run", {})
     rows = state.get("rows", [])
@@ -264,6 +266,11 @@ def render_html(state: dict[str, Any], *, width: int = 860, max_rows: int = 200)
         more = (
             f'<div style="color:#666;margin:4px 0">… {len(rows) - len(shown)} more rows '
             f"not shown</div>"
+        )
+    if hint and run.get("run_id"):
+        more += (
+            f'<div style="color:#666;margin:4px 0">Interactive timeline (click a bar for its '
+            f"details): <code>%wf show {_e(run['run_id'])}</code></div>"
         )
     return (
         f'<div class="pw-timeline-static" style="font-family:{FONT};font-size:12px;'

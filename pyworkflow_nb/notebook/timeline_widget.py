@@ -7,6 +7,12 @@ the kernel has moved on. Clicking a bar asks for that step's full values (``deta
 a child workflow's row (and a child run's header) links to the other run, which the widget
 then shows. The protocol is described in ``timeline_data``.
 
+A widget displayed with ``show()`` is a live view: when its run ends, the display settles
+into the static final timeline (text/html only) and the widget closes, so a saved notebook
+reopened without its kernel, nbconvert and GitHub all show the run's last state. A widget
+displayed as a value (``h.timeline()``) stays interactive; at the run's end its ``state``
+trait becomes the final state, which front-ends that save widget state keep.
+
 The engine runs on its own thread: the widget reads its run and follows it from there (so
 no event falls between the read and the listener), and sends from there; view messages,
 which arrive on the kernel's thread, hop over.
@@ -77,9 +83,23 @@ class TimelineWidget(anywidget.AnyWidget):
         return self._on_event in self.engine.listeners
 
     def show(self) -> TimelineWidget:
-        """Display the widget; when the run ends, refresh the display's static fallback too."""
+        """Display the widget as a live view that settles into the static timeline at the end.
+
+        A run that is already over shows its static timeline straight away.
+        """
         self._display = display(self, display_id=True)  # type: ignore[assignment]
+        if not self.live:  # over before (or while) it was shown; _finish may settle it too
+            self._settle()
         return self
+
+    def static_bundle(self) -> dict[str, str]:
+        """The shown run's state as a widget-free display: text and static HTML."""
+        return {"text/plain": repr(self), "text/html": render_html(self._sent, hint=True)}
+
+    def _settle(self) -> None:
+        assert self._display is not None
+        self._display.update(self.static_bundle(), raw=True)
+        self.close()
 
     def show_run(self, run_id: str) -> None:
         """Show another run (a child or the parent) in this widget, live if it runs."""
@@ -130,11 +150,13 @@ class TimelineWidget(anywidget.AnyWidget):
         self.send({"type": "delta", "delta": delta})
 
     def _finish(self) -> None:
-        """The run ended: last delta, and the display's static HTML shows the final state."""
+        """The run ended: last delta; a shown view settles, a widget value keeps the final
+        state in its trait."""
         self._throttle.run_now()
         if self._display is not None:
+            self._settle()
+        else:
             self.state = self._sent
-            self._display.update(self)
 
     def _stop(self) -> None:
         if self._on_event in self.engine.listeners:

@@ -18,15 +18,17 @@ from ..history.vocabulary import WAITING_FOR_DEFINITION
 from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
-from ..sync import SyncClient
+from ..sync import SyncClient, SyncRunHandle
 from ..telemetry import metrics
 from ..timeskip import skip
 from .display import EventList, RunList, ScheduleList, VerdictList
 from .runs_table_widget import RunsTable
+from .timeline_widget import TimelineWidget
 
 USAGE = """\
 %wf runs [--status S] [--workflow W] [--limit N]   runs, newest first (a live table)
-%wf show RUN                                      a run's timeline (h = %wf show RUN: its handle)
+%wf show RUN                                      a run's interactive timeline (h = %wf show
+                                                  RUN: its handle)
 %wf events RUN                                    a run's events
 %wf send RUN EVENT [JSON]                         deliver an event (payload as JSON)
 %wf cancel RUN [REASON]                           cancel a run (its code may clean up)
@@ -145,6 +147,22 @@ def open_store() -> str:
     return store_line(resumed)
 
 
+class ShownRun(SyncRunHandle):
+    """``%wf show RUN``'s handle: it displays as the interactive timeline widget, also for
+    a finished run (a live one's still settles into the static timeline when it ends)."""
+
+    def _ipython_display_(self) -> None:
+        if not in_kernel():
+            super()._ipython_display_()
+            return
+        widget = self.timeline()
+        assert isinstance(widget, TimelineWidget)
+        if widget.live:
+            widget.show()
+        else:
+            display(widget)
+
+
 def run_wf(line: str) -> Any:
     """Execute one ``%wf`` line; returns what the cell should show."""
     args = _parse(line)
@@ -182,7 +200,7 @@ def run_wf(line: str) -> Any:
             return None
         handle = sync.get_run(args.run)
         if args.command == "show":
-            return handle
+            return ShownRun(handle.run_id)
         if args.command == "events":
             return EventList(handle.events())
         if args.command == "fork":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -49,8 +50,9 @@ def _free_port() -> int:
 class Lab:
     """A JupyterLab server on 127.0.0.1 serving ``root``, with a token."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, settings: dict[str, dict[str, Any]] | None = None) -> None:
         self.root = root
+        self.settings = settings or {}  # e.g. {"@jupyter-widgets/jupyterlab-manager/plugin": ...}
         self.port = _free_port()
         self.token = secrets.token_hex(16)
         self.log = root.parent / "jupyterlab.log"
@@ -65,6 +67,10 @@ class Lab:
         quiet.mkdir(parents=True, exist_ok=True)
         (quiet / "notification.jupyterlab-settings").write_text(
             '{"fetchNews": "false", "checkForUpdates": false}')
+        for plugin, values in self.settings.items():
+            path = state / "settings" / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
         args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",

@@ -56,14 +56,16 @@ async def wide(n):
     for i in range(n):
         await tick(i)
     return n""",
-    # 1: a live run
-    "h = pw.SyncClient().start(pipeline, 12)\nh",
-    # 2: a finished 1,000-step run
+    # 1: a live run, which settles into its static timeline when it ends
+    "h = pw.SyncClient().start(pipeline, 12, run_id='pipe-1')\nh",
+    # 2: the same run's interactive timeline
+    "%wf show pipe-1",
+    # 3: a finished 1,000-step run
     "import json\nbig = pw.SyncClient().start(wide, 1000)\nbig.result()\n"
     "big_state_bytes = len(json.dumps(big.timeline().state))\nprint(big_state_bytes)",
-    # 3: its timeline, drawn from scratch
+    # 4: its timeline, drawn from scratch
     "big.timeline()",
-    # 4: the runs table
+    # 5: the runs table
     "pw.runs_table()",
 ]
 
@@ -90,13 +92,17 @@ def _notebook(path: Path, kernel: str) -> None:
     nbformat.write(nb, path)
 
 
+#: The setting README names for widgets that outlive their kernel (off by default in Lab).
+SAVE_WIDGET_STATE = {"@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True}}
+
+
 @pytest.fixture
 def page(tmp_path: Path, kernel_name: str) -> Any:
     browser = chromium()
     root = tmp_path / "lab"
     root.mkdir()
     _notebook(root / "timeline.ipynb", kernel_name)
-    with Lab(root).running() as lab, playwright.sync_playwright() as p:
+    with Lab(root, SAVE_WIDGET_STATE).running() as lab, playwright.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=browser, headless=True,
             args=CHROMIUM_FLAGS[1:], viewport={"width": 1280, "height": 1000})
@@ -119,6 +125,7 @@ def test_timeline_in_jupyterlab(page: Any, tmp_path: Path) -> None:
     page.evaluate(RUN_CELL, [1, True])
     live = _cell(page, 1)
     segments = live.locator(".pw-tl-seg")
+    settled = live.locator(".pw-timeline-static")
     live.locator(".pw-tl-seg, .pw-timeline-static").first.wait_for(timeout=30_000)
     if not segments.count():
         pytest.fail("JupyterLab drew the static fallback, not the widget: the ipywidgets and "
@@ -126,17 +133,24 @@ def test_timeline_in_jupyterlab(page: Any, tmp_path: Path) -> None:
                     "share/jupyter/labextensions (pip install them into the env that runs "
                     "JupyterLab)")
 
-    counts = [segments.count()]
+    counts = []
     deadline = time.monotonic() + 30
-    while "completed" not in (live.locator(".pw-tl-badge").first.text_content() or ""):
+    while not settled.count():
         assert time.monotonic() < deadline, "the run did not finish in the page"
-        page.wait_for_timeout(100)
         counts.append(segments.count())
+        page.wait_for_timeout(100)
+    counts = [c for c in counts if c]  # the last look may fall after the widget left
     grew = sorted(set(counts))
     assert len(grew) >= 3 and counts == sorted(counts), f"bars appear as the run goes: {counts}"
-    # workflow span + fetch (failed, retrying, completed) + 12 ticks + 12 sleeps; the last
-    # bars may land a frame after the badge turns
-    expect(segments).to_have_count(1 + 3 + 12 + 12, timeout=5_000)
+    expect(settled).to_contain_text("13 done / 13 total")
+    expect(settled).to_contain_text("completed")
+    assert segments.count() == 0, "the ended run's output settled into static HTML"
+
+    page.evaluate(RUN_CELL, [2, True])
+    live = _cell(page, 2)
+    segments = live.locator(".pw-tl-seg")
+    # workflow span + fetch (failed, retrying, completed) + 12 ticks + 12 sleeps
+    expect(segments).to_have_count(1 + 3 + 12 + 12, timeout=30_000)
     final = segments.count()
     assert live.locator(".pw-tl-seg--retry").count() == 1, "the retry wait is its own bar"
     assert live.locator(".pw-tl-ptext").text_content() == "13 done / 13 total"
@@ -151,11 +165,11 @@ def test_timeline_in_jupyterlab(page: Any, tmp_path: Path) -> None:
     assert live.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
     live.screenshot(path=str(shots / "timeline.png"))
 
-    page.evaluate(RUN_CELL, [2, True])
-    state_bytes = int(_cell(page, 2).locator(".jp-OutputArea-output").last.text_content())
+    page.evaluate(RUN_CELL, [3, True])
+    state_bytes = int(_cell(page, 3).locator(".jp-OutputArea-output").last.text_content())
     started = page.evaluate("performance.now()")
-    page.evaluate(RUN_CELL, [3, False])
-    big = _cell(page, 3)
+    page.evaluate(RUN_CELL, [4, False])
+    big = _cell(page, 4)
     expect(big.locator(".pw-tl-ptext")).to_have_text("1000 done / 1000 total", timeout=30_000)
     drawn = page.evaluate("performance.now()") - started
     rows = big.locator(".pw-tl-label").count()
@@ -165,11 +179,24 @@ def test_timeline_in_jupyterlab(page: Any, tmp_path: Path) -> None:
     assert state_bytes < 1_000_000, report
     assert drawn < 3_000, report  # measured 250-500 ms here; the bound only catches a regression
 
-    page.evaluate(RUN_CELL, [4, True])
-    table = _cell(page, 4)
+    page.evaluate(RUN_CELL, [5, True])
+    table = _cell(page, 5)
     table.locator(".pw-rt tbody tr").first.wait_for(timeout=30_000)
     assert table.locator(".pw-rt tbody tr").count() == 2
     table.screenshot(path=str(shots / "runs_table.png"))
     table.locator('.pw-rt button[data-action="timeline"]').last.click()
     expect(table.locator(".pw-tl-title")).to_have_text("pipeline")
     assert table.locator(".pw-tl-seg").count() == final, "the picked run's timeline, whole"
+
+    # saved, its kernel shut down, reopened: the settled output shows the run's last state,
+    # and widgets render from the state Lab saved (the setting README names)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    page.reload()
+    reopened = _cell(page, 1).locator(".pw-timeline-static")
+    reopened.wait_for(timeout=90_000)
+    expect(reopened).to_contain_text("13 done / 13 total")
+    expect(_cell(page, 2).locator(".pw-tl-ptext")).to_have_text("13 done / 13 total",
+                                                                 timeout=30_000)
+    expect(_cell(page, 4).locator(".pw-tl-ptext")).to_have_text("1000 done / 1000 total")
+    assert "model not found" not in (page.locator(".jp-Notebook").text_content() or "")

@@ -105,10 +105,32 @@ def test_timeline_follows_the_run_with_deltas_and_answers_views(tmp_path: Path,
 
         k.execute("h.send_event('go', 100)")
         k.pump(lambda: applied()["run"]["status"] == "completed")
-        k.pump(lambda: "completed" in k.displays[-1].get("text/html", ""))
-        assert k.models[widget]["state"] == applied(), "the final state is synced whole once"
+        k.pump(lambda: widget in k.closed)
+        settled = k.displays[-1]
+        assert set(settled) == {"text/plain", "text/html"}, \
+            "the shown view settles into the static timeline: no widget left to reopen"
+        assert "completed" in settled["text/html"] and "<svg" in settled["text/html"]
         k.execute("from pyworkflow_nb.runtime import runtime\n"
                   "assert h.result() == 106 and runtime.engine.listeners == []")
+
+        k.execute("h")  # a finished run: the static timeline, no widget
+        assert set(k.displays[-1]) == {"text/plain", "text/html"}
+        assert k.model_of(TIMELINE) == widget, "no new widget for a finished run"
+
+
+def test_a_timeline_widget_value_stays_interactive_with_its_final_state(
+        tmp_path: Path, kernel_name: str) -> None:
+    with widget_kernel(tmp_path, kernel_name) as k:
+        k.execute(SETUP)
+        k.execute("w = pw.SyncClient().start(waiter)\ntl = w.timeline()\ntl")
+        widget = k.model_of(TIMELINE)
+        assert "application/vnd.jupyter.widget-view+json" in k.displays[-1]
+        assert k.models[widget]["state"]["run"]["status"] in ("running", "waiting")
+        k.execute("w.send_event('go', 1)")
+        k.pump(lambda: k.models[widget]["state"]["run"]["status"] == "completed")
+        assert widget not in k.closed, "a widget value is not closed at the run's end"
+        assert k.models[widget]["state"]["rows"][-1]["status"] == "completed", \
+            "the trait holds the final state, for front-ends that save widget state"
 
 
 def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name: str) -> None:
@@ -195,16 +217,17 @@ def test_a_long_pw_run_in_a_cell_shows_its_progress(tmp_path: Path, kernel_name:
             "a quick run shows nothing"
         k.execute("print(pw.run(fan, 8, 0.2))")  # ~1.6 s: over PROGRESS_AFTER
         assert k.printed[-1].strip() == "8"
-        shown = k.models[k.model_of(TIMELINE)]["state"]
-        assert shown["progress"] == {"done": 8, "failed": 0, "total": 8}
-        assert shown["run"]["status"] == "completed"
+        widget = k.model_of(TIMELINE)
+        k.pump(lambda: widget in k.closed)
+        assert set(k.displays[-1]) == {"text/plain", "text/html"}, "settled at the end"
         assert "8 done / 8 total" in k.displays[-1]["text/html"]
+        assert "completed" in k.displays[-1]["text/html"]
 
 
 def test_the_timeline_opens_child_runs_and_goes_back(tmp_path: Path, kernel_name: str) -> None:
     with widget_kernel(tmp_path, kernel_name) as k:
         k.execute(SETUP)
-        k.execute("p = pw.SyncClient().start(parent); p.result(); p")
+        k.execute("p = pw.SyncClient().start(parent); p.result(); p.timeline()")
         widget = k.model_of(TIMELINE)
         state = k.models[widget]["state"]
         children = [r for r in state["rows"] if r["kind"] == "child"]

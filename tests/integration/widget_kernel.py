@@ -18,6 +18,7 @@ class WidgetKernel:
         self.kc = kc
         self.models: dict[str, dict[str, Any]] = {}  # comm id -> latest synced state
         self.custom: list[tuple[str, Any]] = []  # (comm id, content) in arrival order
+        self.closed: set[str] = set()  # comm ids the kernel closed
         self.displays: list[dict[str, Any]] = []  # display / update_display data
         self.printed: list[str] = []  # stream output
         self._idle: set[str] = set()  # requests the kernel has finished
@@ -41,6 +42,8 @@ class WidgetKernel:
         kind, content = msg["msg_type"], msg["content"]
         if kind == "comm_open":
             self.models[content["comm_id"]] = dict(content["data"]["state"])
+        elif kind == "comm_close":
+            self.closed.add(content["comm_id"])
         elif kind == "comm_msg":
             data = content["data"]
             if data.get("method") == "update":
