@@ -1,17 +1,17 @@
 """The run-timeline widget: an anywidget over ``extension/timeline.js`` that follows its run live.
 
 The kernel keeps the run's events and the last state it sent. On the run's events it sends
-deltas (``diff_state``), at most ten a second; the ``state`` trait is only the state the
-widget started from, so a new view says which ``seq`` it holds and gets the full state when
-the kernel has moved on. Clicking a bar asks for that step's full values (``details_for``);
-a child workflow's row (and a child run's header) links to the other run, which the widget
-then shows. The protocol is described in ``timeline_data``.
+deltas (``diff_state``), at most ten a second; the whole state reaches the ``state`` trait
+only every ``TRAIT_EVERY`` seconds, so a new view says which ``seq`` it holds and gets the
+full state when the kernel has moved on. Clicking a bar asks for that step's full values
+(``details_for``); a child workflow's row (and a child run's header) links to the other run,
+which the widget then shows. The protocol is described in ``timeline_data``.
 
 A widget displayed with ``show()`` is a live view: when its run ends, the display settles
 into the static final timeline (text/html only) and the widget closes, so a saved notebook
 reopened without its kernel, nbconvert and GitHub all show the run's last state. A widget
-displayed as a value (``h.timeline()``) stays interactive; at the run's end its ``state``
-trait becomes the final state, which front-ends that save widget state keep.
+displayed as a value (``h.timeline()``) stays interactive; its trait ends as the final
+state, and front-ends that save widget state keep the latest trait they saw.
 
 The engine runs on its own thread: the widget reads its run and follows it from there (so
 no event falls between the read and the listener), and sends from there; view messages,
@@ -42,6 +42,10 @@ from .timeline_data import build_state, details_for, diff_state
 __all__ = ["STATIC", "TimelineWidget", "with_html"]
 
 STATIC = Path(__file__).with_name("static")
+#: While a run goes, its whole state reaches the ``state`` trait at most this often (seconds),
+#: so front-ends that save widget state (nbclient, Lab's "Save Widget State Automatically")
+#: keep a recent snapshot; views get deltas in between.
+TRAIT_EVERY = 2.0
 _FINAL = frozenset(FINAL_EVENTS.values())
 
 
@@ -63,6 +67,7 @@ class TimelineWidget(anywidget.AnyWidget):
         self.engine = engine or runtime.ensure()
         self._display: DisplayHandle | None = None
         self._throttle = Throttle(self.engine.loop, self._update)
+        self._trait_sync = Throttle(self.engine.loop, self._sync_trait, interval=TRAIT_EVERY)
         self.engine.on_loop(self._open)
 
     def _open(self) -> None:
@@ -148,6 +153,11 @@ class TimelineWidget(anywidget.AnyWidget):
         delta = diff_state(self._sent, new)
         self._sent = new
         self.send({"type": "delta", "delta": delta})
+        self._trait_sync.request()
+
+    def _sync_trait(self) -> None:
+        if not self.engine.closing:
+            self.state = self._sent
 
     def _finish(self) -> None:
         """The run ended: last delta; a shown view settles, a widget value keeps the final
@@ -164,6 +174,7 @@ class TimelineWidget(anywidget.AnyWidget):
         if self._on_status in self.engine.status_listeners:
             self.engine.status_listeners.remove(self._on_status)
         self._throttle.cancel()
+        self._trait_sync.cancel()
 
     def close(self) -> None:
         """Stop following the run and close the widget's views."""

@@ -70,7 +70,7 @@ def test_timeline_follows_the_run_with_deltas_and_answers_views(tmp_path: Path,
         widget = k.model_of(TIMELINE)
         assert "application/vnd.jupyter.widget-view+json" in k.displays[-1]
         assert "<svg" in k.displays[-1]["text/html"], "static fallback for pages without widgets"
-        state = copy.deepcopy(k.models[widget]["state"])
+        state = copy.deepcopy(k.opened[widget]["state"])
         seen = 0
 
         def applied() -> dict:
@@ -122,11 +122,16 @@ def test_a_timeline_widget_value_stays_interactive_with_its_final_state(
         tmp_path: Path, kernel_name: str) -> None:
     with widget_kernel(tmp_path, kernel_name) as k:
         k.execute(SETUP)
-        k.execute("w = pw.SyncClient().start(waiter)\ntl = w.timeline()\ntl")
+        k.execute("w = pw.SyncClient().start(fan, 8, 0.5)\ntl = w.timeline()\ntl")
         widget = k.model_of(TIMELINE)
         assert "application/vnd.jupyter.widget-view+json" in k.displays[-1]
-        assert k.models[widget]["state"]["run"]["status"] in ("running", "waiting")
-        k.execute("w.send_event('go', 1)")
+
+        def trait() -> dict:
+            return k.models[widget]["state"]  # type: ignore[no-any-return]
+
+        k.pump(lambda: 2 <= trait()["progress"]["done"] < 8, timeout=10)
+        assert trait()["run"]["status"] != "completed", \
+            "the trait follows the live run (for saved widget state), not only its start"
         k.pump(lambda: k.models[widget]["state"]["run"]["status"] == "completed")
         assert widget not in k.closed, "a widget value is not closed at the run's end"
         assert k.models[widget]["state"]["rows"][-1]["status"] == "completed", \
@@ -199,7 +204,7 @@ def test_the_timeline_gets_its_deltas_while_a_cell_blocks(tmp_path: Path,
         k.execute(SETUP)
         k.execute("h = pw.SyncClient().start(fan, 4, 0.1)\nh")
         widget = k.model_of(TIMELINE)
-        state = copy.deepcopy(k.models[widget]["state"])
+        state = copy.deepcopy(k.opened[widget]["state"])
         k.execute("import time; time.sleep(2.5)")  # the kernel's thread is busy all along
         for content in k.replies(widget, "delta"):
             assert content["delta"]["base"] == state["seq"], "deltas chain on seq"

@@ -17,6 +17,7 @@ class WidgetKernel:
     def __init__(self, kc: Any) -> None:
         self.kc = kc
         self.models: dict[str, dict[str, Any]] = {}  # comm id -> latest synced state
+        self.opened: dict[str, dict[str, Any]] = {}  # comm id -> state it was opened with
         self.custom: list[tuple[str, Any]] = []  # (comm id, content) in arrival order
         self.closed: set[str] = set()  # comm ids the kernel closed
         self.displays: list[dict[str, Any]] = []  # display / update_display data
@@ -42,6 +43,7 @@ class WidgetKernel:
         kind, content = msg["msg_type"], msg["content"]
         if kind == "comm_open":
             self.models[content["comm_id"]] = dict(content["data"]["state"])
+            self.opened[content["comm_id"]] = dict(content["data"]["state"])
         elif kind == "comm_close":
             self.closed.add(content["comm_id"])
         elif kind == "comm_msg":
