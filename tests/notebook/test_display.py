@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from ipyshell import Shell
 
@@ -38,3 +41,13 @@ def test_runs_table_refuses_a_bad_limit(shell: Shell) -> None:
     for bad in (0, -3, 2.5, True):
         with pytest.raises(pw.InvalidInput, match=r"must be an int >= 1, got"):
             pw.runs_table(limit=bad)
+
+
+def test_the_environment_ships_the_anywidget_module_vs_code_loads() -> None:
+    """VS Code's widget manager loads anywidget from the kernel environment's nbextensions
+    (README, VS Code): the anywidget we install must put it there."""
+    index = Path(sys.prefix) / "share" / "jupyter" / "nbextensions" / "anywidget" / "index.js"
+    assert index.is_file(), f"{index} is missing: VS Code would say 'No version of module " \
+        "anywidget is registered'"
+    source = index.read_text()
+    assert 'define(["@jupyter-widgets/base"]' in source and "AnyModel" in source
