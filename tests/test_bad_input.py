@@ -174,6 +174,16 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
          "s", dw.ScheduleSpec(["0 * * * *"]), dw.ScheduleAction("bad-input-dw"),
          overlap_policy="sometimes")),
      pw.InvalidInput, "overlap_policy must be one of skip"),
+    ("durable_workflow start on a blank task queue",
+     lambda w: asyncio.run(dw.Client().start_workflow("bad-input-dw", task_queue=" ")),
+     pw.InvalidInput, "start_workflow needs a task queue name (a non-empty string), got ' '"),
+    ("durable_workflow worker of no task queue",
+     lambda w: dw.Worker(dw.Client(), task_queue=None),  # type: ignore[arg-type]
+     pw.InvalidInput, "Worker needs a task queue name"),
+    ("durable_workflow schedule on a blank task queue",
+     lambda w: asyncio.run(dw.Client().create_schedule(
+         "s", dw.ScheduleSpec(["0 * * * *"]), dw.ScheduleAction("bad-input-dw", ""))),
+     pw.InvalidInput, "ScheduleAction needs a task queue name"),
 ]
 
 

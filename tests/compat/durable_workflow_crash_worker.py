@@ -13,7 +13,7 @@ STEPS = 30
 
 def main(store: str, marker: str, mode: str) -> None:
     durable_workflow.install()
-    from durable_workflow import Client, activity, workflow
+    from durable_workflow import Client, Worker, activity, workflow
 
     @activity.defn(name="mark")
     async def mark(i: int) -> int:
@@ -31,6 +31,7 @@ def main(store: str, marker: str, mode: str) -> None:
             return total
 
     pw.configure(store=store)
+    Worker(Client(), task_queue="default")
     if mode == "start":
         asyncio.run(Client().start_workflow("marking", workflow_id="crash", input=[STEPS]))
     print("result", pw.SyncClient().get_run("crash").result(timeout=60), flush=True)

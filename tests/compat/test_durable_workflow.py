@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from crashing import Crash
+from engine.waiting import wait_status
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import durable_workflow as dw
@@ -43,11 +45,23 @@ def wait(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @pytest.fixture
-def vclient(vclient: pw.SyncClient) -> pw.SyncClient:
-    """The engine on its own thread before the short-lived loops of ``wait`` call into it."""
+def vclient(vclient: pw.SyncClient) -> Iterator[pw.SyncClient]:
+    """The engine on its own thread before the short-lived loops of ``wait`` call into it,
+    and a worker serving the "default" task queue."""
     runtime.ensure()
     TRIES.clear()
-    return vclient
+    with serving("default"):
+        yield vclient
+
+
+@contextlib.contextmanager
+def serving(queue: str) -> Iterator[Worker]:
+    """A worker of ``queue`` for the block (workflows and activities on it run)."""
+    worker = Worker(Client(), task_queue=queue)
+    try:
+        yield worker
+    finally:
+        wait(worker.stop())
 
 
 # -- the user guide's examples ---------------------------------------------------------------
@@ -97,7 +111,9 @@ class FanOutWorkflow:
         return results
 
 
-def test_the_quickstart_runs_with_no_server(vclient: pw.SyncClient) -> None:
+def test_the_quickstart_runs_with_no_server(vstore: Path) -> None:
+    runtime.ensure()
+
     async def main() -> Any:
         async with Client("http://localhost:8080") as client:
             handle = await client.start_workflow(workflow_type="dw-greeter", task_queue="default",
@@ -105,11 +121,83 @@ def test_the_quickstart_runs_with_no_server(vclient: pw.SyncClient) -> None:
             worker = Worker(client, task_queue="default", workflows=[GreeterWorkflow],
                             activities=[greet])
             await worker.run_until(workflow_id="greeting-1", timeout=30.0)
-            return await handle.result(timeout=10.0)
+            result = await handle.result(timeout=10.0)
+            await worker.stop()  # (not in the guide: the next tests start with no worker)
+            return result
 
     assert wait(main()) == {"greeting": "Hello, world!", "length": 5}
     assert pw.sql("SELECT step_id, status FROM steps WHERE run_id = 'greeting-1'").fetchall() \
         == [("greet#1", "completed")]
+    assert pw.sql("SELECT event, status FROM waits WHERE run_id = 'greeting-1'").fetchall() \
+        == [("task queue default", "received")], "started before its worker: it waited for it"
+
+
+@activity.defn(name="where")
+async def where() -> str:
+    return activity.context().info.task_queue
+
+
+@workflow.defn(name="dw-queued")
+class QueuedWorkflow:
+    def run(self, ctx, queue=None, timeout=None):
+        here = yield ctx.schedule_activity("where", [], queue=queue,
+                                           schedule_to_start_timeout=timeout)
+        return here
+
+
+def test_a_run_on_a_queue_no_worker_serves_waits_visibly_until_one_does(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    handle = wait(client.start_workflow("dw-queued", task_queue="orders", workflow_id="q-1"))
+    wait_status(vclient.get_run("q-1"), "waiting")
+    assert wait(handle.describe()).status == "running"
+    assert pw.sql("SELECT event, status FROM waits WHERE run_id = 'q-1'").fetchall() == [
+        ("task queue orders", "waiting")]
+    assert pw.sql("SELECT count(*) FROM steps WHERE run_id = 'q-1'").fetchall() == [(0,)]
+    with serving("orders") as worker:
+        assert wait(handle.result(timeout=10)) == "orders", "the activity's info names its queue"
+    [(received,)] = pw.sql("SELECT payload FROM waits WHERE run_id = 'q-1'").fetchall()
+    assert worker.worker_id in received, "the wait records which worker came"
+
+    stopped = wait(client.start_workflow("dw-queued", task_queue="orders", workflow_id="q-2"))
+    wait_status(vclient.get_run("q-2"), "waiting")  # its worker stopped: it waits again
+    with serving("orders"):
+        assert wait(stopped.result(timeout=10)) == "orders"
+
+
+def test_an_activity_waits_for_its_queue_within_its_schedule_to_start_timeout(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    late = wait(client.start_workflow("dw-queued", workflow_id="gpu-1", input=["gpu", 30]))
+    wait_status(vclient.get_run("gpu-1"), "waiting")
+    vclient.skip("31s")
+    with pytest.raises(WorkflowFailed, match=r"activity 'where' waited 30 s for a worker on "
+                                             r"task queue 'gpu'"):
+        wait(late.result(timeout=10))
+
+    in_time = wait(client.start_workflow("dw-queued", workflow_id="gpu-2", input=["gpu", 30]))
+    wait_status(vclient.get_run("gpu-2"), "waiting")
+    vclient.skip("20s")
+    with serving("gpu"):
+        assert wait(in_time.result(timeout=10)) == "gpu"
+    with serving("gpu"):  # served when scheduled: no wait at all
+        wait(wait(client.start_workflow("dw-queued", workflow_id="gpu-3",
+                                        input=["gpu", 30])).result(timeout=10))
+    assert pw.sql("SELECT count(*) FROM waits WHERE run_id = 'gpu-3'").fetchall() == [(0,)]
+
+
+def test_a_run_waiting_for_its_queue_goes_on_after_a_restart_once_a_worker_serves_it(
+        vstore: Path) -> None:
+    runtime.ensure()
+    wait(Client().start_workflow("dw-queued", task_queue="late", workflow_id="late-1"))
+    client = pw.SyncClient()
+    wait_status(client.get_run("late-1"), "waiting")
+    pw.shutdown()
+    pw.configure(store=str(vstore))
+    client.recover()
+    assert client.get_run("late-1").status() == "waiting"
+    with serving("late"):
+        assert client.get_run("late-1").result(timeout=10) == "late"
 
 
 def test_timers_skip_with_the_virtual_clock_and_lists_fan_out_in_order(
@@ -255,7 +343,8 @@ def test_signals_queries_updates_and_the_replay_safe_helpers(vclient: pw.SyncCli
         "patched": True, "approved": True, "by": "ana"}
     recorded = [r for (r,) in pw.sql("SELECT step FROM events WHERE run_id = 'approve-1' AND "
                                      "type = 'value.recorded' ORDER BY seq").fetchall()]
-    assert recorded == ["side_effect#1", "now#1", "random_seed#1", "uuid4#1", "uuid7#1"]
+    assert recorded == ["task_queue#1", "side_effect#1", "now#1", "random_seed#1", "uuid4#1",
+                        "uuid7#1"]
     verdict = pw.Replayer([ApprovalWorkflow]).replay("approve-1")
     assert verdict.ok, verdict.detail
 
@@ -270,6 +359,7 @@ class NapperWorkflow:
 
 def test_a_sleeping_run_survives_a_restart_of_the_engine(vstore: Path) -> None:
     runtime.ensure()
+    worker = Worker(Client(), task_queue="default")
     wait(Client().start_workflow("dw-napper", workflow_id="nap-1"))
     client = pw.SyncClient()
     deadline = time.monotonic() + 10
@@ -284,6 +374,7 @@ def test_a_sleeping_run_survives_a_restart_of_the_engine(vstore: Path) -> None:
                   "run_id = 'nap-1'").fetchall() == [(60,)]
     client.skip("1m")
     assert client.get_run("nap-1").result(timeout=10) == "Hello, after the nap!"
+    wait(worker.stop())
 
 
 def test_bad_calls_get_the_sdks_errors(vclient: pw.SyncClient) -> None:

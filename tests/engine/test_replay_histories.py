@@ -239,4 +239,5 @@ def test_a_generator_history_replays_its_activity_timer_side_effect_and_signal(
     assert executed == []
     events = read_history_file(HISTORIES / "generator_completed.json")
     assert [e[4] for e in events if e[4]] == [
-        "hist-greet#1", "hist-greet#1", "sleep#1", "sleep#1", "side_effect#1"]
+        "task_queue#1", "task_queue#2", "hist-greet#1", "hist-greet#1", "sleep#1", "sleep#1",
+        "side_effect#1"], "the run's and the activity's task queue checks come first"

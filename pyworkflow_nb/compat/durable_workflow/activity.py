@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from ...context import current_step, step_attempt
 from ...definitions import Step, check_name, source_of
 from ...errors import DefinitionError, InvalidInput
+from .queues import current_queue
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,7 +74,7 @@ def context() -> ActivityContext:
     if step_id is None:
         raise RuntimeError("activity.context() is only available inside a running activity")
     return ActivityContext(ActivityInfo(step_id.rpartition("#")[0], step_id,
-                                        step_attempt.get()))
+                                        step_attempt.get(), current_queue.get()))
 
 
 def with_heartbeat(fn: Callable[..., Any], timeout: float) -> Callable[..., Any]:

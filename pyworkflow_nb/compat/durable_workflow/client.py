@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from ... import client as native
 from ...errors import InvalidInput, PyWorkflowError, RunNotFound
 from ...runtime import runtime
-from . import schedules
+from . import queues, schedules
 from .handles import (
     WorkflowAlreadyStarted,
     WorkflowExecution,
@@ -24,6 +25,7 @@ from .metrics import feed
 from .workflow import registry
 
 _log = logging.getLogger("durable_workflow.client")
+_worker_log = logging.getLogger("durable_workflow.worker")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Client:
         if workflow_type not in registry():
             raise WorkflowNotFound(f"no workflow type {workflow_type!r} is registered; "
                                    "decorate its class with @workflow.defn(name=...)")
+        queues.check_queue(task_queue, "start_workflow")
         if workflow_id is not None:
             try:
                 native.get_run(workflow_id)
@@ -73,7 +76,8 @@ class Client:
                 pass
             else:
                 raise WorkflowAlreadyStarted(f"workflow {workflow_id!r} already exists")
-        handle = await native.start(workflow_type, *(input or []), run_id=workflow_id)
+        handle = await native.start(workflow_type, *(input or []), run_id=workflow_id,
+                                    task_queue=task_queue)
         return WorkflowHandle(handle.run_id)
 
     def get_workflow_handle(self, workflow_id: str) -> WorkflowHandle:
@@ -126,8 +130,9 @@ class Client:
 
 
 class Worker:
-    """Registers workflows and activities; the engine runs them in this process, so
-    ``run_until`` just waits for the workflow to end."""
+    """Serves its task queue in this process from its creation until :meth:`stop`: workflows
+    and activities on that queue run (on this engine); on a queue no worker serves, they
+    wait, visibly. ``run_until`` waits for one workflow to end, ``run`` until ``stop()``."""
 
     def __init__(self, client: Client, *, task_queue: str, workflows: Sequence[type] = (),
                  activities: Sequence[Any] = (), worker_id: str | None = None,
@@ -139,10 +144,15 @@ class Worker:
                 raise InvalidInput(f"Worker(workflows=...) takes @workflow.defn classes, got "
                                    f"{cls!r}")
         self.client = client
-        self.task_queue = task_queue
+        self.task_queue = queues.check_queue(task_queue, "Worker")
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._stopped = asyncio.Event()
         recorder = metrics if metrics is not None else client.metrics
         self._unfeed = feed(recorder, task_queue) if recorder is not None else None
+        queues.serve(task_queue, self.worker_id)
+        self._serving = True
+        _worker_log.info("worker %s serves task queue %r in this process", self.worker_id,
+                         task_queue)
 
     async def run_until(self, *, workflow_id: str, timeout: float | None = None) -> None:
         """Wait until ``workflow_id`` ends (or ``timeout`` seconds pass)."""
@@ -154,7 +164,11 @@ class Worker:
         await self._stopped.wait()
 
     async def stop(self) -> None:
+        """Stop serving the queue: new workflows and activities on it wait for a worker."""
         self._stopped.set()
+        if self._serving:
+            self._serving = False
+            queues.unserve(self.task_queue)
         if self._unfeed is not None:
             self._unfeed()
             self._unfeed = None

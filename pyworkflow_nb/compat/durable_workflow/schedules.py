@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ... import schedules as native
 from ...errors import InvalidInput
 from ...schedules import Instant
+from . import queues
 from .handles import DurableWorkflowError, WorkflowHandle
 
 T = TypeVar("T")
@@ -90,6 +91,8 @@ def _create(schedule_id: str, spec: ScheduleSpec, action: ScheduleAction, overla
         raise InvalidInput("a ScheduleSpec needs cron_expressions or intervals")
     for i, entry in enumerate(entries, 1):
         native.schedule(action.workflow_type, **entry, args=list(action.input),
+                        kwargs={"task_queue": queues.check_queue(action.task_queue,
+                                                                 "ScheduleAction")},
                         schedule_id=schedule_id if i == 1 else f"{schedule_id}~{i}",
                         overlap=_OVERLAP[overlap], jitter=jitter, timezone=spec.timezone,
                         start_at=spec.start_at, end_at=spec.end_at, paused=paused, note=note)
@@ -149,7 +152,8 @@ class ScheduleHandle:
         def change() -> None:
             handles = self._handles()
             old = [h.describe(upcoming=1) for h in handles]
-            new_action = action or ScheduleAction(old[0]["workflow"],
+            queue = old[0]["kwargs"].get("task_queue", "default")
+            new_action = action or ScheduleAction(old[0]["workflow"], queue,
                                                   input=list(old[0]["args"]))
             new_spec = spec or ScheduleSpec([d["cron"] for d in old if d.get("cron")],
                                             [d["every"] for d in old if d.get("every")],

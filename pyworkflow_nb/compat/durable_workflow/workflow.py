@@ -26,9 +26,10 @@ from ... import replayer as native_replayer
 from ...context import require_run
 from ...definitions import ChildOptions, RetryPolicy, Workflow, source_of
 from ...definitions import workflow as native_workflow
-from ...errors import DefinitionError, FatalError, InvalidInput
+from ...errors import DefinitionError, EventTimeout, FatalError, InvalidInput
 from ...errors import WorkflowFailed as NativeFailed
 from ...history.vocabulary import PARENT_CLOSE_POLICIES
+from . import queues
 from .activity import registered, with_heartbeat
 
 C = TypeVar("C", bound=type)
@@ -284,10 +285,17 @@ async def _execute(command: Any) -> Any:
         if command.heartbeat_timeout is not None:
             call = dataclasses.replace(call, fn=with_heartbeat(step.fn,
                                                                command.heartbeat_timeout))
-        if command.schedule_to_close_timeout is None:
-            return await call(*command.arguments)
-        return await asyncio.wait_for(call(*command.arguments),
-                                      command.schedule_to_close_timeout)
+        queue = queues.current_queue.get() if command.queue is None else \
+            queues.check_queue(command.queue, "ctx.schedule_activity(queue=...)")
+        await _worker_for(queue, command)
+        token = queues.current_queue.set(queue)  # the activity's info.task_queue
+        try:
+            if command.schedule_to_close_timeout is None:
+                return await call(*command.arguments)
+            return await asyncio.wait_for(call(*command.arguments),
+                                          command.schedule_to_close_timeout)
+        finally:
+            queues.current_queue.reset(token)
     if isinstance(command, StartChildWorkflow):
         return await _child(command)
     if isinstance(command, StartTimer):
@@ -314,6 +322,16 @@ async def _execute(command: Any) -> Any:
         "ctx.side_effect, ctx.wait_condition, ...) or a list of them")
 
 
+async def _worker_for(queue: str, command: ScheduleActivity) -> None:
+    """Wait until a worker serves the activity's queue, within its schedule_to_start_timeout."""
+    timeout = command.schedule_to_start_timeout
+    try:
+        await queues.await_worker(queue, timeout=timeout)
+    except EventTimeout:
+        assert timeout is not None
+        raise queues.timed_out(queue, timeout, f"activity {command.activity_type!r}") from None
+
+
 async def _child(command: StartChildWorkflow) -> Any:
     cls = _WORKFLOWS.get(command.workflow_type)
     if cls is None:
@@ -325,8 +343,11 @@ async def _child(command: StartChildWorkflow) -> Any:
                            f"{', '.join(PARENT_CLOSE_POLICIES)}, got {policy!r}")
     options = ChildOptions(policy, None if command.retry_policy is None
                            else _policy(command.retry_policy), command.execution_timeout_seconds)
+    queue = queues.current_queue.get() if command.task_queue is None else \
+        queues.check_queue(command.task_queue, "ctx.start_child_workflow(task_queue=...)")
     _, result = require_run("ctx.start_child_workflow()").call_child(
-        cls.__pw_workflow__, tuple(command.arguments), {}, options)  # type: ignore[attr-defined]
+        cls.__pw_workflow__, tuple(command.arguments),  # type: ignore[attr-defined]
+        {"task_queue": queue}, options)
     try:
         return await result
     except NativeFailed as exc:
@@ -364,7 +385,9 @@ def _finish(outcome: Any) -> Any:
             raise InvalidInput(f"ContinueAsNew names workflow type {outcome.workflow_type!r}, "
                                "which no @workflow.defn registered")
         target: Workflow[..., Any] | None = getattr(cls, "__pw_workflow__", None)
-        primitives.continue_as_new(*outcome.arguments, workflow=target)
+        queue = queues.current_queue.get() if outcome.task_queue is None else \
+            queues.check_queue(outcome.task_queue, "ContinueAsNew(task_queue=...)")
+        primitives.continue_as_new(*outcome.arguments, workflow=target, task_queue=queue)
     return outcome
 
 
@@ -433,7 +456,9 @@ def defn(cls: C | None = None, *, name: str | None = None) -> Any:
                                   "method, def run(self, ctx, *args) with yield")
         type_name = name or c.__name__
 
-        async def body(*args: Any) -> Any:
+        async def body(*args: Any, task_queue: str = "default") -> Any:
+            await queues.await_worker(task_queue)
+            queues.current_queue.set(task_queue)
             info = require_run("a durable_workflow workflow").info()
             instance = c()
             _handlers(instance)

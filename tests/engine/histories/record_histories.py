@@ -85,6 +85,7 @@ def record_front_ends(c: pw.SyncClient) -> None:
     assert c.get_run("cf-1").result() == {"total": 3, "by": "ana"}
     c.get_run("cf-1").export_history(HERE / "cloudflare_completed.json")
     client = durable_workflow.Client()
+    durable_workflow.Worker(client, task_queue="default")  # serves it from the start
     asyncio.run(client.start_workflow("hist-generator", workflow_id="generator-1",
                                       input=["bo"]))
     c.skip("1m")
