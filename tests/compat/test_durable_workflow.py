@@ -291,6 +291,61 @@ def test_complete_fail_and_continue_as_new_end_a_run_as_documented(
     assert chain[0] == "chain-1" and len(chain) == 3
 
 
+@workflow.defn(name="dw-slow")
+class SlowWorkflow:
+    def run(self, ctx, naps, again=0):
+        for _ in range(naps):
+            yield ctx.start_timer(60)
+        if again:
+            return ContinueAsNew(arguments=[naps, again - 1])
+        return "done"
+
+
+@workflow.defn(name="dw-slow-parent")
+class SlowParentWorkflow:
+    def run(self, ctx, child_timeout):
+        try:
+            yield ctx.start_child_workflow("dw-slow", [1], run_timeout_seconds=child_timeout)
+        except ChildWorkflowFailed as exc:
+            return f"child: {exc.__cause__}"
+        return "child done"
+
+
+def test_run_and_execution_timeouts_fail_a_workflow_that_runs_past_them(
+        vclient: pw.SyncClient) -> None:
+    client = Client()
+    quick = wait(client.start_workflow("dw-slow", workflow_id="quick", input=[1],
+                                       run_timeout_seconds=150))
+    slow = wait(client.start_workflow("dw-slow", workflow_id="slow", input=[3],
+                                      run_timeout_seconds=150))
+    chained = wait(client.start_workflow("dw-slow", workflow_id="chained", input=[2, 2],
+                                         execution_timeout_seconds=300,
+                                         run_timeout_seconds=200))
+    vclient.skip("10m")
+    assert wait(quick.result(timeout=10)) == "done"
+    assert pw.sql("SELECT status FROM timers WHERE run_id = 'quick' AND timer_id = "
+                  "'run timeout#1'").fetchall() == [("cancelled",)], "the ended run's timer"
+    with pytest.raises(WorkflowFailed, match=r"did not end within 150 s \(its "
+                                             r"run_timeout_seconds\)"):
+        wait(slow.result(timeout=10))
+    assert pw.sql("SELECT count(*) FROM timers WHERE run_id = 'slow' AND status = 'fired' "
+                  "AND timer_id LIKE 'sleep#%'").fetchall() == [(2,)], "stopped in its third nap"
+    with pytest.raises(WorkflowFailed, match="its execution_timeout_seconds"):
+        wait(chained.result(timeout=10))
+    chain = [h.run_id for h in pw.run_chain("chained")]
+    assert len(chain) == 3, "two runs of 120 s fit in 300 s; the third is cut at 300 s"
+    replayer = dw.workflow.Replayer(workflows=[SlowWorkflow])
+    for run_id in ("quick", "slow", chain[-1]):
+        verdict = replayer.replay(run_id)
+        assert verdict.ok, verdict.detail
+
+    parent = wait(client.start_workflow("dw-slow-parent", input=[30]))
+    vclient.skip("2m")
+    assert "within 30 s (its run_timeout_seconds)" in wait(parent.result(timeout=10))
+    with pytest.raises(pw.InvalidInput, match=r"run_timeout_seconds=...\) takes a positive"):
+        wait(client.start_workflow("dw-slow", input=[1], run_timeout_seconds=0))
+
+
 # -- determinism helpers, messages and versions ------------------------------------------------
 
 @workflow.defn(name="dw-approval")

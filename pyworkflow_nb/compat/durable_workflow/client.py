@@ -22,7 +22,7 @@ from .handles import (
     WorkflowNotFound,
 )
 from .metrics import feed
-from .workflow import registry
+from .workflow import check_timeout, registry
 
 _log = logging.getLogger("durable_workflow.client")
 _worker_log = logging.getLogger("durable_workflow.worker")
@@ -64,11 +64,20 @@ class Client:
                              execution_timeout_seconds: float | None = None,
                              run_timeout_seconds: float | None = None) -> WorkflowHandle:
         """Start ``workflow_type`` with ``input`` as its arguments; an existing
-        ``workflow_id`` raises ``WorkflowAlreadyStarted``."""
+        ``workflow_id`` raises ``WorkflowAlreadyStarted``. ``run_timeout_seconds`` bounds
+        each run, ``execution_timeout_seconds`` the whole chain of runs (continue-as-new):
+        past either, the workflow fails as timed out."""
         if workflow_type not in registry():
             raise WorkflowNotFound(f"no workflow type {workflow_type!r} is registered; "
                                    "decorate its class with @workflow.defn(name=...)")
         queues.check_queue(task_queue, "start_workflow")
+        budgets: dict[str, Any] = {}
+        if run_timeout_seconds is not None:
+            budgets["run_timeout"] = check_timeout(run_timeout_seconds,
+                                                   "start_workflow(run_timeout_seconds=...)")
+        if execution_timeout_seconds is not None:
+            budgets["execution_deadline"] = runtime.ensure().clock.now() + check_timeout(
+                execution_timeout_seconds, "start_workflow(execution_timeout_seconds=...)")
         if workflow_id is not None:
             try:
                 native.get_run(workflow_id)
@@ -77,7 +86,7 @@ class Client:
             else:
                 raise WorkflowAlreadyStarted(f"workflow {workflow_id!r} already exists")
         handle = await native.start(workflow_type, *(input or []), run_id=workflow_id,
-                                    task_queue=task_queue)
+                                    task_queue=task_queue, **budgets)
         return WorkflowHandle(handle.run_id)
 
     def get_workflow_handle(self, workflow_id: str) -> WorkflowHandle:

@@ -10,13 +10,15 @@ timeline, SQL and the virtual clock apply to these runs as to any other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import logging
 import math
 import random as _random
 import uuid as _uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -136,6 +138,18 @@ class UpsertSearchAttributes:
 @dataclass
 class _SideEffect:
     fn: Callable[[], Any]
+
+
+#: The running workflow's (run_timeout, execution_deadline), which continue-as-new carries on.
+_budgets: ContextVar[tuple[float | None, float | None]] = ContextVar(
+    "durable_workflow_budgets", default=(None, None))
+
+
+def check_timeout(value: Any, what: str) -> float:
+    """``value`` as a positive number of seconds; a clear error otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidInput(f"{what} takes a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 class WorkflowFailure(Exception):
@@ -345,9 +359,13 @@ async def _child(command: StartChildWorkflow) -> Any:
                            else _policy(command.retry_policy), command.execution_timeout_seconds)
     queue = queues.current_queue.get() if command.task_queue is None else \
         queues.check_queue(command.task_queue, "ctx.start_child_workflow(task_queue=...)")
+    kwargs: dict[str, Any] = {"task_queue": queue}
+    if command.run_timeout_seconds is not None:
+        kwargs["run_timeout"] = check_timeout(command.run_timeout_seconds,
+                                              "ctx.start_child_workflow(run_timeout_seconds=...)")
     _, result = require_run("ctx.start_child_workflow()").call_child(
         cls.__pw_workflow__, tuple(command.arguments),  # type: ignore[attr-defined]
-        {"task_queue": queue}, options)
+        kwargs, options)
     try:
         return await result
     except NativeFailed as exc:
@@ -387,7 +405,10 @@ def _finish(outcome: Any) -> Any:
         target: Workflow[..., Any] | None = getattr(cls, "__pw_workflow__", None)
         queue = queues.current_queue.get() if outcome.task_queue is None else \
             queues.check_queue(outcome.task_queue, "ContinueAsNew(task_queue=...)")
-        primitives.continue_as_new(*outcome.arguments, workflow=target, task_queue=queue)
+        run_timeout, execution_deadline = _budgets.get()
+        primitives.continue_as_new(*outcome.arguments, workflow=target, task_queue=queue,
+                                   run_timeout=run_timeout,
+                                   execution_deadline=execution_deadline)
     return outcome
 
 
@@ -456,14 +477,21 @@ def defn(cls: C | None = None, *, name: str | None = None) -> Any:
                                   "method, def run(self, ctx, *args) with yield")
         type_name = name or c.__name__
 
-        async def body(*args: Any, task_queue: str = "default") -> Any:
-            await queues.await_worker(task_queue)
-            queues.current_queue.set(task_queue)
-            info = require_run("a durable_workflow workflow").info()
-            instance = c()
-            _handlers(instance)
-            ctx = WorkflowContext(run_id=info.run_id)
-            return await _drive(instance.run(ctx, *args))
+        async def body(*args: Any, task_queue: str = "default",
+                       run_timeout: float | None = None,
+                       execution_deadline: float | None = None) -> Any:
+            run = require_run("a durable_workflow workflow")
+            info = run.info()
+            started = info.started_at or 0.0
+            budgets = [(started + run_timeout, f"{run_timeout:g} s (its run_timeout_seconds)")
+                       if run_timeout is not None else None,
+                       (execution_deadline, "its execution_timeout_seconds")
+                       if execution_deadline is not None else None]
+            deadline = min((b for b in budgets if b is not None), default=None)
+            work = _run_body(c, info.run_id, args, task_queue, run_timeout, execution_deadline)
+            if deadline is None:
+                return await work
+            return await _within(run, deadline, work)
 
         source = "\n".join(source_of(f) for f in vars(c).values() if inspect.isfunction(f))
         c.__pw_workflow__ = native_workflow(name=type_name, source=source)(  # type: ignore
@@ -472,6 +500,39 @@ def defn(cls: C | None = None, *, name: str | None = None) -> Any:
         return c
 
     return decorate if cls is None else decorate(cls)
+
+
+async def _run_body(cls: type, run_id: str, args: tuple[Any, ...], task_queue: str,
+                    run_timeout: float | None, execution_deadline: float | None) -> Any:
+    await queues.await_worker(task_queue)
+    queues.current_queue.set(task_queue)
+    _budgets.set((run_timeout, execution_deadline))
+    instance = cls()
+    _handlers(instance)
+    return await _drive(instance.run(WorkflowContext(run_id=run_id), *args))
+
+
+async def _within(run: Any, deadline: tuple[float, str], work: Coroutine[Any, Any, Any]
+                  ) -> Any:
+    """``work``, failed as a timed-out workflow once the clock reaches the deadline (a
+    durable timer named "run timeout", cancelled when the work ends first)."""
+    at, budget = deadline
+    body = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(run.sleep_until(at, "run timeout"))
+    try:
+        await asyncio.wait({body, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not body.done() and not timer.done():  # the run itself was cancelled
+            body.cancel()
+            timer.cancel()
+    if body.done():
+        timer.cancel()
+        return body.result()
+    body.cancel()
+    with contextlib.suppress(BaseException):
+        await body
+    raise WorkflowFailure(f"the workflow run timed out: it did not end within {budget}",
+                          "WorkflowTimeout")
 
 
 class Replayer:
