@@ -1,0 +1,127 @@
+"""pyworkflow-engine's ``@workflow``, ``@step``, their class forms ``Workflow`` and ``Step``,
+and ``sleep``: each is this engine's own definition, with pyworkflow's documented defaults."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ... import primitives
+from ...definitions import Step as NativeStep
+from ...definitions import Workflow as NativeWorkflow
+from ...definitions import source_of
+from ...definitions import step as native_step
+from ...definitions import workflow as native_workflow
+from ...durations import DurationLike, parse_duration
+from ...errors import DefinitionError
+
+#: pyworkflow's documented step defaults (``timeout`` is this engine's per-attempt bound).
+STEP_DEFAULTS: dict[str, Any] = {"max_retries": 3, "retry_delay": "fixed", "timeout": "60s"}
+
+
+def _step_options(name: str | None, max_retries: int, retry_delay: Any,
+                  timeout: DurationLike | None) -> dict[str, Any]:
+    return {"name": name, "max_retries": max_retries, "retry_delay": retry_delay,
+            "timeout": timeout}
+
+
+def step(fn: Any = None, /, *, name: str | None = None,
+         max_retries: int = STEP_DEFAULTS["max_retries"],
+         retry_delay: Any = STEP_DEFAULTS["retry_delay"],
+         timeout: DurationLike | None = STEP_DEFAULTS["timeout"], **_ignored: Any) -> Any:
+    """``@step()`` (or bare ``@step``): a retried unit of work whose result is recorded.
+
+    ``retry_delay`` is ``"fixed"`` (1 s between attempts), ``"exponential"`` (1 s, 2 s,
+    4 s, ...) or a duration; ``timeout`` bounds each attempt (60 s unless given).
+    """
+    options = _step_options(name, max_retries, retry_delay, timeout)
+    decorate = native_step(**options)
+    return decorate if fn is None else decorate(fn)
+
+
+def workflow(fn: Any = None, /, *, name: str | None = None,
+             max_duration: DurationLike | None = None, durable: bool | None = None,
+             **_ignored: Any) -> Any:
+    """``@workflow()`` (or bare ``@workflow``): a durable workflow.
+
+    ``max_duration`` bounds the run (it fails once the duration passes); ``durable`` is
+    accepted and always true here: every run is recorded in the store.
+    """
+    if max_duration is not None:
+        parse_duration(max_duration, what="max_duration")  # a bad value fails here, named
+    decorate = native_workflow(name=name, timeout=max_duration)
+    return decorate if fn is None else decorate(fn)
+
+
+class Step:
+    """The class form of a step: subclass it, write ``async def execute(self, ...)``, and
+    call an instance (``await FetchUser()(user_id)``). Class attributes ``name``,
+    ``max_retries``, ``retry_delay`` and ``timeout`` are its options."""
+
+    name: ClassVar[str | None] = None
+    max_retries: ClassVar[int] = STEP_DEFAULTS["max_retries"]
+    retry_delay: ClassVar[Any] = STEP_DEFAULTS["retry_delay"]
+    timeout: ClassVar[DurationLike | None] = STEP_DEFAULTS["timeout"]
+    __pw_step__: ClassVar[NativeStep[..., Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is None:
+            raise DefinitionError(f"{cls.__name__}(Step) needs an execute(self, ...) method")
+
+        @functools.wraps(execute)
+        async def run(*args: Any, **kw: Any) -> Any:
+            result = execute(cls(), *args, **kw)
+            return await result if inspect.isawaitable(result) else result
+
+        run.__name__ = cls.name or cls.__name__
+        cls.__pw_step__ = native_step(**_step_options(cls.name or cls.__name__,
+                                                      cls.max_retries, cls.retry_delay,
+                                                      cls.timeout))(run)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self).__pw_step__(*args, **kwargs)
+
+
+class Workflow:
+    """The class form of a workflow: subclass it and write ``async def run(self, ...)``;
+    ``start(MyWorkflow, ...)`` starts it. Class attributes ``name`` and ``max_duration``
+    are its options."""
+
+    name: ClassVar[str | None] = None
+    max_duration: ClassVar[DurationLike | None] = None
+    __pw_workflow__: ClassVar[NativeWorkflow[..., Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        body = cls.__dict__.get("run")
+        if body is None:
+            raise DefinitionError(f"{cls.__name__}(Workflow) needs an async run(self, ...) "
+                                  "method")
+
+        async def run(*args: Any, **kw: Any) -> Any:
+            return await body(cls(), *args, **kw)
+
+        run.__name__ = cls.name or cls.__name__
+        cls.__pw_workflow__ = native_workflow(name=cls.name or cls.__name__,
+                                              timeout=cls.max_duration,
+                                              source=source_of(body))(run)
+
+
+def native_of(target: Any) -> NativeWorkflow[..., Any]:
+    """The engine's workflow behind a ``@workflow`` function or a ``Workflow`` class."""
+    if isinstance(target, NativeWorkflow):
+        return target
+    definition = getattr(target, "__pw_workflow__", None)
+    if isinstance(definition, NativeWorkflow):
+        return definition
+    raise DefinitionError(f"start() takes a @workflow function or a Workflow subclass, got "
+                          f"{target!r}")
+
+
+sleep: Callable[..., Any] = primitives.sleep
+
+__all__ = ["Step", "Workflow", "native_of", "sleep", "step", "workflow"]

@@ -1,0 +1,226 @@
+"""pyworkflow-engine code on this engine: its decorators, sleep, start and run/event reads,
+configuration and errors, as its documentation describes them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Coroutine
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.compat import pyworkflow as compat
+from pyworkflow_nb.runtime import runtime
+
+compat.install()
+
+from pyworkflow import (  # noqa: E402
+    FatalError,
+    RetryableError,
+    RunStatus,
+    Step,
+    Workflow,
+    configure,
+    get_config,
+    get_workflow_events,
+    get_workflow_run,
+    reset_config,
+    sleep,
+    start,
+    step,
+    workflow,
+)
+from pyworkflow.storage import (  # noqa: E402
+    FileStorageBackend,
+    InMemoryStorageBackend,
+    SQLiteStorageBackend,
+)
+
+T = TypeVar("T")
+CALLS: dict[str, int] = {}
+
+
+def wait(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def vclient(vclient: pw.SyncClient) -> pw.SyncClient:
+    """The engine on its own thread before the short-lived loops of ``wait`` call into it."""
+    runtime.ensure()
+    CALLS.clear()
+    return vclient
+
+
+@step()
+async def send_welcome_email(user_id: str) -> str:
+    return f"Email sent to {user_id}"
+
+
+@step()
+async def send_tips_email(user_id: str) -> str:
+    return f"Tips sent to {user_id}"
+
+
+@workflow()
+async def onboarding_workflow(user_id: str) -> str:
+    await send_welcome_email(user_id)
+    await sleep("1d")
+    await send_tips_email(user_id)
+    return "Onboarding complete"
+
+
+def test_start_returns_once_the_run_suspends_and_a_sleep_wakes_without_celery_beat(
+        vclient: pw.SyncClient) -> None:
+    run_id = wait(start(onboarding_workflow, user_id="user_123"))
+    run = wait(get_workflow_run(run_id))
+    assert run is not None and run.status is RunStatus.SUSPENDED
+    assert run.workflow_name == "onboarding_workflow" and run.result is None
+    assert json.loads(run.input_kwargs) == {"user_id": "user_123"}
+    vclient.skip("1d")
+    assert vclient.get_run(run_id).result(timeout=10) == "Onboarding complete"
+    run = wait(get_workflow_run(run_id))
+    assert run is not None and run.status is RunStatus.COMPLETED
+    assert json.loads(run.result or "null") == "Onboarding complete"
+    assert run.completed_at is not None and run.completed_at - run.created_at >= timedelta(
+        days=1)
+    events = wait(get_workflow_events(run_id))
+    assert [e.type.value for e in events] == [
+        "workflow_started", "step_started", "step_completed", "sleep_started",
+        "sleep_completed", "step_started", "step_completed", "workflow_completed"]
+    assert [e.data["step_name"] for e in events if e.type.value == "step_completed"] == [
+        "send_welcome_email", "send_tips_email"]
+    assert [e.sequence for e in events] == sorted(e.sequence for e in events)
+    assert all(e.timestamp.tzinfo is not None for e in events)
+    assert wait(get_workflow_run("no-such-run")) is None
+
+
+@step(max_retries=3, retry_delay="30s")
+async def flaky_fixed() -> int:
+    CALLS["fixed"] = CALLS.get("fixed", 0) + 1
+    if CALLS["fixed"] < 3:
+        raise ConnectionError("upstream down")
+    return CALLS["fixed"]
+
+
+@step(max_retries=3)
+async def rate_limited() -> str:
+    CALLS["limited"] = CALLS.get("limited", 0) + 1
+    if CALLS["limited"] == 1:
+        raise RetryableError("Rate limited", retry_after="90s")
+    return "ok"
+
+
+@step()
+async def validate_input(data: dict) -> dict:
+    CALLS["validate"] = CALLS.get("validate", 0) + 1
+    if "email" not in data:
+        raise FatalError("Email is required")
+    return data
+
+
+@workflow
+async def retrying() -> list:
+    return [await flaky_fixed(), await rate_limited()]
+
+
+@workflow
+async def validating(data: dict) -> dict:
+    return await validate_input(data)
+
+
+def test_steps_retry_as_configured_and_fatal_errors_stop_at_once(
+        vclient: pw.SyncClient) -> None:
+    run_id = wait(start(retrying))
+    vclient.skip("5m")
+    assert vclient.get_run(run_id).result(timeout=10) == [3, "ok"]
+    gaps = pw.sql("SELECT step_id, attempts FROM steps WHERE run_id = ? ORDER BY step_id",
+                  params=[run_id]).fetchall()
+    assert gaps == [("flaky_fixed#1", 3), ("rate_limited#1", 2)]
+    retries = [e for e in wait(get_workflow_events(run_id)) if e.type.value == "step_retrying"]
+    waits = [e.data["retry_at"] - e.timestamp.timestamp() for e in retries]
+    assert [round(w) for w in waits] == [30, 30, 90], "fixed 30 s, then the error's 90 s"
+
+    failed = wait(start(validating, {"name": "ana"}))
+    run = wait(get_workflow_run(failed))
+    assert run is not None and run.status is RunStatus.FAILED
+    assert run.error is not None and "Email is required" in run.error
+    assert CALLS["validate"] == 1, "a FatalError is not retried"
+    assert issubclass(FatalError, compat.WorkflowError) and FatalError("x").message == "x"
+    assert RetryableError("later", retry_after="2m").get_retry_delay_seconds() == 120
+
+
+class FetchUserStep(Step):
+    name = "fetch_user_data"
+    max_retries = 5
+
+    async def execute(self, user_id: str) -> dict:
+        return {"id": user_id, "name": "Alice"}
+
+
+class GreetingWorkflow(Workflow):
+    name = "greeting"
+
+    async def run(self, user_id: str) -> str:
+        user = await FetchUserStep()(user_id)
+        await sleep(timedelta(hours=2, minutes=30))
+        await sleep(datetime(2025, 1, 2, tzinfo=timezone.utc))
+        await sleep(300)
+        await sleep("1h30m")
+        return f"hello {user['name']}"
+
+
+def test_class_forms_idempotency_and_every_sleep_form(vclient: pw.SyncClient) -> None:
+    first = wait(start(GreetingWorkflow, "u1", idempotency_key="greet-u1"))
+    again = wait(start(GreetingWorkflow, "u1", idempotency_key="greet-u1"))
+    assert first == again, "the same idempotency key returns the same run"
+    vclient.skip("2d")
+    assert vclient.get_run(first).result(timeout=10) == "hello Alice"
+    assert pw.sql("SELECT step_id FROM steps WHERE run_id = ?",
+                  params=[first]).fetchall() == [("fetch_user_data#1",)]
+    fires = [row[0] for row in pw.sql(
+        "SELECT epoch(fires_at)::BIGINT FROM timers WHERE run_id = ? ORDER BY timer_id",
+        params=[first]).fetchall()]
+    start_at = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
+    day2 = datetime(2025, 1, 2, tzinfo=timezone.utc).timestamp()
+    assert fires == [start_at + 9000, day2, day2 + 300, day2 + 300 + 5400]
+
+
+def test_configure_maps_each_storage_backend_to_a_duckdb_store(
+        vstore: Path, tmp_path: Path) -> None:
+    configure(storage=FileStorageBackend(base_path=str(tmp_path / "data")))
+    assert runtime.config.store_path() == str(tmp_path / "data" / "pyworkflow.duckdb")
+    run_id = wait(start(validating, {"email": "a@b"}))
+    assert (tmp_path / "data" / "pyworkflow.duckdb").exists()
+    configure(storage=SQLiteStorageBackend(db_path=str(tmp_path / "wf.db")))
+    assert runtime.config.store_path() == str(tmp_path / "wf.duckdb")
+    assert wait(get_workflow_run(run_id)) is None, "another store"
+    configure(storage=FileStorageBackend(base_path=str(tmp_path / "data")))
+    assert wait(get_workflow_run(run_id)) is not None, "back: the run was kept"
+    reset_config()
+    configure(storage=InMemoryStorageBackend(), default_durable=True)
+    assert runtime.config.store_path() == ":memory:"
+    assert get_config().default_durable is True
+    assert isinstance(get_config().storage, InMemoryStorageBackend)
+    with pytest.raises(pw.InvalidInput, match=r"unknown option.*celery_broker"):
+        configure(celery_broker="redis://")
+    with pytest.raises(pw.InvalidInput, match="takes a storage backend"):
+        configure(storage="memory")  # type: ignore[arg-type]
+    pw.shutdown()
+
+
+def test_install_refuses_to_shadow_a_real_pyworkflow(tmp_path: Path) -> None:
+    (tmp_path / "pyworkflow").mkdir()
+    (tmp_path / "pyworkflow" / "__init__.py").write_text("")
+    code = ("from pyworkflow_nb.compat import pyworkflow\n"
+            "try:\n    pyworkflow.install()\nexcept Exception as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": str(tmp_path),
+                                                     "PATH": "/usr/bin:/bin"})
+    assert "will not shadow it" in out.stdout, out.stdout + out.stderr
