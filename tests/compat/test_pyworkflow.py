@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from crashing import Crash
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import pyworkflow as compat
@@ -20,19 +21,34 @@ from pyworkflow_nb.runtime import runtime
 
 compat.install()
 
+from pydantic import BaseModel, ValidationError  # noqa: E402
 from pyworkflow import (  # noqa: E402
+    CancellationError,
+    ChildWorkflowFailedError,
     FatalError,
+    HookAlreadyReceivedError,
+    HookExpiredError,
+    HookNotFoundError,
+    InvalidTokenError,
     RetryableError,
     RunStatus,
     Step,
     Workflow,
+    cancel_workflow,
     configure,
+    continue_as_new,
+    define_hook,
     get_config,
+    get_workflow_chain,
     get_workflow_events,
     get_workflow_run,
+    get_workflow_run_by_idempotency_key,
+    hook,
     reset_config,
+    resume_hook,
     sleep,
     start,
+    start_child_workflow,
     step,
     workflow,
 )
@@ -213,6 +229,150 @@ def test_configure_maps_each_storage_backend_to_a_duckdb_store(
     with pytest.raises(pw.InvalidInput, match="takes a storage backend"):
         configure(storage="memory")  # type: ignore[arg-type]
     pw.shutdown()
+
+
+class ApprovalPayload(BaseModel):
+    approved: bool
+    reviewer: str
+    comments: str | None = None
+
+
+approval_hook = define_hook("manager_approval", ApprovalPayload)
+created_tokens: list[str] = []
+
+
+@step()
+async def prepare_order(order_id: str) -> dict:
+    return {"order_id": order_id}
+
+
+@workflow()
+async def approval_workflow(order_id: str) -> dict:
+    order = await prepare_order(order_id)
+
+    async def on_hook_created(token: str) -> None:
+        created_tokens.append(token)
+
+    approval: ApprovalPayload = await approval_hook(timeout="7d", on_created=on_hook_created)
+    note = await hook("note", timeout="1h")
+    return {**order, "approved": approval.approved, "by": approval.reviewer, "note": note}
+
+
+def test_hooks_wait_for_their_token_validate_typed_payloads_and_expire(
+        vclient: pw.SyncClient) -> None:
+    created_tokens.clear()
+    run_id = wait(start(approval_workflow, "ORD-1"))
+    assert wait(get_workflow_run(run_id)).status is RunStatus.SUSPENDED  # type: ignore[union-attr]
+    assert created_tokens == [f"{run_id}:hook_manager_approval_1"], "on_created got the token"
+    with pytest.raises(ValidationError):
+        wait(resume_hook(created_tokens[0], {"approved": "maybe"}))
+    result = wait(resume_hook(created_tokens[0], {"approved": True, "reviewer": "ana"}))
+    assert result.success and result.hook_id == "hook_manager_approval_1"
+    with pytest.raises(HookAlreadyReceivedError):
+        wait(resume_hook(created_tokens[0], {"approved": True, "reviewer": "bo"}))
+    waits = pw.sql("SELECT event, status FROM waits WHERE run_id = ? ORDER BY started_at",
+                   params=[run_id]).fetchall()
+    assert waits[0] == ("hook_manager_approval_1", "received"), "a hook is a wait in SQL"
+    wait(resume_hook(f"{run_id}:hook_note_1", "ship it"))
+    assert vclient.get_run(run_id).result(timeout=10) == {
+        "order_id": "ORD-1", "approved": True, "by": "ana", "note": "ship it"}
+    assert created_tokens == [f"{run_id}:hook_manager_approval_1"], "not called again"
+    kinds = [e.type.value for e in wait(get_workflow_events(run_id))]
+    assert kinds.count("hook_created") == 2 and kinds.count("hook_received") == 2
+
+    late = wait(start(approval_workflow, "ORD-2"))
+    vclient.skip("8d")
+    with pytest.raises(pw.WorkflowFailed) as failed:
+        vclient.get_run(late).result(timeout=10)
+    assert isinstance(failed.value.__cause__, HookExpiredError)
+    with pytest.raises(HookExpiredError):
+        wait(resume_hook(f"{late}:hook_manager_approval_1", {"approved": True,
+                                                             "reviewer": "x"}))
+    with pytest.raises(HookNotFoundError):
+        wait(resume_hook(f"{late}:hook_other_1", {}))
+    with pytest.raises(InvalidTokenError):
+        wait(resume_hook("no-colon-here", {}))
+
+
+@workflow()
+async def child_task(n: int) -> int:
+    if n < 0:
+        raise FatalError("negative")
+    await sleep("1m")
+    return n * 10
+
+
+@workflow()
+async def parent_workflow(n: int) -> dict:
+    waited = await start_child_workflow(child_task, n)
+    handle = await start_child_workflow(child_task, n + 1, wait_for_completion=False)
+    assert await handle.is_running()
+    later = await handle.result()
+    try:
+        await start_child_workflow(child_task, -1)
+    except ChildWorkflowFailedError as exc:
+        failed = (exc.child_workflow_name, exc.error)
+    return {"waited": waited, "later": later, "failed": failed}
+
+
+@workflow()
+async def countdown(n: int) -> str:
+    await sleep("1h")
+    if n > 0:
+        continue_as_new(n - 1)
+    return "liftoff"
+
+
+CLEANED: list[str] = []
+
+
+@workflow()
+async def cancellable() -> str:
+    try:
+        await sleep("1d")
+    except CancellationError as exc:
+        CLEANED.append(f"released inventory: {exc.reason}")
+        raise
+    return "not reached"
+
+
+def test_children_continue_as_new_and_cancellation(vclient: pw.SyncClient) -> None:
+    parent = wait(start(parent_workflow, 2, idempotency_key="parent-2"))
+    vclient.skip("5m")
+    assert vclient.get_run(parent).result(timeout=10) == {
+        "waited": 20, "later": 30, "failed": ("child_task", "negative")}
+    found = wait(get_workflow_run_by_idempotency_key("parent-2"))
+    assert found is not None and found.run_id == parent
+    assert wait(get_workflow_run_by_idempotency_key("nope")) is None
+    children = pw.sql("SELECT count(*) FROM runs WHERE parent_run_id = ?",
+                      params=[parent]).fetchall()
+    assert children == [(3,)]
+
+    first = wait(start(countdown, 2))
+    vclient.skip("4h")
+    chain = wait(get_workflow_chain(first))
+    assert [r.status for r in chain] == [RunStatus.CONTINUED_AS_NEW] * 2 + [RunStatus.COMPLETED]
+    assert json.loads(chain[-1].result or "null") == "liftoff"
+
+    CLEANED.clear()
+    doomed = wait(start(cancellable))
+    assert wait(cancel_workflow(doomed, reason="customer left", wait=True, timeout=10)) is True
+    assert CLEANED == ["released inventory: customer left"], "caught, with the reason"
+    assert wait(get_workflow_run(doomed)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
+    assert wait(cancel_workflow(doomed)) is False, "already ended"
+
+
+def test_a_child_chain_and_a_waiting_hook_survive_kill_9(tmp_path: Path) -> None:
+    crash = Crash(Path(__file__).with_name("pyworkflow_crash_worker.py"),
+                  tmp_path / "pyworkflow.duckdb", tmp_path / "marks.txt")
+    crash.kill_after(8)
+    committed = {int(value) for (value,) in crash.sql(
+        "SELECT data ->> 'result' FROM events WHERE type = 'step.completed'")}
+    assert committed and len(committed) < 20, committed
+    assert f"result {sum(range(20)) + 100}" in crash.recover()
+    marks = crash.marks()
+    assert set(marks) == set(range(20))
+    assert all(marks[i] == 1 for i in committed), "a step whose completion was committed ran again"
 
 
 def test_install_refuses_to_shadow_a_real_pyworkflow(tmp_path: Path) -> None:

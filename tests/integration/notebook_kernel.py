@@ -41,13 +41,17 @@ def text(cell: Any) -> str:
     """Every output of a cell as one string (streams, plain text and HTML)."""
     parts = []
     for out in cell.get("outputs", []):
-        if out["output_type"] == "stream":
+        if out["output_type"] == "stream":  # a print may arrive in several stream messages
             parts.append(out["text"])
-        elif "data" in out:
-            parts.extend(str(out["data"].get(k, "")) for k in ("text/plain", "text/html"))
+            continue
+        if "data" in out:
+            piece = "\n".join(str(out["data"].get(k, "")) for k in ("text/plain", "text/html"))
         elif out["output_type"] == "error":
-            parts.append("\n".join(out["traceback"]))
-    return "\n".join(parts)
+            piece = "\n".join(out["traceback"])
+        else:
+            continue
+        parts.append(piece if piece.endswith("\n") else piece + "\n")
+    return "".join(parts)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -2,8 +2,9 @@
 Redis or Beat (its sleeps wake and its retries run in this process).
 
 ``install()`` makes ``import pyworkflow`` (and ``pyworkflow.storage``) resolve here. This
-slice covers workflows and steps (decorators and class forms), ``sleep``, ``start``, reading
-runs and events back, configuration and storage, and the error classes.
+front-end covers workflows and steps (decorators and class forms), ``sleep``, hooks, child
+workflows, continue-as-new, cancellation, ``start`` and reading runs, chains and events back,
+configuration and storage, and the error classes.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ import sys
 
 from ...errors import PyWorkflowError
 from . import storage
+from .children import (
+    ChildWorkflowError,
+    ChildWorkflowFailedError,
+    ChildWorkflowHandle,
+    start_child_workflow,
+)
 from .config import PyWorkflowConfig, configure, get_config, reset_config
 from .definitions import Step, Workflow, sleep, step, workflow
 from .errors import (
+    CancellationError,
     ContextError,
     FatalError,
     RetryableError,
@@ -24,13 +32,28 @@ from .errors import (
     WorkflowError,
     WorkflowNotFoundError,
 )
+from .hooks import (
+    HookAlreadyReceivedError,
+    HookExpiredError,
+    HookNotFoundError,
+    InvalidTokenError,
+    ResumeResult,
+    TypedHook,
+    define_hook,
+    hook,
+    resume_hook,
+)
 from .runs import (
     Event,
     EventType,
     RunStatus,
     WorkflowRun,
+    cancel_workflow,
+    continue_as_new,
+    get_workflow_chain,
     get_workflow_events,
     get_workflow_run,
+    get_workflow_run_by_idempotency_key,
     start,
 )
 
@@ -55,8 +78,14 @@ def install() -> None:
     sys.modules["pyworkflow.storage"] = storage
 
 
-__all__ = ["ContextError", "Event", "EventType", "FatalError", "PyWorkflowConfig",
-           "RetryableError", "RunStatus", "Step", "Workflow", "WorkflowAlreadyRunningError",
-           "WorkflowError", "WorkflowNotFoundError", "WorkflowRun", "configure", "get_config",
-           "get_logger", "get_workflow_events", "get_workflow_run", "install", "reset_config",
-           "sleep", "start", "step", "storage", "workflow"]
+__all__ = ["CancellationError", "ChildWorkflowError", "ChildWorkflowFailedError",
+           "ChildWorkflowHandle", "ContextError", "Event", "EventType", "FatalError",
+           "HookAlreadyReceivedError", "HookExpiredError", "HookNotFoundError",
+           "InvalidTokenError", "PyWorkflowConfig", "ResumeResult", "RetryableError",
+           "RunStatus", "Step", "TypedHook", "Workflow", "WorkflowAlreadyRunningError",
+           "WorkflowError", "WorkflowNotFoundError", "WorkflowRun", "cancel_workflow",
+           "configure", "continue_as_new", "define_hook", "get_config", "get_logger",
+           "get_workflow_chain", "get_workflow_events", "get_workflow_run",
+           "get_workflow_run_by_idempotency_key", "hook", "install", "reset_config",
+           "resume_hook", "sleep", "start", "start_child_workflow", "step", "storage",
+           "workflow"]

@@ -3,12 +3,14 @@ and ``sleep``: each is this engine's own definition, with pyworkflow's documente
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 
 from ... import primitives
+from ...context import current_run, current_step
 from ...definitions import Step as NativeStep
 from ...definitions import Workflow as NativeWorkflow
 from ...definitions import source_of
@@ -16,6 +18,9 @@ from ...definitions import step as native_step
 from ...definitions import workflow as native_workflow
 from ...durations import DurationLike, parse_duration
 from ...errors import DefinitionError
+from .errors import CancellationError
+
+T = TypeVar("T")
 
 #: pyworkflow's documented step defaults (``timeout`` is this engine's per-attempt bound).
 STEP_DEFAULTS: dict[str, Any] = {"max_retries": 3, "retry_delay": "fixed", "timeout": "60s"}
@@ -25,6 +30,50 @@ def _step_options(name: str | None, max_retries: int, retry_delay: Any,
                   timeout: DurationLike | None) -> dict[str, Any]:
     return {"name": name, "max_retries": max_retries, "retry_delay": retry_delay,
             "timeout": timeout}
+
+
+async def checkpoint(awaitable: Awaitable[T]) -> T:
+    """``awaitable``, with the run's cancellation raised as pyworkflow's
+    ``CancellationError`` (carrying the reason)."""
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        run = current_run.get()
+        if run is not None and getattr(run, "cancel_requested", False):
+            raise CancellationError(reason=getattr(run, "cancel_reason", None)) from None
+        raise
+
+
+def _cancellable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a workflow body whose ``CancellationError`` (re-raised after clean-up) ends
+    the run as cancelled, as this engine's ``asyncio.CancelledError`` does."""
+
+    @functools.wraps(fn)
+    async def body(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except CancellationError as exc:
+            run = current_run.get()
+            if run is not None and getattr(run, "cancel_requested", False):
+                raise asyncio.CancelledError(str(exc)) from exc
+            raise
+
+    return body
+
+
+class StepFunction:
+    """A ``@step`` as pyworkflow code calls it: this engine's step, whose await raises the
+    run's cancellation as ``CancellationError``. ``__pw_step__`` is the engine's step."""
+
+    def __init__(self, definition: NativeStep[..., Any]) -> None:
+        self.__pw_step__ = definition
+        functools.update_wrapper(self, definition.fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        call = self.__pw_step__(*args, **kwargs)
+        if current_run.get() is None or current_step.get() is not None:
+            return call  # outside a workflow a step is its function
+        return checkpoint(call)
 
 
 def step(fn: Any = None, /, *, name: str | None = None,
@@ -37,7 +86,10 @@ def step(fn: Any = None, /, *, name: str | None = None,
     4 s, ...) or a duration; ``timeout`` bounds each attempt (60 s unless given).
     """
     options = _step_options(name, max_retries, retry_delay, timeout)
-    decorate = native_step(**options)
+
+    def decorate(f: Callable[..., Any]) -> StepFunction:
+        return StepFunction(native_step(**options)(f))
+
     return decorate if fn is None else decorate(fn)
 
 
@@ -51,7 +103,13 @@ def workflow(fn: Any = None, /, *, name: str | None = None,
     """
     if max_duration is not None:
         parse_duration(max_duration, what="max_duration")  # a bad value fails here, named
-    decorate = native_workflow(name=name, timeout=max_duration)
+
+    def decorate(f: Callable[..., Any]) -> NativeWorkflow[..., Any]:
+        if not inspect.iscoroutinefunction(f):
+            raise DefinitionError(f"@workflow decorates an async def, got {f!r}")
+        return native_workflow(name=name or f.__name__, timeout=max_duration,
+                               source=source_of(f))(_cancellable(f))
+
     return decorate if fn is None else decorate(fn)
 
 
@@ -83,7 +141,10 @@ class Step:
                                                       cls.timeout))(run)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return type(self).__pw_step__(*args, **kwargs)
+        call = type(self).__pw_step__(*args, **kwargs)
+        if current_run.get() is None or current_step.get() is not None:
+            return call
+        return checkpoint(call)
 
 
 class Workflow:
@@ -108,7 +169,7 @@ class Workflow:
         run.__name__ = cls.name or cls.__name__
         cls.__pw_workflow__ = native_workflow(name=cls.name or cls.__name__,
                                               timeout=cls.max_duration,
-                                              source=source_of(body))(run)
+                                              source=source_of(body))(_cancellable(run))
 
 
 def native_of(target: Any) -> NativeWorkflow[..., Any]:
@@ -122,6 +183,10 @@ def native_of(target: Any) -> NativeWorkflow[..., Any]:
                           f"{target!r}")
 
 
-sleep: Callable[..., Any] = primitives.sleep
+async def sleep(duration: Any) -> None:
+    """Sleep durably: a duration string (``"1h30m"``), seconds, a ``timedelta``, or a
+    ``datetime`` to sleep until."""
+    await checkpoint(primitives.sleep(duration))
 
-__all__ = ["Step", "Workflow", "native_of", "sleep", "step", "workflow"]
+__all__ = ["Step", "StepFunction", "Workflow", "checkpoint", "native_of", "sleep", "step",
+           "workflow"]

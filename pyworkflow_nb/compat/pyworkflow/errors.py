@@ -45,6 +45,17 @@ class RetryableError(WorkflowError, native.RetryableError):
         return int(parse_duration(self.retry_after, what="retry_after"))
 
 
+class CancellationError(WorkflowError):
+    """The workflow was cancelled (``cancel_workflow``): raised at the step, sleep, hook or
+    child the workflow was awaiting; catch it to clean up, then re-raise."""
+
+    def __init__(self, message: str = "Workflow was cancelled", reason: str | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
 class WorkflowNotFoundError(WorkflowError):
     """No workflow run (or no registered workflow) has this id or name."""
 
@@ -63,5 +74,5 @@ class ContextError(WorkflowError):
     """A workflow-only call made outside a running workflow."""
 
 
-__all__ = ["ContextError", "FatalError", "RetryableError", "WorkflowAlreadyRunningError",
-           "WorkflowError", "WorkflowNotFoundError"]
+__all__ = ["CancellationError", "ContextError", "FatalError", "RetryableError",
+           "WorkflowAlreadyRunningError", "WorkflowError", "WorkflowNotFoundError"]

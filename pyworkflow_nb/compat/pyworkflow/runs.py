@@ -5,19 +5,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from ... import client as native
-from ...errors import RunNotFound
+from ... import primitives
+from ...errors import PyWorkflowError, RunNotFound
 from ...history import vocabulary as ev
 from ...runtime import runtime
 from ...serde import decode
 from ...store import EventRow, RunRow
 from .definitions import native_of
+from .errors import WorkflowNotFoundError
 
 
 class RunStatus(Enum):
@@ -223,5 +226,49 @@ async def get_workflow_events(run_id: str) -> list[Event]:
     return [e for e in (_event(raw) for raw in handle.events()) if e is not None]
 
 
-__all__ = ["Event", "EventType", "RunStatus", "WorkflowRun", "get_workflow_events",
-           "get_workflow_run", "start"]
+async def get_workflow_run_by_idempotency_key(idempotency_key: str) -> WorkflowRun | None:
+    """The newest run started with ``idempotency_key``; ``None`` when there is none."""
+    engine = runtime.ensure(asyncio.get_running_loop())
+    found = engine.store.sql("SELECT run_id FROM runs WHERE idempotency_key = ? ORDER BY "
+                             "created_at DESC LIMIT 1", [idempotency_key]).fetchall()
+    return WorkflowRun.from_row(engine.get_row(found[0][0])) if found else None
+
+
+async def get_workflow_chain(run_id: str) -> list[WorkflowRun]:
+    """The runs of ``run_id``'s continue-as-new chain, first to last."""
+    engine = runtime.ensure(asyncio.get_running_loop())
+    try:
+        chain = native.run_chain(run_id)
+    except RunNotFound:
+        raise WorkflowNotFoundError(run_id) from None
+    return [WorkflowRun.from_row(engine.get_row(h.run_id)) for h in chain]
+
+
+def continue_as_new(*args: Any, **kwargs: Any) -> NoReturn:
+    """End this run and start the next of its chain with these arguments (fresh history)."""
+    primitives.continue_as_new(*args, **kwargs)
+
+
+async def cancel_workflow(run_id: str, reason: str | None = None, wait: bool = False,
+                          timeout: float | None = None) -> bool:
+    """Ask the run to cancel (its ``except CancellationError`` blocks run); ``False`` when it
+    had ended already. ``wait`` returns once it has ended (``TimeoutError`` past
+    ``timeout`` seconds)."""
+    engine = runtime.ensure(asyncio.get_running_loop())
+    try:
+        row = engine.get_row(run_id)
+    except RunNotFound:
+        raise WorkflowNotFoundError(run_id) from None
+    if row.finished:
+        return False
+    handle = native.RunHandle(run_id)
+    await handle.cancel(reason)
+    if wait:
+        with contextlib.suppress(PyWorkflowError):  # ended: cancelled, or failed cleaning up
+            await handle.result(timeout=timeout)
+    return True
+
+
+__all__ = ["Event", "EventType", "RunStatus", "WorkflowRun", "cancel_workflow",
+           "continue_as_new", "get_workflow_chain", "get_workflow_events", "get_workflow_run",
+           "get_workflow_run_by_idempotency_key", "start"]
