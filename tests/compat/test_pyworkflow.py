@@ -23,6 +23,7 @@ compat.install()
 
 from pydantic import BaseModel, ValidationError  # noqa: E402
 from pyworkflow import (  # noqa: E402
+    CalendarSpec,
     CancellationError,
     ChildWorkflowFailedError,
     FatalError,
@@ -30,26 +31,41 @@ from pyworkflow import (  # noqa: E402
     HookExpiredError,
     HookNotFoundError,
     InvalidTokenError,
+    OverlapPolicy,
     RetryableError,
     RunStatus,
+    ScheduleNotFoundError,
+    ScheduleSpec,
+    ScheduleStatus,
     Step,
     Workflow,
+    activate_scheduled_workflows,
+    backfill_schedule,
     cancel_workflow,
     configure,
     continue_as_new,
+    create_schedule,
     define_hook,
+    delete_schedule,
     get_config,
+    get_schedule,
     get_workflow_chain,
     get_workflow_events,
     get_workflow_run,
     get_workflow_run_by_idempotency_key,
     hook,
+    list_schedules,
+    pause_schedule,
     reset_config,
     resume_hook,
+    resume_schedule,
+    scheduled_workflow,
     sleep,
     start,
     start_child_workflow,
     step,
+    trigger_schedule,
+    update_schedule,
     workflow,
 )
 from pyworkflow.storage import (  # noqa: E402
@@ -360,6 +376,66 @@ def test_children_continue_as_new_and_cancellation(vclient: pw.SyncClient) -> No
     assert CLEANED == ["released inventory: customer left"], "caught, with the reason"
     assert wait(get_workflow_run(doomed)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
     assert wait(cancel_workflow(doomed)) is False, "already ended"
+
+
+@workflow()
+async def hourly_report(region: str = "eu") -> str:
+    return f"report {region}"
+
+
+@scheduled_workflow(cron="0 9 * * *", name="morning_digest")
+async def morning_digest() -> str:
+    return "digest"
+
+
+def test_schedules_fire_and_are_steered_as_pyworkflow_describes(
+        vclient: pw.SyncClient) -> None:
+    hourly = wait(create_schedule(hourly_report, ScheduleSpec(interval="1h"),
+                                  schedule_id="hourly", args=["us"]))
+    start_at = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert hourly.status is ScheduleStatus.ACTIVE and hourly.workflow_name == "hourly_report"
+    assert hourly.next_run_time == start_at + timedelta(hours=1)
+    twice = wait(create_schedule("hourly_report", ScheduleSpec(calendar=[
+        CalendarSpec(hour=9), CalendarSpec(hour=17, day_of_week=5)]), schedule_id="twice",
+        overlap_policy=OverlapPolicy.BUFFER_ONE))
+    assert twice.next_run_time == start_at + timedelta(hours=9)
+    assert [sid for (sid,) in pw.sql("SELECT schedule_id FROM schedules ORDER BY 1")
+            .fetchall()] == ["hourly", "twice", "twice~2"], "one engine schedule per entry"
+
+    vclient.skip("3h")
+    described = wait(get_schedule("hourly"))
+    assert described is not None and described.total_runs == 3
+    results = pw.sql("SELECT DISTINCT status FROM runs WHERE schedule_id = 'hourly'")
+    assert results.fetchall() == [("completed",)]
+    assert wait(pause_schedule("hourly")).status is ScheduleStatus.PAUSED
+    vclient.skip("2h")
+    assert wait(get_schedule("hourly")).total_runs == 3  # type: ignore[union-attr]
+    assert wait(resume_schedule("hourly")).status is ScheduleStatus.ACTIVE
+    run_id = wait(trigger_schedule("hourly"))
+    assert vclient.get_run(run_id).result(timeout=10) == "report us"
+    filled = wait(backfill_schedule("twice", datetime(2024, 12, 30, tzinfo=timezone.utc),
+                                    datetime(2024, 12, 31, 23, 0, tzinfo=timezone.utc)))
+    assert len(filled) == 2, "09:00 on both days (neither is a Friday)"
+    changed = wait(update_schedule("hourly", spec=ScheduleSpec(interval="2h")))
+    assert changed.spec.interval == "2h" and changed.overlap_policy is OverlapPolicy.SKIP
+    assert sorted(s.schedule_id for s in wait(list_schedules(hourly_report))) == [
+        "hourly", "twice"]
+    assert [s.schedule_id for s in wait(list_schedules(status=ScheduleStatus.PAUSED))] == []
+    wait(delete_schedule("twice"))
+    assert wait(get_schedule("twice")) is None
+    with pytest.raises(ScheduleNotFoundError):
+        wait(pause_schedule("twice"))
+    with pytest.raises(pw.InvalidInput, match="TERMINATE_OTHER is not available"):
+        wait(create_schedule(hourly_report, ScheduleSpec(cron="* * * * *"),
+                             overlap_policy=OverlapPolicy.TERMINATE_OTHER))
+    with pytest.raises(pw.InvalidInput, match="needs cron=, interval= or calendar"):
+        wait(create_schedule(hourly_report, ScheduleSpec()))
+
+    assert wait(activate_scheduled_workflows()) == ["auto_morning_digest"]
+    assert wait(activate_scheduled_workflows()) == [], "created once"
+    digest = wait(get_schedule("auto_morning_digest"))
+    assert digest is not None and digest.next_run_time is not None
+    assert digest.next_run_time.hour == 9
 
 
 def test_a_child_chain_and_a_waiting_hook_survive_kill_9(tmp_path: Path) -> None:

@@ -8,19 +8,16 @@ engine shares).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from ... import schedules as native
 from ...errors import InvalidInput
 from ...schedules import Instant
+from ..schedule_parts import blocking, create_parts, part_ids
 from . import queues
 from .handles import DurableWorkflowError, WorkflowHandle
-
-T = TypeVar("T")
 
 _OVERLAP = {"skip": "skip", "buffer_one": "buffer_one", "buffer_all": "buffer_all",
             "cancel_other": "cancel_other", "allow_all": "allow", "allow": "allow"}
@@ -70,16 +67,6 @@ class ScheduleList:
     schedules: list[ScheduleDescription]
 
 
-async def _blocking(fn: Callable[[], T]) -> T:
-    return await asyncio.to_thread(fn)
-
-
-def _parts(schedule_id: str) -> list[str]:
-    """The engine schedules behind ``schedule_id``, in order."""
-    ids = [h.schedule_id for h in native.list_schedules()]
-    return [i for i in ids if i == schedule_id or i.startswith(f"{schedule_id}~")]
-
-
 def _create(schedule_id: str, spec: ScheduleSpec, action: ScheduleAction, overlap: str,
             jitter: float | None, paused: bool, note: str | None) -> None:
     if overlap not in _OVERLAP:
@@ -89,13 +76,11 @@ def _create(schedule_id: str, spec: ScheduleSpec, action: ScheduleAction, overla
     entries += [{"every": s} for s in spec.intervals]
     if not entries:
         raise InvalidInput("a ScheduleSpec needs cron_expressions or intervals")
-    for i, entry in enumerate(entries, 1):
-        native.schedule(action.workflow_type, **entry, args=list(action.input),
-                        kwargs={"task_queue": queues.check_queue(action.task_queue,
-                                                                 "ScheduleAction")},
-                        schedule_id=schedule_id if i == 1 else f"{schedule_id}~{i}",
-                        overlap=_OVERLAP[overlap], jitter=jitter, timezone=spec.timezone,
-                        start_at=spec.start_at, end_at=spec.end_at, paused=paused, note=note)
+    create_parts(schedule_id, action.workflow_type, entries, args=list(action.input),
+                 kwargs={"task_queue": queues.check_queue(action.task_queue,
+                                                          "ScheduleAction")},
+                 overlap=_OVERLAP[overlap], jitter=jitter, timezone=spec.timezone,
+                 start_at=spec.start_at, end_at=spec.end_at, paused=paused, note=note)
 
 
 class ScheduleHandle:
@@ -105,13 +90,13 @@ class ScheduleHandle:
         self.schedule_id = schedule_id
 
     def _handles(self) -> list[native.ScheduleHandle]:
-        parts = _parts(self.schedule_id)
+        parts = part_ids(self.schedule_id)
         if not parts:
             raise ScheduleNotFound(f"no schedule with id {self.schedule_id!r}")
         return [native.ScheduleHandle(p) for p in parts]
 
     async def describe(self) -> ScheduleDescription:
-        return await _blocking(self._describe)
+        return await blocking(self._describe)
 
     def _describe(self) -> ScheduleDescription:
         described = [h.describe(upcoming=1) for h in self._handles()]
@@ -126,23 +111,23 @@ class ScheduleHandle:
             for handle in self._handles():
                 handle.pause(note)
 
-        await _blocking(pause)
+        await blocking(pause)
 
     async def resume(self, note: str | None = None) -> None:
         def resume() -> None:
             for handle in self._handles():
                 handle.resume(note)
 
-        await _blocking(resume)
+        await blocking(resume)
 
     async def trigger(self) -> WorkflowHandle:
         """Start a run now; returns its handle."""
-        run = await _blocking(lambda: self._handles()[0].trigger())
+        run = await blocking(lambda: self._handles()[0].trigger())
         return WorkflowHandle(run.run_id)
 
     async def backfill(self, start_time: Instant, end_time: Instant) -> list[WorkflowHandle]:
         """A run for every fire time in ``[start_time, end_time]`` not run yet."""
-        runs = await _blocking(lambda: [r for h in self._handles()
+        runs = await blocking(lambda: [r for h in self._handles()
                                         for r in h.backfill(start_time, end_time)])
         return [WorkflowHandle(r.run_id) for r in runs]
 
@@ -164,25 +149,25 @@ class ScheduleHandle:
             _create(self.schedule_id, new_spec, new_action, overlap, old[0]["jitter"],
                     old[0]["status"] == "paused", note)
 
-        await _blocking(change)
+        await blocking(change)
 
     async def delete(self) -> None:
         def delete() -> None:
             for handle in self._handles():
                 handle.delete()
 
-        await _blocking(delete)
+        await blocking(delete)
 
 
 async def create_schedule(schedule_id: str, spec: ScheduleSpec, action: ScheduleAction, *,
                           overlap_policy: str = "skip", jitter_seconds: float | None = None,
                           paused: bool = False, note: str | None = None) -> ScheduleHandle:
     def create() -> None:
-        if _parts(schedule_id):
+        if part_ids(schedule_id):
             raise ScheduleAlreadyExists(f"a schedule with id {schedule_id!r} exists already")
         _create(schedule_id, spec, action, overlap_policy, jitter_seconds, paused, note)
 
-    await _blocking(create)
+    await blocking(create)
     return ScheduleHandle(schedule_id)
 
 
@@ -191,4 +176,4 @@ async def list_schedules() -> ScheduleList:
         ids = [h.schedule_id for h in native.list_schedules()]
         return [ScheduleHandle(i)._describe() for i in ids if "~" not in i]
 
-    return ScheduleList(await _blocking(described))
+    return ScheduleList(await blocking(described))

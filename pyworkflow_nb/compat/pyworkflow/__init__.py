@@ -3,8 +3,8 @@ Redis or Beat (its sleeps wake and its retries run in this process).
 
 ``install()`` makes ``import pyworkflow`` (and ``pyworkflow.storage``) resolve here. This
 front-end covers workflows and steps (decorators and class forms), ``sleep``, hooks, child
-workflows, continue-as-new, cancellation, ``start`` and reading runs, chains and events back,
-configuration and storage, and the error classes.
+workflows, continue-as-new, cancellation, schedules, ``start`` and reading runs, chains and
+events back, configuration and storage, and the error classes.
 """
 
 from __future__ import annotations
@@ -56,6 +56,25 @@ from .runs import (
     get_workflow_run_by_idempotency_key,
     start,
 )
+from .schedules import (
+    CalendarSpec,
+    OverlapPolicy,
+    Schedule,
+    ScheduleNotFoundError,
+    ScheduleSpec,
+    ScheduleStatus,
+    activate_scheduled_workflows,
+    backfill_schedule,
+    create_schedule,
+    delete_schedule,
+    get_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    scheduled_workflow,
+    trigger_schedule,
+    update_schedule,
+)
 
 
 def get_logger(name: str = "pyworkflow") -> logging.Logger:
@@ -78,14 +97,65 @@ def install() -> None:
     sys.modules["pyworkflow.storage"] = storage
 
 
-__all__ = ["CancellationError", "ChildWorkflowError", "ChildWorkflowFailedError",
-           "ChildWorkflowHandle", "ContextError", "Event", "EventType", "FatalError",
-           "HookAlreadyReceivedError", "HookExpiredError", "HookNotFoundError",
-           "InvalidTokenError", "PyWorkflowConfig", "ResumeResult", "RetryableError",
-           "RunStatus", "Step", "TypedHook", "Workflow", "WorkflowAlreadyRunningError",
-           "WorkflowError", "WorkflowNotFoundError", "WorkflowRun", "cancel_workflow",
-           "configure", "continue_as_new", "define_hook", "get_config", "get_logger",
-           "get_workflow_chain", "get_workflow_events", "get_workflow_run",
-           "get_workflow_run_by_idempotency_key", "hook", "install", "reset_config",
-           "resume_hook", "sleep", "start", "start_child_workflow", "step", "storage",
-           "workflow"]
+__all__ = [
+    "CalendarSpec",
+    "CancellationError",
+    "ChildWorkflowError",
+    "ChildWorkflowFailedError",
+    "ChildWorkflowHandle",
+    "ContextError",
+    "Event",
+    "EventType",
+    "FatalError",
+    "HookAlreadyReceivedError",
+    "HookExpiredError",
+    "HookNotFoundError",
+    "InvalidTokenError",
+    "OverlapPolicy",
+    "PyWorkflowConfig",
+    "ResumeResult",
+    "RetryableError",
+    "RunStatus",
+    "Schedule",
+    "ScheduleNotFoundError",
+    "ScheduleSpec",
+    "ScheduleStatus",
+    "Step",
+    "TypedHook",
+    "Workflow",
+    "WorkflowAlreadyRunningError",
+    "WorkflowError",
+    "WorkflowNotFoundError",
+    "WorkflowRun",
+    "activate_scheduled_workflows",
+    "backfill_schedule",
+    "cancel_workflow",
+    "configure",
+    "continue_as_new",
+    "create_schedule",
+    "define_hook",
+    "delete_schedule",
+    "get_config",
+    "get_logger",
+    "get_schedule",
+    "get_workflow_chain",
+    "get_workflow_events",
+    "get_workflow_run",
+    "get_workflow_run_by_idempotency_key",
+    "hook",
+    "install",
+    "list_schedules",
+    "pause_schedule",
+    "reset_config",
+    "resume_hook",
+    "resume_schedule",
+    "scheduled_workflow",
+    "sleep",
+    "start",
+    "start_child_workflow",
+    "step",
+    "storage",
+    "trigger_schedule",
+    "update_schedule",
+    "workflow",
+]
