@@ -1,8 +1,9 @@
 """The command line, ``pyworkflow-nb`` (or ``python -m pyworkflow_nb``): read and steer a store
 from a terminal.
 
-Reads (``runs``, ``show``, ``events``, ``sql``, ``schedules``) open the store read-only;
-commands that change something open it for writing, as a notebook would, and close it again.
+Reads (``runs``, ``show``, ``events``, ``sql``, ``schedules``, ``hooks``) open the store
+read-only; commands that change something open it for writing, as a notebook would, and close
+it again.
 Errors print one line, without a traceback, and exit with status 1.
 """
 
@@ -23,6 +24,7 @@ from .. import client as pw
 from ..definitions import registry
 from ..durations import iso_utc, parse_duration
 from ..errors import InvalidInput, PyWorkflowError
+from ..history import vocabulary as ev
 from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import STORE_ENV
 from ..schedules import get_schedule
@@ -65,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     one = commands.add_parser("schedule", help="pause, resume or trigger a schedule")
     one.add_argument("action", choices=["pause", "resume", "trigger"])
     one.add_argument("schedule_id")
+    hooks = commands.add_parser("hooks", help="hooks of pyworkflow-engine code: list them "
+                                               "(default) or resume one by its token")
+    hooks.add_argument("action", nargs="?", choices=["list", "resume"], default="list")
+    hooks.add_argument("token", nargs="?", help="run_id:hook_id (for resume)")
+    hooks.add_argument("--status", choices=["pending", "received", "expired"])
+    hooks.add_argument("--payload", help="the payload as JSON (for resume)")
     replay = commands.add_parser(
         "replay", help="check workflow code against recorded runs (exit 1 on a divergence)")
     replay.add_argument("target", help="a run id, a history .json file, or a workflow name "
@@ -85,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         demo()
         return 0
     try:
-        if args.store is not None or args.command in READS:
-            pw.configure(store=args.store, read_only=args.command in READS)
+        reads = args.command in READS or (args.command == "hooks" and args.action == "list")
+        if args.store is not None or reads:
+            pw.configure(store=args.store, read_only=reads)
         try:
             shown = COMMANDS[args.command](args)
             print(shown)
@@ -154,14 +163,52 @@ def _sql(args: argparse.Namespace) -> str:
     return output.table(columns, rows)
 
 
-def _send(args: argparse.Namespace) -> str:
+def _payload(text: str | None, example: str) -> Any:
     try:
-        payload = None if args.payload is None else json.loads(args.payload)
+        return None if text is None else json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the payload {args.payload!r} is not valid JSON ({exc}); e.g. "
-                              f"{PROG} send RUN approved '{{\"by\": \"ana\"}}'") from None
+        raise InvalidInput(f"the payload {text!r} is not valid JSON ({exc}); e.g. "
+                           f"{PROG} {example} '{{\"by\": \"ana\"}}'") from None
+
+
+def _send(args: argparse.Namespace) -> str:
+    payload = _payload(args.payload, "send RUN approved")
     SyncClient().get_run(args.run).send_event(args.event, payload)
     return f"sent {args.event!r} to run {args.run}"
+
+
+_HOOK_STATUS = {"waiting": "pending", "received": "received", "timed_out": "expired"}
+
+
+def _hooks(args: argparse.Namespace) -> str:
+    if args.action == "resume":
+        if not args.token:
+            raise InvalidInput(f"hooks resume needs a token: {PROG} hooks resume "
+                               "RUN_ID:hook_NAME_N --payload '{...}' (tokens: hooks list)")
+        run_id, _, hook_id = args.token.partition(":")
+        if not run_id or not hook_id.startswith("hook_"):
+            raise InvalidInput(f"{args.token!r} is not a hook token (RUN_ID:hook_NAME_N); "
+                               f"see {PROG} hooks list")
+        payload = _payload(args.payload, f"hooks resume {args.token} --payload")
+        handle = SyncClient().get_run(run_id)
+        pending = pw.sql(  # waiting, and no payload on its way (its run is not running here)
+            "SELECT count(*) FROM waits WHERE run_id = ? AND event = ? AND status = 'waiting' "
+            "AND NOT EXISTS (SELECT 1 FROM events WHERE run_id = ? AND type = ? "
+            "AND data ->> 'event' = ?)",
+            [run_id, hook_id, run_id, ev.EVENT_RECEIVED, hook_id]).fetchall()
+        if pending != [(1,)]:
+            raise InvalidInput(f"no pending hook {args.token}: see {PROG} hooks list")
+        handle.send_event(hook_id, payload)
+        return f"resumed hook {args.token}"
+    rel = pw.sql("SELECT run_id || ':' || event AS token, regexp_extract(event, "
+                 "'^hook_(.*)_[0-9]+$', 1) AS name, CASE WHEN status = 'waiting' AND EXISTS ("
+                 "SELECT 1 FROM events e WHERE e.run_id = w.run_id AND e.type = ? "
+                 "AND e.data ->> 'event' = w.event) THEN 'received' ELSE status END, "
+                 "started_at, timeout_at FROM waits w WHERE starts_with(event, 'hook_') "
+                 "ORDER BY started_at", [ev.EVENT_RECEIVED])
+    rows = [[t, n, _HOOK_STATUS.get(s, s), at, until] for t, n, s, at, until in rel.fetchall()]
+    rows = [r for r in rows if args.status is None or r[2] == args.status]
+    return _shown(args, ["token", "name", "status", "created_at", "expires_at"], rows)
 
 
 def _cancel(args: argparse.Namespace) -> str:
@@ -224,5 +271,5 @@ def _define(name: str) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], str]] = {
     "runs": _runs, "show": _show, "events": _events, "sql": _sql, "send": _send,
     "cancel": _cancel, "retry": _retry, "schedules": _schedules, "schedule": _schedule,
-    "replay": _replay,
+    "hooks": _hooks, "replay": _replay,
 }

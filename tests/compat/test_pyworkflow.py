@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ from crashing import Crash
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import pyworkflow as compat
-from pyworkflow_nb.runtime import runtime
+from pyworkflow_nb.runtime import Config, runtime
 
 compat.install()
 
@@ -188,6 +189,53 @@ def test_steps_retry_as_configured_and_fatal_errors_stop_at_once(
     assert RetryableError("later", retry_after="2m").get_retry_delay_seconds() == 120
 
 
+@step(max_retries=0)
+async def shaky() -> int:
+    CALLS["shaky"] = CALLS.get("shaky", 0) + 1
+    if CALLS["shaky"] < 3:
+        raise ConnectionError("down")
+    return CALLS["shaky"]
+
+
+@step()
+async def fetch_orders(user_id: str) -> list:
+    return [f"{user_id}-1", f"{user_id}-2"]
+
+
+@step()
+async def fetch_preferences(user_id: str) -> dict:
+    return {"theme": "dark"}
+
+
+@workflow(max_retries=2)
+async def retried_whole(user_id: str) -> dict:
+    attempt = await shaky()
+    orders, preferences = await asyncio.gather(fetch_orders(user_id),
+                                               fetch_preferences(user_id))
+    return {"attempt": attempt, "orders": orders, "preferences": preferences}
+
+
+@workflow(max_retries=3)
+async def refused_whole() -> None:
+    CALLS["refused"] = CALLS.get("refused", 0) + 1
+    raise FatalError("no")
+
+
+def test_a_workflow_runs_again_up_to_its_max_retries_and_steps_run_in_parallel(
+        vclient: pw.SyncClient) -> None:
+    run_id = wait(start(retried_whole, "u7"))
+    assert vclient.get_run(run_id).result(timeout=10) == {
+        "attempt": 3, "orders": ["u7-1", "u7-2"], "preferences": {"theme": "dark"}}
+    assert pw.sql("SELECT step_id, status FROM steps WHERE run_id = ? AND name = 'shaky' "
+                  "ORDER BY step_id", params=[run_id]).fetchall() == [
+        ("shaky#1", "failed"), ("shaky#2", "failed"), ("shaky#3", "completed")]
+    refused = wait(start(refused_whole))
+    assert wait(get_workflow_run(refused)).status is RunStatus.FAILED  # type: ignore[union-attr]
+    assert CALLS["refused"] == 1, "a FatalError is not retried"
+    with pytest.raises(pw.InvalidInput, match="max_retries"):
+        workflow(max_retries=-1)
+
+
 class FetchUserStep(Step):
     name = "fetch_user_data"
     max_retries = 5
@@ -308,6 +356,52 @@ def test_hooks_wait_for_their_token_validate_typed_payloads_and_expire(
         wait(resume_hook(f"{late}:hook_other_1", {}))
     with pytest.raises(InvalidTokenError):
         wait(resume_hook("no-colon-here", {}))
+
+
+def pyworkflow_nb_cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "pyworkflow_nb", "--store", str(store), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_the_cli_lists_pending_hooks_and_resumes_one_by_its_token(tmp_path: Path) -> None:
+    store = tmp_path / "hooks.duckdb"
+    pw.configure(store=str(store), durability="sync")
+    created_tokens.clear()
+    try:
+        runtime.ensure()
+        run_id = wait(start(approval_workflow, "ORD-9"))
+    finally:
+        pw.shutdown()
+    token = f"{run_id}:hook_manager_approval_1"
+    listed = json.loads(pyworkflow_nb_cli(store, "--json", "hooks").stdout)
+    assert [(h["token"], h["name"], h["status"]) for h in listed] == [
+        (token, "manager_approval", "pending")]
+    resumed = pyworkflow_nb_cli(store, "hooks", "resume", token, "--payload",
+                                '{"approved": true, "reviewer": "ana"}')
+    assert resumed.stdout.strip() == f"resumed hook {token}", resumed.stderr
+    again = pyworkflow_nb_cli(store, "hooks", "resume", token, "--payload", "{}")
+    assert again.returncode == 1 and "no pending hook" in again.stderr
+    bad = pyworkflow_nb_cli(store, "hooks", "resume", "nonsense")
+    assert bad.returncode == 1 and "is not a hook token" in bad.stderr
+    pw.configure(store=str(store))
+    try:
+        runtime.ensure()  # recovers the run: it takes the payload, then waits for its note
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                wait(resume_hook(f"{run_id}:hook_note_1", "ok"))
+                break
+            except HookNotFoundError:
+                assert time.monotonic() < deadline, "the run never reached its second hook"
+                time.sleep(0.01)
+        assert pw.SyncClient().get_run(run_id).result(timeout=10)["by"] == "ana"
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
+    received = pyworkflow_nb_cli(store, "hooks", "--status", "received").stdout
+    assert token in received and "manager_approval" in received
 
 
 @workflow()

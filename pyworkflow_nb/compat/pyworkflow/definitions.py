@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -17,10 +18,11 @@ from ...definitions import source_of
 from ...definitions import step as native_step
 from ...definitions import workflow as native_workflow
 from ...durations import DurationLike, parse_duration
-from ...errors import DefinitionError
-from .errors import CancellationError
+from ...errors import DefinitionError, InvalidInput
+from .errors import CancellationError, FatalError
 
 T = TypeVar("T")
+_log = logging.getLogger("pyworkflow")
 
 #: pyworkflow's documented step defaults (``timeout`` is this engine's per-attempt bound).
 STEP_DEFAULTS: dict[str, Any] = {"max_retries": 3, "retry_delay": "fixed", "timeout": "60s"}
@@ -44,19 +46,30 @@ async def checkpoint(awaitable: Awaitable[T]) -> T:
         raise
 
 
-def _cancellable(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _cancellable(fn: Callable[..., Any], max_retries: int = 0) -> Callable[..., Any]:
     """``fn`` as a workflow body whose ``CancellationError`` (re-raised after clean-up) ends
-    the run as cancelled, as this engine's ``asyncio.CancelledError`` does."""
+    the run as cancelled, as this engine's ``asyncio.CancelledError`` does; a body that
+    fails otherwise (not with ``FatalError``) runs again from the top, ``max_retries``
+    times (its steps run again too)."""
 
     @functools.wraps(fn)
     async def body(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except CancellationError as exc:
-            run = current_run.get()
-            if run is not None and getattr(run, "cancel_requested", False):
-                raise asyncio.CancelledError(str(exc)) from exc
-            raise
+        for attempt in range(max_retries + 1):
+            try:
+                return await fn(*args, **kwargs)
+            except CancellationError as exc:
+                run = current_run.get()
+                if run is not None and getattr(run, "cancel_requested", False):
+                    raise asyncio.CancelledError(str(exc)) from exc
+                raise
+            except FatalError:
+                raise
+            except Exception:
+                if attempt == max_retries:
+                    raise
+                _log.warning("workflow %s failed (attempt %d of %d); running it again",
+                             getattr(fn, "__name__", fn), attempt + 1, max_retries + 1)
+        raise AssertionError("unreachable")
 
     return body
 
@@ -94,21 +107,25 @@ def step(fn: Any = None, /, *, name: str | None = None,
 
 
 def workflow(fn: Any = None, /, *, name: str | None = None,
-             max_duration: DurationLike | None = None, durable: bool | None = None,
-             **_ignored: Any) -> Any:
+             max_duration: DurationLike | None = None, max_retries: int = 0,
+             durable: bool | None = None, **_ignored: Any) -> Any:
     """``@workflow()`` (or bare ``@workflow``): a durable workflow.
 
-    ``max_duration`` bounds the run (it fails once the duration passes); ``durable`` is
-    accepted and always true here: every run is recorded in the store.
+    ``max_duration`` bounds the run (it fails once the duration passes); ``max_retries``
+    runs a failed body again from the top; ``durable`` is accepted and always true here:
+    every run is recorded in the store.
     """
     if max_duration is not None:
         parse_duration(max_duration, what="max_duration")  # a bad value fails here, named
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidInput(f"@workflow(max_retries=...) takes a whole number >= 0, got "
+                           f"{max_retries!r}")
 
     def decorate(f: Callable[..., Any]) -> NativeWorkflow[..., Any]:
         if not inspect.iscoroutinefunction(f):
             raise DefinitionError(f"@workflow decorates an async def, got {f!r}")
         return native_workflow(name=name or f.__name__, timeout=max_duration,
-                               source=source_of(f))(_cancellable(f))
+                               source=source_of(f))(_cancellable(f, max_retries))
 
     return decorate if fn is None else decorate(fn)
 
@@ -149,11 +166,12 @@ class Step:
 
 class Workflow:
     """The class form of a workflow: subclass it and write ``async def run(self, ...)``;
-    ``start(MyWorkflow, ...)`` starts it. Class attributes ``name`` and ``max_duration``
-    are its options."""
+    ``start(MyWorkflow, ...)`` starts it. Class attributes ``name``, ``max_duration`` and
+    ``max_retries`` are its options."""
 
     name: ClassVar[str | None] = None
     max_duration: ClassVar[DurationLike | None] = None
+    max_retries: ClassVar[int] = 0
     __pw_workflow__: ClassVar[NativeWorkflow[..., Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -169,7 +187,8 @@ class Workflow:
         run.__name__ = cls.name or cls.__name__
         cls.__pw_workflow__ = native_workflow(name=cls.name or cls.__name__,
                                               timeout=cls.max_duration,
-                                              source=source_of(body))(_cancellable(run))
+                                              source=source_of(body))(
+                                                  _cancellable(run, cls.max_retries))
 
 
 def native_of(target: Any) -> NativeWorkflow[..., Any]:
