@@ -58,6 +58,7 @@ from pyworkflow import (  # noqa: E402
     list_schedules,
     pause_schedule,
     reset_config,
+    resume,
     resume_hook,
     resume_schedule,
     scheduled_workflow,
@@ -116,7 +117,11 @@ def test_start_returns_once_the_run_suspends_and_a_sleep_wakes_without_celery_be
     assert run is not None and run.status is RunStatus.SUSPENDED
     assert run.workflow_name == "onboarding_workflow" and run.result is None
     assert json.loads(run.input_kwargs) == {"user_id": "user_123"}
+    assert wait(resume(run_id)) is None, "still asleep: suspended again"
+    with pytest.raises(compat.WorkflowNotFoundError):
+        wait(resume("no-such-run"))
     vclient.skip("1d")
+    assert wait(resume(run_id)) == "Onboarding complete"
     assert vclient.get_run(run_id).result(timeout=10) == "Onboarding complete"
     run = wait(get_workflow_run(run_id))
     assert run is not None and run.status is RunStatus.COMPLETED

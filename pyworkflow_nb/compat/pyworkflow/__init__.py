@@ -54,6 +54,7 @@ from .runs import (
     get_workflow_events,
     get_workflow_run,
     get_workflow_run_by_idempotency_key,
+    resume,
     start,
 )
 from .schedules import (
@@ -147,6 +148,7 @@ __all__ = [
     "list_schedules",
     "pause_schedule",
     "reset_config",
+    "resume",
     "resume_hook",
     "resume_schedule",
     "scheduled_workflow",

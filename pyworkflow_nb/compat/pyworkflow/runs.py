@@ -211,6 +211,22 @@ async def _settled(run_id: str) -> None:
         engine.on_loop(unwatch)
 
 
+async def resume(run_id: str) -> Any:
+    """Let a suspended run go on and return once it has ended or suspended again: its
+    result when it completed, else ``None``. Runs here resume by themselves when their store
+    opens and their sleeps wake; this loads the store's unfinished runs if that has not
+    happened yet and waits as ``start`` does."""
+    engine = runtime.ensure(asyncio.get_running_loop())
+    try:
+        engine.get_row(run_id)
+    except RunNotFound:
+        raise WorkflowNotFoundError(run_id) from None
+    await engine.recover()
+    await _settled(run_id)
+    row = engine.get_row(run_id)
+    return decode(row.result) if row.status == ev.COMPLETED else None
+
+
 async def get_workflow_run(run_id: str) -> WorkflowRun | None:
     """The run ``run_id`` as a ``WorkflowRun``; ``None`` when there is none."""
     try:
@@ -271,4 +287,4 @@ async def cancel_workflow(run_id: str, reason: str | None = None, wait: bool = F
 
 __all__ = ["Event", "EventType", "RunStatus", "WorkflowRun", "cancel_workflow",
            "continue_as_new", "get_workflow_chain", "get_workflow_events", "get_workflow_run",
-           "get_workflow_run_by_idempotency_key", "start"]
+           "get_workflow_run_by_idempotency_key", "resume", "start"]
