@@ -61,7 +61,7 @@ class Ends(Replaying):
         """Cancel the body once the cancel request is durable."""
         self.cancel_requested = True
         self.cancel_reason = reason
-        self.after_durable(self._cancel_body, ts)
+        self.after_durable(self.deliver_cancel, ts)
 
     async def terminate(self, reason: str | None) -> None:
         """End the run now: running step attempts are cancelled (and recorded so), the body

@@ -26,6 +26,8 @@ class Replaying(ChildRuns):
     divergence: NonDeterminismError | None
     cancel_requested: bool
     cancel_reason: str | None
+    shield_depth: int
+    cancel_held: bool
     advance: Callable[[], None]
     on_signal: Callable[[str, tuple[Any, ...]], None]
     on_update: Callable[[str, str, tuple[Any, ...]], None]
@@ -67,7 +69,7 @@ class Replaying(ChildRuns):
             elif outcome.event is None:
                 self.cancel_requested = True
                 self.cancel_reason = outcome.payload
-                self._cancel_body()
+                self.deliver_cancel()
             else:
                 self.inbox.setdefault(outcome.event, deque()).append(outcome.payload)
             return
@@ -104,6 +106,25 @@ class Replaying(ChildRuns):
             self.replay.clear_outcomes()
             self._cancel_body()
             self.loop.run_until_idle()
+
+    def deliver_cancel(self) -> None:
+        """Cancel the body now, or, inside a shielded block, when the block ends (live and in
+        replay alike, so both take the same path)."""
+        if self.shield_depth:
+            self.cancel_held = True
+        else:
+            self._cancel_body()
+
+    def enter_shield(self) -> None:
+        """The body enters a block that a cancel does not interrupt."""
+        self.shield_depth += 1
+
+    def exit_shield(self) -> None:
+        """The block ends: a cancel that came meanwhile lands at the body's next await."""
+        self.shield_depth -= 1
+        if not self.shield_depth and self.cancel_held:
+            self.cancel_held = False
+            self._cancel_body()
 
     def _cancel_body(self) -> None:
         if self.task is not None and not self.task.done():

@@ -56,12 +56,13 @@ class Run(Messages, Ends):
     # slots, not a __dict__: a sleeping run costs ~1 KB less, and there may be thousands
     __slots__ = (
         "_activation_due", "_ending", "_finishing", "_logger", "_resumed", "_store_error",
-        "active", "args", "awaited_children", "body_context", "cancel_reason",
+        "active", "args", "awaited_children", "body_context", "cancel_held", "cancel_reason",
         "cancel_requested", "children", "conditions", "counters", "deliveries",
         "divergence", "done", "ended_replaying", "engine", "engine_loop", "failed_step",
         "handler_error", "held", "history", "inbox", "kwargs", "loop", "loop_timers",
         "paused", "pending", "query_handlers", "recovered", "replay", "row",
-        "running_steps", "seq", "signal_handlers", "sleeping", "task", "terminating",
+        "running_steps", "seq", "shield_depth", "signal_handlers", "sleeping", "task",
+        "terminating",
         "unhandled", "update_handlers", "updates", "versions", "waiters", "waiting",
         "workflow",
     )
@@ -90,6 +91,8 @@ class Run(Messages, Ends):
         self.deliveries: list[Delivery] = []  # few at a time: a list is lighter than a deque
         self.cancel_requested = False
         self.cancel_reason: str | None = None
+        self.shield_depth = 0  # nested shielded blocks the body is in (a cancel waits)
+        self.cancel_held = False  # a cancel came while shielded: it lands when they end
         self.terminating = False  # terminate() under way: the body gets and issues nothing
         self.paused = self.history.paused
         self.held: list[Pending] = []

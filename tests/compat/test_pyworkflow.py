@@ -62,6 +62,7 @@ from pyworkflow import (  # noqa: E402
     resume_hook,
     resume_schedule,
     scheduled_workflow,
+    shield,
     sleep,
     start,
     start_child_workflow,
@@ -449,6 +450,36 @@ async def cancellable() -> str:
         CLEANED.append(f"released inventory: {exc.reason}")
         raise
     return "not reached"
+
+
+GUARDED: list[str] = []
+
+
+@workflow()
+async def shielded_order() -> str:
+    try:
+        async with shield():
+            await sleep("1h")
+            GUARDED.append("charged")
+        await sleep("1d")
+    except CancellationError as exc:
+        GUARDED.append(f"refunded: {exc.reason}")
+        raise
+    return "shipped"
+
+
+def test_a_cancel_waits_for_a_shielded_block_to_end(vclient: pw.SyncClient) -> None:
+    GUARDED.clear()
+    run_id = wait(start(shielded_order))
+    assert wait(cancel_workflow(run_id, reason="changed my mind")) is True
+    assert vclient.get_run(run_id).status() == "sleeping", "the shielded sleep goes on"
+    assert GUARDED == []
+    vclient.skip("1h")
+    with pytest.raises(pw.WorkflowCancelled):
+        vclient.get_run(run_id).result(timeout=10)
+    assert GUARDED == ["charged", "refunded: changed my mind"]
+    verdict = pw.Replayer([shielded_order]).replay(run_id)
+    assert verdict.ok, verdict.detail
 
 
 def test_children_continue_as_new_and_cancellation(vclient: pw.SyncClient) -> None:

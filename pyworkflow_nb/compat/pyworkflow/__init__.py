@@ -22,7 +22,7 @@ from .children import (
     start_child_workflow,
 )
 from .config import PyWorkflowConfig, configure, get_config, reset_config
-from .definitions import Step, Workflow, sleep, step, workflow
+from .definitions import Step, Workflow, shield, sleep, step, workflow
 from .errors import (
     CancellationError,
     ContextError,
@@ -152,6 +152,7 @@ __all__ = [
     "resume_hook",
     "resume_schedule",
     "scheduled_workflow",
+    "shield",
     "sleep",
     "start",
     "start_child_workflow",

@@ -4,10 +4,11 @@ and ``sleep``: each is this engine's own definition, with pyworkflow's documente
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from ... import primitives
@@ -202,10 +203,26 @@ def native_of(target: Any) -> NativeWorkflow[..., Any]:
                           f"{target!r}")
 
 
+@contextlib.asynccontextmanager
+async def shield() -> AsyncIterator[None]:
+    """``async with shield():`` a block a cancel does not interrupt: a ``cancel_workflow``
+    that comes meanwhile lands (as ``CancellationError``) at the first await after it."""
+    run = current_run.get()
+    if run is None or current_step.get() is not None:
+        yield
+        return
+    body: Any = run  # the engine's run: it holds cancels back while the body is shielded
+    body.enter_shield()
+    try:
+        yield
+    finally:
+        body.exit_shield()
+
+
 async def sleep(duration: Any) -> None:
     """Sleep durably: a duration string (``"1h30m"``), seconds, a ``timedelta``, or a
     ``datetime`` to sleep until."""
     await checkpoint(primitives.sleep(duration))
 
-__all__ = ["Step", "StepFunction", "Workflow", "checkpoint", "native_of", "sleep", "step",
-           "workflow"]
+__all__ = ["Step", "StepFunction", "Workflow", "checkpoint", "native_of", "shield", "sleep",
+           "step", "workflow"]
