@@ -1,5 +1,5 @@
-"""A process that runs (or recovers) pyworkflow-engine code: two child workflows whose steps
-leave marks, then a hook waiting for its token."""
+"""A process that runs (or recovers) pyworkflow-engine code: a child workflow whose steps leave
+marks, a sleep, a second child, then a hook waiting for its token."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def main(store: str, marker: str, mode: str) -> None:
         get_workflow_run_by_idempotency_key,
         hook,
         resume_hook,
+        sleep,
         start,
         start_child_workflow,
         step,
@@ -41,6 +42,7 @@ def main(store: str, marker: str, mode: str) -> None:
     @workflow()
     async def crashing() -> int:
         first = await start_child_workflow(part, 0, 10)
+        await sleep(1)  # the kill comes about here: after the first child, in this sleep
         second = await start_child_workflow(part, 10, 20)
         approval = await hook("go")
         return first + second + approval["bonus"]

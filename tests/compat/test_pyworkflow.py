@@ -568,10 +568,10 @@ def test_schedules_fire_and_are_steered_as_pyworkflow_describes(
     assert digest.next_run_time.hour == 9
 
 
-def test_a_child_chain_and_a_waiting_hook_survive_kill_9(tmp_path: Path) -> None:
+def test_a_child_chain_a_sleep_and_a_waiting_hook_survive_kill_9(tmp_path: Path) -> None:
     crash = Crash(Path(__file__).with_name("pyworkflow_crash_worker.py"),
                   tmp_path / "pyworkflow.duckdb", tmp_path / "marks.txt")
-    crash.kill_after(8)
+    crash.kill_after(10)
     committed = {int(value) for (value,) in crash.sql(
         "SELECT data ->> 'result' FROM events WHERE type = 'step.completed'")}
     assert committed and len(committed) < 20, committed
