@@ -192,6 +192,9 @@ def test_steps_retry_as_configured_and_fatal_errors_stop_at_once(
     assert run.error is not None and "Email is required" in run.error
     assert CALLS["validate"] == 1, "a FatalError is not retried"
     assert issubclass(FatalError, compat.WorkflowError) and FatalError("x").message == "x"
+    assert issubclass(compat.EventLimitExceededError, FatalError)
+    assert compat.WorkflowTimeoutError("r1", "1h").max_duration == "1h"
+    assert compat.MaxNestingDepthError(4).max_depth == 3
     assert RetryableError("later", retry_after="2m").get_retry_delay_seconds() == 120
 
 

@@ -74,5 +74,43 @@ class ContextError(WorkflowError):
     """A workflow-only call made outside a running workflow."""
 
 
-__all__ = ["CancellationError", "ContextError", "FatalError", "RetryableError",
-           "WorkflowAlreadyRunningError", "WorkflowError", "WorkflowNotFoundError"]
+# Importable so that code catching them runs unchanged; this engine has none of the limits
+# behind them (no event cap, no nesting cap; a run past max_duration fails with TimeoutError
+# and steps are addressed by their calls), so it never raises them.
+
+class WorkflowTimeoutError(WorkflowError):
+    def __init__(self, run_id: str, max_duration: str) -> None:
+        super().__init__(f"Workflow {run_id} exceeded max duration: {max_duration}")
+        self.run_id = run_id
+        self.max_duration = max_duration
+
+
+class StepNotFoundError(WorkflowError):
+    def __init__(self, step_id: str) -> None:
+        super().__init__(f"Step not found: {step_id}")
+        self.step_id = step_id
+
+
+class EventLimitExceededError(FatalError):
+    def __init__(self, run_id: str, event_count: int, limit: int) -> None:
+        super().__init__(f"Workflow {run_id} exceeded maximum event limit: "
+                         f"{event_count} >= {limit}")
+        self.run_id = run_id
+        self.event_count = event_count
+        self.limit = limit
+
+
+class MaxNestingDepthError(WorkflowError):
+    MAX_DEPTH = 3
+
+    def __init__(self, current_depth: int) -> None:
+        super().__init__(f"Maximum nesting depth of {self.MAX_DEPTH} exceeded. Current depth: "
+                         f"{current_depth}.")
+        self.current_depth = current_depth
+        self.max_depth = self.MAX_DEPTH
+
+
+__all__ = ["CancellationError", "ContextError", "EventLimitExceededError", "FatalError",
+           "MaxNestingDepthError", "RetryableError", "StepNotFoundError",
+           "WorkflowAlreadyRunningError", "WorkflowError", "WorkflowNotFoundError",
+           "WorkflowTimeoutError"]
