@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from crashing import Crash
@@ -22,12 +21,10 @@ cloudflare.install()
 from workers import Response, WorkerEntrypoint, WorkflowEntrypoint  # noqa: E402
 from workers.workflows import NonRetryableError  # noqa: E402
 
-T = TypeVar("T")
 CALLS: list[str] = []
 
 
-def wait(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+wait = asyncio.run  # an async call, run to its end from a test
 
 
 def until_status(instance: cloudflare.WorkflowInstance, status: str) -> None:

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from crashing import Crash
@@ -36,12 +36,10 @@ from durable_workflow import (  # noqa: E402
 )
 from durable_workflow.workflow import CompleteWorkflow, FailWorkflow  # noqa: E402
 
-T = TypeVar("T")
 TRIES: dict[str, int] = {}
 
 
-def wait(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+wait = asyncio.run  # an async call, run to its end from a test
 
 
 @pytest.fixture

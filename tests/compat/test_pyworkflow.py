@@ -8,10 +8,8 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from crashing import Crash
@@ -77,12 +75,10 @@ from pyworkflow.storage import (  # noqa: E402
     SQLiteStorageBackend,
 )
 
-T = TypeVar("T")
 CALLS: dict[str, int] = {}
 
 
-def wait(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+wait = asyncio.run  # an async call, run to its end from a test
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ SDK's shape but run in-process against the store.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
-from ...errors import PyWorkflowError
+from ..installing import install_as
 from . import activity, sync, workflow
 from .client import Client, Worker
 from .handles import (
@@ -56,15 +55,6 @@ __all__ = ["ActivityRetryPolicy", "ChildWorkflowFailed", "ChildWorkflowRetryPoli
 def install() -> None:
     """Make ``import durable_workflow`` resolve to this module, so SDK code runs unchanged;
     refused when the real SDK is importable."""
-    mine = sys.modules[__name__]
-    if sys.modules.get("durable_workflow") is mine:
-        return
-    if "durable_workflow" in sys.modules or importlib.util.find_spec("durable_workflow"):
-        raise PyWorkflowError(
-            "the real durable_workflow SDK is importable, so install() will not shadow it; "
-            "run this code in an environment without it, or import "
-            "pyworkflow_nb.compat.durable_workflow directly")
-    sys.modules["durable_workflow"] = mine
-    sys.modules["durable_workflow.workflow"] = workflow
-    sys.modules["durable_workflow.activity"] = activity
-    sys.modules["durable_workflow.sync"] = sync
+    install_as("durable_workflow", sys.modules[__name__],
+               {"workflow": workflow, "activity": activity, "sync": sync},
+               "the real durable_workflow SDK")

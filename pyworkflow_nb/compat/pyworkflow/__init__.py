@@ -9,11 +9,10 @@ events back, configuration and storage, and the error classes.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 
-from ...errors import PyWorkflowError
+from ..installing import install_as
 from . import storage
 from .children import (
     ChildWorkflowError,
@@ -90,16 +89,8 @@ def get_logger(name: str = "pyworkflow") -> logging.Logger:
 def install() -> None:
     """Make ``import pyworkflow`` resolve to this module, so pyworkflow-engine code runs
     unchanged; refused when the real package is importable."""
-    mine = sys.modules[__name__]
-    if sys.modules.get("pyworkflow") is mine:
-        return
-    if "pyworkflow" in sys.modules or importlib.util.find_spec("pyworkflow"):
-        raise PyWorkflowError(
-            "a package named `pyworkflow` (pyworkflow-engine) is importable, so install() "
-            "will not shadow it; run this code in an environment without it, or import "
-            "pyworkflow_nb.compat.pyworkflow directly")
-    sys.modules["pyworkflow"] = mine
-    sys.modules["pyworkflow.storage"] = storage
+    install_as("pyworkflow", sys.modules[__name__], {"storage": storage},
+               "a package named `pyworkflow` (pyworkflow-engine)")
 
 
 __all__ = [

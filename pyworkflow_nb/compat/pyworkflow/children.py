@@ -74,7 +74,7 @@ class ChildWorkflowHandle:
         try:
             if timeout is None:
                 return await checkpoint(self._child.result())
-            return await checkpoint(_within(self._child.result(), timeout))
+            return await checkpoint(asyncio.wait_for(self._child.result(), timeout))
         except (TimeoutError, ChildWorkflowFailedError):
             raise
         except Exception as exc:  # the child's failure (its own error, or WorkflowFailed)
@@ -94,10 +94,6 @@ class ChildWorkflowHandle:
     async def is_terminal(self) -> bool:
         return await self.get_status() in {RunStatus.COMPLETED, RunStatus.FAILED,
                                            RunStatus.CANCELLED}
-
-
-async def _within(awaitable: Any, timeout: float) -> Any:
-    return await asyncio.wait_for(awaitable, timeout)
 
 
 async def start_child_workflow(workflow: Any, *args: Any, wait_for_completion: bool = True,

@@ -75,6 +75,16 @@ def _cancellable(fn: Callable[..., Any], max_retries: int = 0) -> Callable[..., 
     return body
 
 
+def _call_step(definition: NativeStep[..., Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    """A step call from pyworkflow code: in a workflow, awaiting it raises the run's cancel
+    as ``CancellationError``; elsewhere a step is its function."""
+    call = definition(*args, **kwargs)
+    if current_run.get() is None or current_step.get() is not None:
+        return call
+    return checkpoint(call)
+
+
 class StepFunction:
     """A ``@step`` as pyworkflow code calls it: this engine's step, whose await raises the
     run's cancellation as ``CancellationError``. ``__pw_step__`` is the engine's step."""
@@ -84,10 +94,7 @@ class StepFunction:
         functools.update_wrapper(self, definition.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        call = self.__pw_step__(*args, **kwargs)
-        if current_run.get() is None or current_step.get() is not None:
-            return call  # outside a workflow a step is its function
-        return checkpoint(call)
+        return _call_step(self.__pw_step__, args, kwargs)
 
 
 def step(fn: Any = None, /, *, name: str | None = None,
@@ -159,10 +166,7 @@ class Step:
                                                       cls.timeout))(run)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        call = type(self).__pw_step__(*args, **kwargs)
-        if current_run.get() is None or current_step.get() is not None:
-            return call
-        return checkpoint(call)
+        return _call_step(type(self).__pw_step__, args, kwargs)
 
 
 class Workflow:

@@ -9,17 +9,19 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 
 @dataclass(frozen=True)
-class StorageBackend:
+class StorageBackend(ABC):
     """A place to keep runs; ``store`` is the DuckDB store it maps to."""
 
     @property
+    @abstractmethod
     def store(self) -> str:
-        raise NotImplementedError
+        """The store path (or ``":memory:"``) this backend names."""
 
 
 @dataclass(frozen=True)
