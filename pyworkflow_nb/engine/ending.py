@@ -103,6 +103,9 @@ class Ends(Replaying):
                 self._end(self._failure(self._store_error))
             elif self.handler_error is not None:
                 self._end(self._failure(self.handler_error))
+            elif self.cancel_requested and self.replay.active and self.replay.unmatched:
+                # the cancel ended the body before it gave commands its history holds
+                self._end(self._failure(self.replay.diverged("the workflow was cancelled")))
             elif self.cancel_requested:
                 self._end(Ending(ev.CANCELLED, reason=self.cancel_reason))
             else:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import cloudflare
+from pyworkflow_nb.compat import pyworkflow as pwe
 from pyworkflow_nb.compat.durable_workflow import activity as dw_activity
 from pyworkflow_nb.compat.durable_workflow import workflow as dw_workflow
 
@@ -171,3 +172,18 @@ class HistGenerator:
         token = yield ctx.side_effect(lambda: "tok-1")
         yield ctx.wait_condition(lambda: self.approved_by is not None)
         return {"greeting": greeting, "token": token, "by": self.approved_by}
+
+
+@pwe.step(name="hist-charge")
+async def hist_charge() -> str:
+    executed.append("hist-charge")
+    return "charged"
+
+
+@pwe.workflow(name="hist-shielded")
+async def hist_shielded() -> str:
+    async with pwe.shield():  # the recorded cancel comes during this sleep
+        await pwe.sleep("1h")
+        await hist_charge()
+    await pwe.sleep("1d")  # ... and lands here
+    return "shipped"

@@ -16,14 +16,17 @@ from replay_workflows import (
     hist_a,
     hist_b,
     hist_b2,
+    hist_charge,
     hist_child,
     hist_child_retry,
     hist_gather,
     hist_pipeline,
+    hist_shielded,
 )
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import cloudflare
+from pyworkflow_nb.compat import pyworkflow as pwe
 from pyworkflow_nb.compat.durable_workflow import workflow as dw_workflow
 from pyworkflow_nb.history import vocabulary as ev
 from pyworkflow_nb.history.files import read_history_file
@@ -241,3 +244,35 @@ def test_a_generator_history_replays_its_activity_timer_side_effect_and_signal(
     assert [e[4] for e in events if e[4]] == [
         "task_queue#1", "task_queue#2", "hist-greet#1", "hist-greet#1", "sleep#1", "sleep#1",
         "side_effect#1"], "the run's and the activity's task queue checks come first"
+
+
+def test_a_generator_that_waited_for_its_worker_replays_the_wait(store: Path) -> None:
+    verdict = dw_workflow.Replayer(workflows=[HistGenerator]).replay(
+        str(HISTORIES / "generator_queued.json"))
+    assert verdict.ok, verdict.detail
+    assert executed == []
+    events = read_history_file(HISTORIES / "generator_queued.json")
+    assert [(e[3], e[4]) for e in events[1:5]] == [
+        (ev.VALUE_RECORDED, "task_queue#1"), (ev.WAIT_STARTED, "worker for hist-late#1"),
+        (ev.EVENT_RECEIVED, None), (ev.WAIT_COMPLETED, "worker for hist-late#1")]
+
+
+def test_a_cancel_held_off_by_a_shield_replays_where_it_landed(store: Path,
+                                                               restore_definitions: None) -> None:
+    history = HISTORIES / "shielded_cancelled.json"
+    verdict = pw.Replayer([hist_shielded]).replay(history)
+    assert verdict.ok, verdict.detail
+    assert verdict.detail == "matches its history and ends cancelled"
+    assert executed == []
+    kinds = [(e[3], e[4]) for e in read_history_file(history)]
+    assert kinds.index((ev.WORKFLOW_CANCEL_REQUESTED, None)) < kinds.index(
+        (ev.STEP_COMPLETED, "hist-charge#1")), "the cancel came inside the shielded block"
+
+    @pwe.workflow(name="hist-shielded")
+    async def unshielded() -> str:  # the same calls, no shield: the cancel lands in the sleep
+        await pwe.sleep("1h")
+        await hist_charge()
+        await pwe.sleep("1d")
+        return "shipped"
+
+    assert not pw.Replayer([unshielded]).replay(history).ok

@@ -23,10 +23,12 @@ from replay_workflows import (  # noqa: E402
     hist_patched,
     hist_patched_before,
     hist_pipeline,
+    hist_shielded,
 )
 
 import pyworkflow_nb as pw  # noqa: E402
 from pyworkflow_nb.compat import cloudflare, durable_workflow  # noqa: E402
+from pyworkflow_nb.compat import pyworkflow as pwe  # noqa: E402
 from pyworkflow_nb.definitions import registry  # noqa: E402
 
 
@@ -93,7 +95,31 @@ def record_front_ends(c: pw.SyncClient) -> None:
     assert c.get_run("generator-1").result() == {"greeting": "hi bo", "token": "tok-1",
                                                  "by": "ana"}
     c.get_run("generator-1").export_history(HERE / "generator_completed.json")
+    asyncio.run(client.start_workflow("hist-generator", task_queue="hist-late",
+                                      workflow_id="generator-queued", input=["cy"]))
+    c.skip("1m")  # no worker serves "hist-late": the run waits for one
+    durable_workflow.Worker(client, task_queue="hist-late")
+    c.skip("1m")
+    c.get_run("generator-queued").signal("approve", "di")
+    assert c.get_run("generator-queued").result()["by"] == "di"
+    c.get_run("generator-queued").export_history(HERE / "generator_queued.json")
+    shielded = asyncio.run(pwe.start(hist_shielded))
+    asyncio.run(pwe.cancel_workflow(shielded, reason="changed my mind"))
+    c.skip("1h")
+    assert c.get_run(shielded).status() == "cancelled"
+    c.get_run(shielded).export_history(HERE / "shielded_cancelled.json")
+
+
+def record_front_ends_only() -> None:
+    """Re-record just the front-ends' histories (``python record_histories.py front-ends``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pw.configure(store=str(Path(tmp) / "record.duckdb"))
+        pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+        record_front_ends(pw.SyncClient())
+        pw.shutdown()
+        pw.use_real_clock()
+    print(f"wrote the front-ends' histories in {HERE}")
 
 
 if __name__ == "__main__":
-    main()
+    record_front_ends_only() if sys.argv[1:] == ["front-ends"] else main()
