@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import pyworkflow_nb as pw
 from pyworkflow_nb.compat import cloudflare
 from pyworkflow_nb.compat import durable_workflow as dw
+from pyworkflow_nb.compat import pyworkflow as pwe
 from pyworkflow_nb.durations import parse_duration, parse_instant
 from pyworkflow_nb.engine.scheduler import ScheduleSpec
 
@@ -180,6 +181,28 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
     ("durable_workflow worker of no task queue",
      lambda w: dw.Worker(dw.Client(), task_queue=None),  # type: ignore[arg-type]
      pw.InvalidInput, "Worker needs a task queue name"),
+    ("durable_workflow start with a run timeout of zero",
+     lambda w: asyncio.run(dw.Client().start_workflow("bad-input-dw", run_timeout_seconds=0)),
+     pw.InvalidInput, "start_workflow(run_timeout_seconds=...) takes a positive number"),
+    ("pyworkflow start of a plain function",
+     lambda w: asyncio.run(pwe.start(len, "x")),
+     pw.DefinitionError, "start() takes a @workflow function or a Workflow subclass"),
+    ("pyworkflow resume_hook with no token",
+     lambda w: asyncio.run(pwe.resume_hook("no-colon", {})),
+     pwe.InvalidTokenError, "Invalid token for hook: no-colon"),
+    ("pyworkflow resume_hook of a run with no such hook",
+     lambda w: asyncio.run(pwe.resume_hook(f"{w.waiting.run_id}:hook_approval_1", {})),
+     pwe.HookNotFoundError, "Hook not found for token"),
+    ("pyworkflow schedule with TERMINATE_OTHER",
+     lambda w: asyncio.run(pwe.create_schedule(bad_input_target, pwe.ScheduleSpec(
+         interval="1h"), overlap_policy=pwe.OverlapPolicy.TERMINATE_OTHER)),
+     pw.InvalidInput, "OverlapPolicy.TERMINATE_OTHER is not available here"),
+    ("pyworkflow schedule with an empty spec",
+     lambda w: asyncio.run(pwe.create_schedule(bad_input_target, pwe.ScheduleSpec())),
+     pw.InvalidInput, "a ScheduleSpec needs cron=, interval= or calendar=[...]"),
+    ("pyworkflow configure with an unknown option",
+     lambda w: pwe.configure(broker_url="redis://"),
+     pw.InvalidInput, "configure() got unknown option(s) broker_url"),
     ("durable_workflow schedule on a blank task queue",
      lambda w: asyncio.run(dw.Client().create_schedule(
          "s", dw.ScheduleSpec(["0 * * * *"]), dw.ScheduleAction("bad-input-dw", ""))),
