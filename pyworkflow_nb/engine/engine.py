@@ -323,8 +323,11 @@ class Engine:
         return row
 
     def events(self, run_id: str) -> list[EventRow]:
+        """A run's events, committed or about to be (read on the loop thread, where no batch
+        is ever between the writer and the store)."""
         self.get_row(run_id)
-        return [*self.store.load_events(run_id), *self.writer.pending_events(run_id)]
+        return self.on_loop(
+            lambda: [*self.store.load_events(run_id), *self.writer.pending_events(run_id)])
 
     def on_loop(self, fn: Callable[[], T]) -> T:
         """``fn()`` run on the engine's loop thread, its value (or error) returned here.

@@ -1,13 +1,15 @@
 """What the engine needs from an event store, independent of the database behind it.
 
 The engine never imports a database driver: it hands :class:`Batch` es to a store's
-``commit`` (from the writer thread) and reads histories and runs back as plain tuples
+``commit`` (from its loop thread) and reads histories and runs back as plain tuples
 and :class:`RunRow` s.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import io
+import pickle
+from dataclasses import astuple, dataclass, field
 from typing import Any, Protocol
 
 from ..history.rows import EventRow
@@ -43,7 +45,7 @@ class RunRow:
         return self.status in TERMINAL_STATUSES
 
     def snapshot(self) -> tuple[Any, ...]:
-        """The row's values in column order, frozen for the writer thread."""
+        """The row's values in column order, frozen for the writer."""
         return (self.run_id, self.workflow, self.version, self.status, self.input, self.result,
                 self.error, self.parent_run_id, self.schedule_id, self.scheduled_at,
                 self.idempotency_key, self.created_at, self.started_at, self.finished_at,
@@ -81,7 +83,7 @@ class ScheduleRow:
     updated_at: float = 0.0
 
     def snapshot(self) -> tuple[Any, ...]:
-        """The row's values in column order, frozen for the writer thread."""
+        """The row's values in column order, frozen for the writer."""
         return (self.schedule_id, self.workflow, self.status, self.spec, self.input, self.note,
                 self.next_fire_at, self.last_fire_at, self.fire_count, self.last_run_id,
                 self.buffered, self.created_at, self.updated_at)
@@ -104,6 +106,42 @@ class Batch:
         return bool(self.events or self.new_runs or self.changed_runs or self.definitions
                     or self.schedules or self.frames)
 
+    def merge(self, later: Batch) -> None:
+        """Add ``later``'s writes after this batch's, as if both were one batch."""
+        self.events.extend(later.events)
+        self.new_runs.update(later.new_runs)
+        for run_id, row in later.changed_runs.items():
+            if run_id in self.new_runs:
+                self.new_runs[run_id] = row
+            else:
+                self.changed_runs[run_id] = row
+        self.definitions.extend(later.definitions)
+        self.schedules.update(later.schedules)
+        self.frames.extend(later.frames)
+
+    def encode(self) -> bytes:
+        """The batch as bytes for the journal (it must hold no frames: they are not plain
+        values and go straight to the database)."""
+        assert not self.frames, "a batch with frames is not journalled"
+        return pickle.dumps((self.events, self.new_runs, self.changed_runs,
+                             [astuple(d) for d in self.definitions], self.schedules),
+                            protocol=5)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Batch:
+        """The batch :meth:`encode` wrote."""
+        events, new_runs, changed_runs, definitions, schedules = _PlainUnpickler(
+            io.BytesIO(payload)).load()
+        return cls(events, new_runs, changed_runs, [DefinitionRow(*d) for d in definitions],
+                   schedules)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads only plain values (tuples, lists, dicts, text, numbers, None): never code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a journal record names {module}.{name}: refused")
+
 
 class EventStore(Protocol):
     """The store interface the engine and the writer use."""
@@ -112,7 +150,14 @@ class EventStore(Protocol):
     read_only: bool
 
     def commit(self, batch: Batch) -> None:
-        """Write a batch atomically. Called from the writer thread only."""
+        """Make a batch durable, atomically. Called from the engine's loop thread only."""
+
+    @property
+    def behind(self) -> bool:
+        """Durable batches wait to be fed to the database (reads feed them first)."""
+
+    def catch_up(self) -> None:
+        """Feed the database every durable batch it does not hold yet."""
 
     def load_events(self, run_id: str) -> list[EventRow]:
         """The committed events of one run, in ``seq`` order."""

@@ -1,4 +1,11 @@
-"""The embedded DuckDB event store: one file (or ``:memory:``), one writing process."""
+"""The embedded DuckDB event store: one file (or ``:memory:``), one writing process.
+
+A file store's durable point is its journal (:mod:`.journal`): :meth:`DuckDBStore.commit`
+appends the batch there and queues it; the queue reaches DuckDB in one transaction when the
+writer feeds it (:meth:`DuckDBStore.catch_up`), or before any read or maintenance call, so
+readers always see every acknowledged batch. Each feed records the journal position it reaches,
+in the same transaction, so reopening after a crash applies exactly the records DuckDB lacks.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import fields
 from datetime import datetime, timedelta
 from importlib import resources
@@ -22,6 +30,7 @@ from ..errors import InvalidInput, StoreError, StoreLockedError
 from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
 from . import frames, user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
+from .journal import Journal, journal_path, peek
 
 # 2: the schedules table; 3: the index on events(run_id); 4: runs.continued_from; 5:
 # runs.forked_from and runs.attempt_of. Older stores upgrade in place: schema.sql only adds
@@ -47,6 +56,11 @@ _SCHEDULE_SELECT = ", ".join(
     f"epoch({c}) AS {c}" if c in _SCHEDULE_TIME_COLUMNS else c for c in _SCHEDULE_COLUMNS
 )
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
+_STORE_ID = "store_id"  # pw_meta: the id a journal names to say whose it is
+_POSITION = "journal_position"  # pw_meta: the last journal record DuckDB holds
+_POSITION_UPDATE = f"UPDATE pw_meta SET value = ? WHERE key = '{_POSITION}'"
+# A journal all fed to DuckDB is emptied once it is this large (each emptying costs an fsync).
+JOURNAL_RESET_BYTES = 4 << 20
 
 
 def _ts(epoch: float | None) -> datetime | None:
@@ -77,8 +91,21 @@ class DuckDBStore:
         self._holder_file = _write_holder(self.path, holder) if not read_only else None
         self._local = threading.local()
         self._closed = False
+        self._lock = threading.RLock()  # one writer of DuckDB at a time, whatever the thread
+        self._journal: Journal | None = None
+        self._queued = Batch()  # durable in the journal, not yet in DuckDB
+        self._position = 0  # the last journal record DuckDB holds
+        self._appended = 0  # the last journal record appended
         try:
             self._migrate()
+            if self.path != ":memory:":
+                self._position = int(self.meta(_POSITION) or 0)
+                if not read_only:
+                    self._journal = self._open_journal()
+                elif self._unfed_journal():
+                    self._con.close()
+                    self._fold_journal()
+                    self._con = _connect(self.path, read_only)
         except BaseException:
             self._con.close()
             raise
@@ -121,6 +148,64 @@ class DuckDBStore:
             self._con.execute("ROLLBACK")
             raise
 
+    def _open_journal(self) -> Journal:
+        """Open the journal, feeding DuckDB the records it lacks (a crash left them)."""
+        store_id = self.meta(_STORE_ID)
+        if store_id is None:
+            store_id = uuid.uuid4().hex
+            self._con.execute("INSERT INTO pw_meta VALUES (?, ?), (?, '0')",
+                              [_STORE_ID, store_id, _POSITION])
+        journal = Journal.open(journal_path(self.path), bytes.fromhex(store_id))
+        try:
+            unfed = self._unfed(journal.recovered, journal.path)
+            if unfed:
+                batch = Batch()
+                for _, payload in unfed:
+                    batch.merge(_decode(payload, journal.path))
+                self._write(batch, unfed[-1][0])
+                self._position = unfed[-1][0]
+            if journal.recovered:
+                journal.reset()
+        except BaseException:
+            journal.close(remove=False)
+            raise
+        self._appended = self._position
+        return journal
+
+    def _unfed(self, records: list[tuple[int, bytes]], path: Path) -> list[tuple[int, bytes]]:
+        """The records past DuckDB's position, checked to continue it without a gap."""
+        unfed = [(p, payload) for p, payload in records if p > self._position]
+        expected = self._position + 1
+        for position, _ in unfed:
+            if position != expected:
+                raise StoreError(
+                    f"the journal {path} does not continue the store {self.path}: the store "
+                    f"holds its records up to {self._position} and the journal goes on with "
+                    f"record {position}, not {expected} (the journal or the DuckDB file was "
+                    "copied from another time). Nothing of it was applied and it was left "
+                    "untouched; move it away to open the store without it.")
+            expected += 1
+        return unfed
+
+    def _unfed_journal(self) -> int:
+        """How many records of this store's journal DuckDB lacks (a writer crashed)."""
+        found = peek(journal_path(self.path))
+        if found is None or found[0].hex() != self.meta(_STORE_ID):
+            return 0
+        return sum(1 for p, _ in found[1] if p > self._position)
+
+    def _fold_journal(self) -> None:
+        """Before reading a store its crashed writer left, take in what it acknowledged: as
+        the writer's next open would, then the store is one DuckDB file again."""
+        try:
+            DuckDBStore(self.path).close()
+        except StoreError as exc:
+            raise StoreError(
+                f"the store {self.path} holds acknowledged work in its journal "
+                f"{journal_path(self.path)} that is not in the DuckDB file yet (its writer "
+                "stopped without pw.shutdown()), and it could not be folded in to read it: "
+                f"{exc}") from exc
+
     # -- per-thread connections ----------------------------------------------------------------
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -147,17 +232,64 @@ class DuckDBStore:
     # -- writing -------------------------------------------------------------------------------
 
     def commit(self, batch: Batch) -> None:
-        """Write the batch atomically, in one transaction.
+        """Make the batch durable, atomically: one journal record, fed to DuckDB later.
 
-        Every DuckDB statement costs about a millisecond here whatever it holds, so the batch is
-        written with as few as possible: one per table, and no BEGIN/COMMIT when one is enough.
+        A batch holding frames (tables, not plain values), and every batch of a store without
+        a journal (``:memory:``), is written to DuckDB at once, after what is queued.
         """
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
+        with self._lock:
+            if self._journal is None or batch.frames:
+                self._feed()
+                self._write(batch, None)
+                return
+            self._journal.append(self._appended + 1, batch.encode())
+            self._appended += 1
+            self._queued.merge(batch)
+
+    @property
+    def behind(self) -> bool:
+        return bool(self._queued)
+
+    def catch_up(self) -> None:
+        """Feed DuckDB every journalled batch it does not hold yet, in one transaction."""
+        if not self._queued:  # the queue empties only once DuckDB holds it
+            return
+        with self._lock:
+            self._feed()
+
+    def _feed(self) -> None:
+        """Write the queue to DuckDB with the journal position it reaches (lock held).
+
+        On failure the queue stays as it is: still durable in the journal, fed next time.
+        """
+        if not self._queued:
+            return
+        self._write(self._queued, self._appended)
+        self._queued = Batch()
+        self._position = self._appended
+        if self._journal is not None and self._journal.size > JOURNAL_RESET_BYTES:
+            self._journal.reset()
+
+    def _write(self, batch: Batch, position: int | None) -> None:
+        """Write the batch to DuckDB in one transaction, with the journal ``position`` it
+        reaches.
+
+        Every DuckDB statement costs about half a millisecond here whatever it holds, so the
+        batch is written with as few as possible: one per table, and no BEGIN/COMMIT when one is
+        enough.
+        """
         writes = self._writes(batch)
+        if position is not None and position != self._position:
+            def record_position(cur: duckdb.DuckDBPyConnection) -> None:
+                cur.execute(_POSITION_UPDATE, [str(position)])
+            writes.append(record_position)
         cur = self._cursor()
         if batch.frames:  # before the events that name them: a crash leaves no step without
             frames.write(cur, batch.frames)  # its table, at worst a table to write again
+        if not writes:
+            return
         if len(writes) == 1:
             writes[0](cur)
             return
@@ -171,6 +303,20 @@ class DuckDBStore:
                 app.clear()
             cur.execute("ROLLBACK")
             raise
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor in a transaction that commits if the block ends normally, as the only
+        writer of DuckDB meanwhile."""
+        with self._lock:
+            cur = self._cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     def _writes(self, batch: Batch) -> list[Callable[[duckdb.DuckDBPyConnection], None]]:
         """One callable per statement the batch needs, in the order they must run."""
@@ -228,11 +374,13 @@ class DuckDBStore:
     # -- reading -------------------------------------------------------------------------------
 
     def load_events(self, run_id: str) -> list[EventRow]:
+        self.catch_up()
         return self._cursor().execute(
             f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ? ORDER BY seq",
             [run_id]).fetchall()
 
     def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
+        self.catch_up()
         runs = self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
         if not runs:
             return []
@@ -245,6 +393,7 @@ class DuckDBStore:
         return [(run, events.get(run.run_id, [])) for run in runs]
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRow]:
+        self.catch_up()
         rows = self._cursor().execute(
             f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params).fetchall()
         return [RunRow(*row) for row in rows]
@@ -281,20 +430,24 @@ class DuckDBStore:
         return self._runs(where, params, tail)
 
     def known_versions(self) -> set[tuple[str, str]]:
+        self.catch_up()
         return set(self._cursor().execute("SELECT name, version FROM workflows").fetchall())
 
     def load_schedules(self) -> list[ScheduleRow]:
+        self.catch_up()
         rows = self._cursor().execute(
             f"SELECT {_SCHEDULE_SELECT} FROM schedules ORDER BY created_at, schedule_id"
         ).fetchall()
         return [ScheduleRow(*row) for row in rows]
 
     def schedule_seqs(self) -> dict[str, int]:
+        self.catch_up()
         return dict(self._cursor().execute(
             "SELECT run_id[10:], max(seq) FROM events WHERE run_id LIKE 'schedule:%' "
             "GROUP BY run_id").fetchall())
 
     def definitions(self, name: str) -> list[DefinitionRow]:
+        self.catch_up()
         rows = self._cursor().execute(
             "SELECT name, version, kind, module, source, epoch(defined_at) FROM workflows "
             "WHERE name = ? ORDER BY defined_at", [name]).fetchall()
@@ -322,19 +475,14 @@ class DuckDBStore:
             clauses.append("workflow = ?")
             params.append(workflow)
         doomed = f"SELECT run_id FROM runs WHERE {' AND '.join(clauses)}"
-        cur = self._cursor()
-        cur.execute("BEGIN")
-        try:
+        self.catch_up()
+        with self._transaction() as cur:
             cur.execute(f"CREATE OR REPLACE TEMP TABLE pw_purge AS {doomed}", params)
             ids = [r for (r,) in cur.execute("SELECT run_id FROM pw_purge").fetchall()]
             cur.execute("DELETE FROM events WHERE run_id IN (SELECT run_id FROM pw_purge)")
             cur.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM pw_purge)")
             frames.drop(cur, ids)
             cur.execute("DROP TABLE pw_purge")
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         return ids
 
     def meta(self, key: str) -> str | None:
@@ -344,18 +492,13 @@ class DuckDBStore:
     def set_meta(self, key: str, value: str | None) -> None:
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
-        cur = self._cursor()
-        cur.execute("BEGIN")
-        try:
+        with self._transaction() as cur:
             cur.execute("DELETE FROM pw_meta WHERE key = ?", [key])
             if value is not None:
                 cur.execute("INSERT INTO pw_meta VALUES (?, ?)", [key, value])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def unfinished_work(self) -> tuple[int, int]:
+        self.catch_up()
         row = self._cursor().execute(
             f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {_TERMINAL}), "
             "(SELECT count(*) FROM schedules)").fetchone()
@@ -372,9 +515,8 @@ class DuckDBStore:
         params = {"old": run_id, "new": archive_id}
         # a parent's child.started names its child's run id: follow the rename
         child_id = json.dumps(run_id)[:-1] + "/"
-        cur = self._cursor()
-        cur.execute("BEGIN")
-        try:
+        self.catch_up()
+        with self._transaction() as cur:
             cur.execute(f"UPDATE events SET run_id = {renamed} WHERE {mine}", params)
             cur.execute(
                 "UPDATE events SET data = replace(data::VARCHAR, $child, $archived)::JSON "
@@ -390,31 +532,37 @@ class DuckDBStore:
                 f"THEN $new || parent_run_id[length($old) + 1:] ELSE parent_run_id END "
                 f"WHERE {mine}", params)
             frames.rename(cur, run_id, archive_id)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def cursor(self) -> user_sql.ReadOnlyConnection:
         """A read-only DB-API connection to the store, for tools such as jupysql."""
         if self._closed:
             raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
-        return user_sql.ReadOnlyConnection(self._con)
+        return user_sql.ReadOnlyConnection(self._con, before=self.catch_up)
 
     def sql(self, query: str, params: Any = None) -> Any:
         """User SQL: read-only, each query on its own connection (see :mod:`.user_sql`)."""
         if self._closed:
             raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
+        self.catch_up()
         return user_sql.run(self._con, query, params)
 
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        if not self.read_only and self.path != ":memory:":
-            with contextlib.suppress(duckdb.Error):
-                self._con.execute("CHECKPOINT")
-        self._con.close()
+        fed = True
+        try:
+            self.catch_up()
+        except Exception:
+            fed = False  # what the journal holds stays there: the next open applies it
+            raise
+        finally:
+            self._closed = True
+            if fed and not self.read_only and self.path != ":memory:":
+                with contextlib.suppress(duckdb.Error):
+                    self._con.execute("CHECKPOINT")
+            self._con.close()
+            if self._journal is not None:
+                self._journal.close(remove=fed)
         if self._holder_file is not None:
             with contextlib.suppress(OSError):
                 self._holder_file.unlink()
@@ -481,3 +629,13 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"cannot open the store {path}: {text}") from exc
     except duckdb.Error as exc:
         raise StoreError(f"cannot open the store {path}: {exc}") from exc
+
+
+def _decode(payload: bytes, path: Path) -> Batch:
+    try:
+        return Batch.decode(payload)
+    except Exception as exc:
+        raise StoreError(
+            f"a record of the journal {path} cannot be read ({exc}): it was not written by "
+            "this version of pyworkflow_nb. Nothing of it was applied and it was left "
+            "untouched; open the store with the version that wrote it.") from exc

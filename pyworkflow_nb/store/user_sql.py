@@ -9,7 +9,7 @@ or a file export is refused up front with an error that says what to do instead.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
@@ -83,19 +83,24 @@ class ReadOnlyCursor:
 class ReadOnlyConnection:
     """A DB-API connection to the store (for jupysql and the like) whose cursors only read.
 
-    ``commit`` and ``rollback`` do nothing: nothing it runs can change the store.
+    ``commit`` and ``rollback`` do nothing: nothing it runs can change the store. ``before``
+    runs as each cursor opens (the store feeds DuckDB what its journal holds).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection,
+                 before: Callable[[], None] = lambda: None) -> None:
         self._con = con
+        self._before = before
 
     def cursor(self) -> ReadOnlyCursor:
+        self._before()
         return ReadOnlyCursor(read_only(self._con))
 
     def execute(self, query: str, parameters: Any = None) -> ReadOnlyCursor:
         return self.cursor().execute(query, parameters)
 
     def sql(self, query: str, params: Any = None) -> Any:
+        self._before()
         return run(self._con, query, params)
 
     def df(self) -> Any:  # jupysql tells a DuckDB connection by its df and pl
