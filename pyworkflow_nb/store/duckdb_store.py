@@ -92,8 +92,10 @@ class DuckDBStore:
         self._local = threading.local()
         self._closed = False
         self._lock = threading.RLock()  # one writer of DuckDB at a time, whatever the thread
+        self._queue_lock = threading.Lock()  # the journal's end and the queue, together
         self._journal: Journal | None = None
         self._queued = Batch()  # durable in the journal, not yet in DuckDB
+        self._feeding = False  # a batch taken from the queue is being written to DuckDB
         self._position = 0  # the last journal record DuckDB holds
         self._appended = 0  # the last journal record appended
         try:
@@ -239,38 +241,56 @@ class DuckDBStore:
         """
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
-        with self._lock:
-            if self._journal is None or batch.frames:
+        if self._journal is None or batch.frames:
+            with self._lock:
                 self._feed()
                 self._write(batch, None)
-                return
+            return
+        with self._queue_lock:  # never waits for DuckDB: a feed holds this only briefly
             self._journal.append(self._appended + 1, batch.encode())
             self._appended += 1
             self._queued.merge(batch)
 
     @property
     def behind(self) -> bool:
-        return bool(self._queued)
+        return bool(self._queued) or self._feeding
 
     def catch_up(self) -> None:
-        """Feed DuckDB every journalled batch it does not hold yet, in one transaction."""
-        if not self._queued:  # the queue empties only once DuckDB holds it
+        """Feed DuckDB every journalled batch it does not hold yet, in one transaction.
+
+        Safe from any thread; a read on one thread waits for a feed under way on another.
+        """
+        if not self._queued and not self._feeding:
             return
         with self._lock:
             self._feed()
 
     def _feed(self) -> None:
-        """Write the queue to DuckDB with the journal position it reaches (lock held).
+        """Write the queue to DuckDB with the journal position it reaches (``_lock`` held).
 
-        On failure the queue stays as it is: still durable in the journal, fed next time.
+        Appends go on meanwhile, into a new queue. On failure the batch goes back to the
+        queue's head: still durable in the journal, fed next time.
         """
-        if not self._queued:
-            return
-        self._write(self._queued, self._appended)
-        self._queued = Batch()
-        self._position = self._appended
-        if self._journal is not None and self._journal.size > JOURNAL_RESET_BYTES:
-            self._journal.reset()
+        with self._queue_lock:
+            if not self._queued:
+                return
+            self._feeding = True  # before the swap: a reader that sees the queue empty sees this
+            batch, self._queued = self._queued, Batch()
+            upto = self._appended
+        try:
+            self._write(batch, upto)
+            self._position = upto
+        except BaseException:
+            with self._queue_lock:
+                batch.merge(self._queued)
+                self._queued = batch
+            raise
+        finally:
+            self._feeding = False
+        with self._queue_lock:
+            if (not self._queued and self._journal is not None
+                    and self._journal.size > JOURNAL_RESET_BYTES):
+                self._journal.reset()
 
     def _write(self, batch: Batch, position: int | None) -> None:
         """Write the batch to DuckDB in one transaction, with the journal ``position`` it

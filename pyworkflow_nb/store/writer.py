@@ -6,7 +6,8 @@ committed (for a file store, one fsynced journal record). Batches are committed 
 order, so the store always holds a prefix of every run's history. The commit runs inline on the
 engine's loop: measured here, handing it to a writer thread cost more (thread hops, GIL
 contention on 2 cores) than the loop gained by running workflows meanwhile. Journalled batches
-reach DuckDB ``FEED_EVERY`` seconds later, many in one transaction (reads feed them sooner).
+reach DuckDB ``FEED_EVERY`` seconds later, many in one transaction, on a feeder thread (DuckDB
+releases the GIL while it writes, and nothing waits for a feed; reads feed them sooner).
 
 What nothing waits for yet (a run's first events, a step's ``step.started``, a status change)
 is committed ``interval`` seconds later, or sooner with the next durable point: with
@@ -19,6 +20,7 @@ it loses a run nobody was told is durable, and re-runs a step nobody saw finish)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -45,6 +47,9 @@ class Writer:
         self._pending: list[asyncio.Future[None]] = []
         self._timer: asyncio.Handle | None = None
         self._feed_timer: asyncio.Handle | None = None
+        self._feeding: asyncio.Future[None] | None = None
+        self._feeder = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="pyworkflow_nb-feed")
         self._soon = False  # the pending commit is due now (someone waits), not in ``interval``
         self.error: BaseException | None = None
 
@@ -126,6 +131,7 @@ class Writer:
             if timer is not None:
                 timer.cancel()
         self._timer = self._feed_timer = None
+        self._feeder.shutdown(wait=True)
 
     # -- the commit cycle --------------------------------------------------------------------
 
@@ -162,15 +168,26 @@ class Writer:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
-        if self._feed_timer is None and self.store.behind:
+        self._feed_later()
+
+    def _feed_later(self) -> None:
+        if self._feed_timer is None and self._feeding is None and self.store.behind:
             self._feed_timer = self._loop.call_later(FEED_EVERY, self._feed)
 
     def _feed(self) -> None:
         self._feed_timer = None
-        try:
-            self.store.catch_up()
-        except Exception as exc:
+        self._feeding = self._loop.run_in_executor(self._feeder, self.store.catch_up)
+        self._feeding.add_done_callback(self._fed)
+
+    def _fed(self, feeding: asyncio.Future[None]) -> None:
+        self._feeding = None
+        if feeding.cancelled():
+            return
+        exc = feeding.exception()
+        if isinstance(exc, Exception):
             self._fail(exc, [])
+        elif self.error is None:
+            self._feed_later()
 
     def _fail(self, exc: Exception, waiters: list[asyncio.Future[None]]) -> None:
         """The store is unusable: every waiter, now and later, learns why."""

@@ -43,7 +43,7 @@ def main(path: str, point: str) -> None:
         die()
     if point == "mid-append":
         def half_then_die(self: journal.Journal, position: int, payload: bytes) -> None:
-            os.write(self._fd, b"\x00" * 9 + payload[: len(payload) // 2])
+            os.pwrite(self._fd, b"\x07" * 9 + payload[: len(payload) // 2], self.size)
             die()
         journal.Journal.append = half_then_die  # type: ignore[method-assign]
         commit(store, 4)

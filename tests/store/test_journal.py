@@ -41,12 +41,13 @@ def test_records_survive_reopening_and_a_torn_tail_is_cut(tmp_path: Path) -> Non
     journal.append(1, b"one")
     journal.append(2, b"two" * 100)
     journal.close(remove=False)
-    whole = path.stat().st_size
-    with path.open("ab") as f:
+    whole = journal.size
+    with path.open("r+b") as f:
+        f.seek(whole)
         f.write(b"\x05\x00\x00\x00\x03")  # a record header torn by a crash
     reopened = Journal.open(path, STORE_ID)
     assert reopened.recovered == [(1, b"one"), (2, b"two" * 100)]
-    assert path.stat().st_size == whole
+    assert reopened.size == path.stat().st_size == whole
     reopened.append(3, b"three")
     reopened.close(remove=False)
     assert [p for p, _ in Journal.open(path, STORE_ID).recovered] == [1, 2, 3]
@@ -59,7 +60,7 @@ def test_a_record_whose_checksum_fails_is_dropped_with_what_follows(tmp_path: Pa
     journal.append(2, b"damaged")
     journal.close(remove=False)
     data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
+    data[journal.size - 1] ^= 0xFF
     path.write_bytes(bytes(data))
     assert Journal.open(path, STORE_ID).recovered == [(1, b"kept")]
 
