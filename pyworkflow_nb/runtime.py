@@ -11,6 +11,8 @@ on the engine's own loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import sys
 import threading
@@ -97,6 +99,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._nested: set[int] = set()
+        self._handed: concurrent.futures.Future[None] | None = None  # see hand_over
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -117,13 +120,19 @@ class Runtime:
 
     # -- the engine ----------------------------------------------------------------------------
 
-    def ensure(self, caller_loop: asyncio.AbstractEventLoop | None = None) -> Engine:
+    def ensure(self, caller_loop: asyncio.AbstractEventLoop | None = None, *,
+               after_handed: bool = True) -> Engine:
         """The running engine, created (and recovering) on first use.
 
         It gets a loop and thread of its own, except when an async call creates it outside a
         kernel (``caller_loop``): then it shares that loop, which saves every call a hop
-        between threads.
+        between threads. With ``after_handed``, a call from another thread first waits for
+        what :meth:`hand_over` gave the engine, so it sees the runs started that way.
         """
+        handed = self._handed
+        if after_handed and handed is not None and self.engine_thread_is_another():
+            with contextlib.suppress(BaseException):  # the handle it went with raises it
+                handed.result()
         with self._lock:
             engine = self.engine
             if engine is not None and not engine.loop.is_closed() and not engine.closing:
@@ -184,6 +193,36 @@ class Runtime:
             return await fn(engine)
         return await asyncio.wrap_future(
             asyncio.run_coroutine_threadsafe(_call(fn, engine), engine.loop))
+
+    def hand_over(self, engine: Engine, fn: Callable[[], asyncio.Future[None]]
+                  ) -> concurrent.futures.Future[None]:
+        """Have ``fn()`` called on the engine's thread without waiting for it; the future
+        answers once the future ``fn`` returned does. Calls that follow (:meth:`ensure`) wait
+        for it first."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def settle(fut: asyncio.Future[None]) -> None:
+            if fut.cancelled():
+                done.cancel()
+            elif (exc := fut.exception()) is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        def call() -> None:
+            try:
+                fn().add_done_callback(settle)
+            except BaseException as exc:  # handed to whoever waits for ``done``
+                done.set_exception(exc)
+
+        self._handed = done
+        engine.loop.call_soon_threadsafe(call)
+        return done
+
+    def engine_thread_is_another(self) -> bool:
+        """The engine runs on a thread of its own, and the caller is not on it."""
+        thread = self._thread
+        return thread is not None and thread is not threading.current_thread()
 
     def call_sync(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
         """Run ``fn(engine)`` to completion and return its value, blocking the caller."""

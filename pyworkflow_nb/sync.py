@@ -6,13 +6,18 @@ blocking call waits for it while other runs keep moving.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from . import client, timeskip
 from .client import BaseRunHandle
 from .definitions import Workflow
 from .durations import DurationLike
+from .engine import Engine
 from .engine.clock import DEFAULT_SKIP_LIMIT
 from .engine.forking import fork_run
 from .engine.restarting import restart_run
@@ -20,60 +25,80 @@ from .engine.retry import retry_run
 from .runtime import in_kernel, runtime
 
 PROGRESS_AFTER = 1.0
+T = TypeVar("T")
 
 
 class SyncRunHandle(BaseRunHandle):
     """A run handle whose ``result``, ``cancel``, ``send_event`` and ``retry`` block: the
-    sync twin of :class:`RunHandle` (same reads, same parameters)."""
+    sync twin of :class:`RunHandle` (same reads, same parameters).
+
+    A handle :meth:`SyncClient.start` returned before the engine took the start in waits for
+    it on first use, and raises there what the start raised.
+    """
+
+    def __init__(self, run_id: str,
+                 started: concurrent.futures.Future[Any] | None = None) -> None:
+        super().__init__(run_id)
+        self._started = started
+
+    def _engine(self) -> Engine:
+        if self._started is not None:
+            self._started.result()
+            self._started = None
+        return super()._engine()
+
+    def _call(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+        self._engine()
+        return runtime.call_sync(fn)
 
     def result(self, timeout: DurationLike | None = None, *, follow: bool = True) -> Any:
         """Block until the run finishes and return its result (see ``RunHandle.result``)."""
         limit = client._timeout(timeout)
-        return runtime.call_sync(lambda e: e.result(self.run_id, limit, follow=follow))
+        return self._call(lambda e: e.result(self.run_id, limit, follow=follow))
 
     def cancel(self, reason: str | None = None) -> None:
         """Cancel the run and wait until the request is recorded."""
-        runtime.call_sync(lambda e: e.cancel(self.run_id, reason))
+        self._call(lambda e: e.cancel(self.run_id, reason))
 
     def terminate(self, reason: str | None = None) -> None:
         """End the run at once (see ``RunHandle.terminate``); returns once it is recorded."""
-        runtime.call_sync(lambda e: e.terminate(self.run_id, reason))
+        self._call(lambda e: e.terminate(self.run_id, reason))
 
     def pause(self) -> None:
         """Pause the run (see ``RunHandle.pause``) and wait until it is recorded."""
-        runtime.call_sync(lambda e: e.pause(self.run_id))
+        self._call(lambda e: e.pause(self.run_id))
 
     def resume(self) -> None:
         """Let a paused run go on, once that is recorded."""
-        runtime.call_sync(lambda e: e.resume(self.run_id))
+        self._call(lambda e: e.resume(self.run_id))
 
     def signal(self, name: str, *args: Any) -> None:
         """Send a signal (see ``RunHandle.signal``) and wait until it is recorded."""
-        runtime.call_sync(lambda e: e.signal(self.run_id, name, args))
+        self._call(lambda e: e.signal(self.run_id, name, args))
 
     def update(self, name: str, *args: Any, update_id: str | None = None) -> Any:
         """Send an update and block for its result (see ``RunHandle.update``)."""
-        return runtime.call_sync(lambda e: e.update(self.run_id, name, args, update_id))
+        return self._call(lambda e: e.update(self.run_id, name, args, update_id))
 
     def query(self, name: str, *args: Any) -> Any:
         """Ask a query of the run (see ``RunHandle.query``)."""
-        return runtime.call_sync(lambda e: e.query(self.run_id, name, args))
+        return self._call(lambda e: e.query(self.run_id, name, args))
 
     def send_event(self, name: str, payload: Any = None) -> None:
         """Deliver an event to the run and wait until it is recorded."""
-        runtime.call_sync(lambda e: e.send_event(self.run_id, name, payload))
+        self._call(lambda e: e.send_event(self.run_id, name, payload))
 
     def retry(self) -> None:
         """Re-run a failed run from its first failed step and wait until it restarted."""
-        runtime.call_sync(lambda e: retry_run(e, self.run_id))
+        self._call(lambda e: retry_run(e, self.run_id))
 
     def restart(self, reason: str | None = None) -> None:
         """Start the run over from scratch (see ``RunHandle.restart``) once that is recorded."""
-        runtime.call_sync(lambda e: restart_run(e, self.run_id, reason))
+        self._call(lambda e: restart_run(e, self.run_id, reason))
 
     def fork(self, from_step: str, *, run_id: str | None = None) -> SyncRunHandle:
         """Start a fork of the run from step ``from_step`` (see ``RunHandle.fork``)."""
-        row = runtime.call_sync(lambda e: fork_run(e, self.run_id, from_step, run_id))
+        row = self._call(lambda e: fork_run(e, self.run_id, from_step, run_id))
         return SyncRunHandle(row.run_id)
 
 
@@ -82,7 +107,24 @@ class SyncClient:
 
     def start(self, workflow: Workflow | str, *args: Any, run_id: str | None = None,
               idempotency_key: str | None = None, **kwargs: Any) -> SyncRunHandle:
-        """Start a run and return its handle (see ``pw.start``)."""
+        """Start a run and return its handle (see ``pw.start``).
+
+        A new run (no ``run_id``, no ``idempotency_key``) started from another thread than the
+        engine's is checked here, then handed to the engine without waiting for it: starts
+        made back to back share the engine's writes as async ones do. Its start is durable
+        with the engine's next write; the handle's first use, and the next call of the API
+        that is not a start, wait for that.
+        """
+        engine = runtime.ensure(after_handed=False)
+        if run_id is None and idempotency_key is None and runtime.engine_thread_is_another():
+            engine.check_start(workflow, args, kwargs)
+            new_id = uuid.uuid4().hex[:12]
+
+            def start() -> asyncio.Future[None]:
+                engine.start_now(workflow, args, kwargs, new_run_id=new_id)
+                return engine.writer.durable()
+
+            return SyncRunHandle(new_id, runtime.hand_over(engine, start))
         row = runtime.call_sync(lambda e: e.start(workflow, args, kwargs, run_id=run_id,
                                                   idempotency_key=idempotency_key))
         return SyncRunHandle(row.run_id)

@@ -161,19 +161,40 @@ class Engine:
                     idempotency_key: str | None = None, parent_run_id: str | None = None,
                     schedule_id: str | None = None, scheduled_at: float | None = None,
                     continued_from: str | None = None) -> RunRow:
-        """Start a run, or return the existing one with this ``run_id``/idempotency key."""
-        return self.start_now(workflow, args, kwargs, run_id=run_id,
-                              idempotency_key=idempotency_key, parent_run_id=parent_run_id,
-                              schedule_id=schedule_id, scheduled_at=scheduled_at,
-                              continued_from=continued_from)
+        """Start a run, or return the existing one with this ``run_id``/idempotency key.
+
+        With ``durability="sync"`` it returns once the start is durable: starts made meanwhile
+        (``asyncio.gather``) share that write.
+        """
+        row = self.start_now(workflow, args, kwargs, run_id=run_id,
+                             idempotency_key=idempotency_key, parent_run_id=parent_run_id,
+                             schedule_id=schedule_id, scheduled_at=scheduled_at,
+                             continued_from=continued_from)
+        if self.writer.sync:
+            await self.writer.durable()
+        return row
+
+    def check_start(self, workflow: Workflow | str, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Workflow:
+        """Refuse a start of a new run that :meth:`start_now` would refuse, from any thread:
+        an unknown workflow, arguments its signature does not take, an input that cannot be
+        stored, a read-only store."""
+        self.require_writable("start a run")
+        wf = self._resolve(workflow)
+        check_call(wf, args, kwargs)
+        _encode_input(wf, args, kwargs)
+        return wf
 
     def start_now(self, workflow: Workflow | str, args: tuple[Any, ...] = (),
                   kwargs: dict[str, Any] | None = None, *, run_id: str | None = None,
                   idempotency_key: str | None = None, parent_run_id: str | None = None,
                   schedule_id: str | None = None, scheduled_at: float | None = None,
-                  continued_from: str | None = None) -> RunRow:
+                  continued_from: str | None = None, new_run_id: str | None = None) -> RunRow:
         """:meth:`start` without a loop turn (on the engine's loop), so what the caller
-        records in the same turn goes into the same commit as the run's start."""
+        records in the same turn goes into the same commit as the run's start.
+
+        ``new_run_id``: the id for the new run when ``run_id`` is not given, made by the
+        caller (so it is not looked up)."""
         self.require_writable("start a run")
         wf = self._resolve(workflow)
         kwargs = kwargs or {}
@@ -182,7 +203,7 @@ class Engine:
             _warn_if_other_call(wf, existing, args, kwargs)
             return existing
         check_call(wf, args, kwargs)
-        run_id = run_id or uuid.uuid4().hex[:12]
+        run_id = run_id or new_run_id or uuid.uuid4().hex[:12]
         input_json = _encode_input(wf, args, kwargs)
         now = self.clock.now()
         row = RunRow(run_id, wf.name, wf.version, ev.RUNNING, input_json,
