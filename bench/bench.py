@@ -4,7 +4,9 @@
 
 Every system runs in its own subprocess (``--side NAME --json``) with a fresh temp dir, and the
 parent prints one table. The replay workload uses two more subprocesses per side: one records a
-run that stops at its wait, a fresh one recovers it.
+run that stops at its wait, a fresh one recovers it. ``many`` through the sync client, with the
+peak RSS it takes, and the recovery of sleeping runs in a large store run in one more
+subprocess each (pyworkflow_nb only).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class Side(Protocol):
     def replay_measure(self, workdir: Path, mode: str) -> dict[str, float]: ...
 
 
+# phases a side may offer, each measured in a fresh subprocess: name -> the side's function
+PHASES = {"sync-many": "sync_many_measure", "recovery": "recovery_measure"}
+
+
 # side name -> (module, durability mode)
 SIDES: dict[str, tuple[str, str]] = {
     "pw-sync": ("pw_side", "sync"),
@@ -62,9 +68,12 @@ class Counts:
     fanout: int = 5
     long: int = 3
     warmup: int = 3
+    sleeping: int = 2000  # sleeping runs recovered from a store of ``events`` events
+    events: int = 1_000_000
 
 
-QUICK = Counts(seq10=10, many=50, many_reps=1, fanout=2, long=1, warmup=1)
+QUICK = Counts(seq10=10, many=50, many_reps=1, fanout=2, long=1, warmup=1, sleeping=200,
+               events=100_000)
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,24 @@ class Row:
     higher_is_better: bool
     limit_sync: float | None
     limit_relaxed: float | None
+    faster_sync: float | None = None  # how many times DBOS's figure pw sync must beat
+    faster_relaxed: float | None = None
+    dbos_key: str | None = None  # the DBOS figure the row compares with, if not its own
 
 
+# Targets of issue 11 (the journal as the durable point).
 ROWS = [
-    Row("seq10", "seq10 (ms/wf, lower=better)", "<= 8 sync, <= 1 relaxed", "ms", False, 8, 1),
-    Row("many", "many (wf/s, HIGHER=better)", ">= 2,000", "wf/s", True, 2000, 2000),
-    Row("fanout", "fanout (ms/wf, lower=better)", "<= 10", "ms", False, 10, 10),
-    Row("long", "long (s, lower=better)", "<= 0.8 sync", "s", False, 0.8, None),
-    Row("replay", "replay (ms, lower=better)", "<= 100", "ms", False, 100, 100),
+    Row("seq10", "seq10 (ms/wf, lower=better)", "sync <= 5, >= 5x; relaxed >= 40x", "ms", False,
+        5, None, 5, 40),
+    Row("many", "many (wf/s, HIGHER=better)", ">= 30x DBOS", "wf/s", True, None, None, 30, 30),
+    Row("many_sync", "many, SyncClient (wf/s)", ">= 30x DBOS many", "wf/s", True, None, None,
+        30, 30, dbos_key="many"),
+    Row("rss", "peak RSS, many (MB)", "<= 80", "MB", False, 80, 80),
+    Row("fanout", "fanout (ms/wf, lower=better)", "<= 5", "ms", False, 5, 5),
+    Row("long", "long (s, lower=better)", "<= 0.4 sync", "s", False, 0.4, None),
+    Row("replay", "replay (ms, lower=better)", "<= 50", "ms", False, 50, 50),
+    Row("recovery", "recover sleeping runs (s)", "<= 0.5 (2,000 in 1M events)", "s", False,
+        0.5, 0.5),
 ]
 
 
@@ -155,6 +174,14 @@ def run_side(name: str, counts: Counts) -> dict[str, object]:
         else:
             results = asyncio.run(_workloads(side, counts, errors))
             side.close_side()
+        for phase, fn in PHASES.items():
+            if hasattr(side, fn):
+                try:
+                    results.update(cast(dict[str, float], _run_child(
+                        ["--side", name, "--phase", phase, "--dir", str(workdir / phase),
+                         "--counts", json.dumps(counts.__dict__)], 900)))
+                except Exception:
+                    errors[phase] = traceback.format_exc()
         try:
             replay_dir = str(workdir / "replay")
             _run_child(["--side", name, "--replay", "prepare", "--dir", replay_dir], 900)
@@ -165,6 +192,15 @@ def run_side(name: str, counts: Counts) -> dict[str, object]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"results": results, "errors": errors}
+
+
+def run_phase(name: str, phase: str, workdir: Path, counts: Counts) -> None:
+    module, mode = SIDES[name]
+    side = importlib.import_module(module)
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(getattr(side, PHASES[phase])(workdir, mode, counts.__dict__)))
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def run_replay_phase(name: str, phase: str, workdir: Path) -> None:
@@ -185,7 +221,7 @@ def run_replay_phase(name: str, phase: str, workdir: Path) -> None:
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit == "wf/s":
+    if unit in ("wf/s", "MB"):
         return f"{value:,.0f}"
     if unit == "s":
         return f"{value:.3f}"
@@ -199,11 +235,25 @@ def _ratio(value: float | None, base: float | None) -> str:
     return f"{r:.0f}x" if r >= 10 else f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
-def _meets(row: Row, value: float, limit: float | None) -> str:
-    if limit is None:
+def _meets(row: Row, value: float, limit: float | None, faster: float | None,
+           dbos: float | None) -> str:
+    checks = []
+    if limit is not None:
+        checks.append(value >= limit if row.higher_is_better else value <= limit)
+    if faster is not None and dbos:
+        times = value / dbos if row.higher_is_better else dbos / value
+        checks.append(times >= faster)
+    if not checks:
         return ""
-    ok = value >= limit if row.higher_is_better else value <= limit
-    return " ok" if ok else " MISS"
+    return " ok" if all(checks) else " MISS"
+
+
+def _label(key: str) -> str:
+    return next(r.label for r in ROWS if r.key == key)
+
+
+def _phase_of(key: str) -> str:
+    return {"many_sync": "sync-many", "rss": "sync-many", "recovery": "recovery"}.get(key, key)
 
 
 def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], list[str]]:
@@ -214,14 +264,23 @@ def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], li
             notes.append(text)
         return f"[{notes.index(text) + 1}]"
 
+    def figure(side: str, key: str) -> float | None:
+        return cast(dict[str, float], data[side].get("results", {})).get(key)
+
     def cell(side: str, row: Row) -> tuple[str, float | None]:
-        results = cast(dict[str, float], data[side].get("results", {}))
         errors = cast(dict[str, str], data[side].get("errors", {}))
-        if row.key in results:
-            value = results[row.key]
-            limit = {"pw-sync": row.limit_sync, "pw-relaxed": row.limit_relaxed}.get(side)
-            return _fmt(value, row.unit) + _meets(row, value, limit), value
-        last = errors.get(row.key, "no result").strip().splitlines() or ["no result"]
+        value = figure(side, row.dbos_key if side == "dbos" and row.dbos_key else row.key)
+        if value is not None:
+            if side == "dbos":
+                return _fmt(value, row.unit) + (" (async)" if row.dbos_key else ""), value
+            limit, faster = {"pw-sync": (row.limit_sync, row.faster_sync),
+                             "pw-relaxed": (row.limit_relaxed, row.faster_relaxed)}[side]
+            dbos = figure("dbos", row.dbos_key or row.key)
+            return _fmt(value, row.unit) + _meets(row, value, limit, faster, dbos), value
+        error = next((errors[k] for k in (row.key, _phase_of(row.key)) if k in errors), None)
+        if error is None:
+            return "-", None  # not measured for this system
+        last = error.strip().splitlines() or ["no result"]
         return f"n/a {note(f'{side} failed: {last[-1][:200]}')}", None
 
     table = [["workload", "target", "pw sync", "pw relaxed", "DBOS", "sync/DBOS", "relaxed/DBOS"]]
@@ -231,8 +290,9 @@ def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], li
         table.append([row.label, row.target, s_txt, r_txt, d_txt, *ratios])
 
     dbos = cast(dict[str, float], data["dbos"].get("results", {}))
+    replay = next(i for i, r in enumerate(table) if r[0] == _label("replay"))
     if "replay_end_to_end" in dbos:
-        table[-1][4] += " " + note(
+        table[replay][4] += " " + note(
             f"DBOS replay = launch ({dbos['replay_launch']:.0f} ms) + re-running the body up to "
             f"recv ({dbos['replay_body']:.0f} ms). It leaves out the wait for DBOS's "
             f"internal-queue poller (about 1 s) that picks up recovered runs; end to end "
@@ -241,7 +301,7 @@ def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], li
     for col, side in [(2, "pw-sync"), (3, "pw-relaxed")]:
         res = cast(dict[str, float], data[side].get("results", {}))
         if res.get("replay_handles", 1) == 0:
-            table[-1][col] += " " + note(
+            table[replay][col] += " " + note(
                 f"{side}: recover() returned no handles after {res['replay_recover_call']:.0f} "
                 f"ms; the figure is the time until the run was back at its wait."
             )
@@ -263,7 +323,9 @@ def print_table(table: list[list[str]], notes: list[str], counts: Counts) -> Non
     print(
         f"seq10: median of {counts.seq10}; many: {counts.many} wf x 5 steps, median of "
         f"{counts.many_reps}; fanout: {FANOUT_WIDTH} steps, median of {counts.fanout}; "
-        f"long: {LONG_STEPS} steps, median of {counts.long}; replay: {LONG_STEPS} recorded steps."
+        f"long: {LONG_STEPS} steps, median of {counts.long}; replay: {LONG_STEPS} recorded steps; "
+        f"many, SyncClient: the same in a script with no event loop, peak RSS of that process; "
+        f"recovery: {counts.sleeping:,} sleeping runs among {counts.events:,} events."
     )
     print(
         f"{platform.python_implementation()} {platform.python_version()}, "
@@ -280,10 +342,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the side's results as JSON")
     parser.add_argument("--replay", choices=["prepare", "measure"], help="(internal)")
     parser.add_argument("--dir", type=Path, help="work directory for --replay (internal)")
+    parser.add_argument("--phase", choices=list(PHASES), help="(internal)")
+    parser.add_argument("--counts", help="(internal) the Counts of the parent, as JSON")
     args = parser.parse_args()
     counts = QUICK if args.quick else Counts()
 
-    if args.side and args.replay:
+    if args.side and args.phase:
+        run_phase(args.side, args.phase, args.dir, Counts(**json.loads(args.counts)))
+    elif args.side and args.replay:
         run_replay_phase(args.side, args.replay, args.dir)
     elif args.side:
         out = run_side(args.side, counts)

@@ -6,6 +6,8 @@ The store is a DuckDB file inside the work directory; ``mode`` is the durability
 from __future__ import annotations
 
 import asyncio
+import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -119,3 +121,37 @@ def replay_measure(workdir: Path, mode: str) -> dict[str, float]:
         "replay_recover_call": (recovered - t0) * 1000,
         "replay_handles": float(len(handles)),
     }
+
+
+def sync_many_measure(workdir: Path, mode: str, counts: dict[str, int]) -> dict[str, float]:
+    """``many`` through the SyncClient in a plain script (the engine on its own thread), and
+    the peak RSS of this process, which ran nothing else."""
+    open_side(workdir, mode)
+    client = pw.SyncClient()
+    n = counts["many"]
+
+    def one_round(count: int) -> float:
+        began = time.perf_counter()
+        handles = [client.start(seq5, i) for i in range(count)]
+        assert [h.result() for h in handles] == [i + 5 for i in range(count)]
+        return count / (time.perf_counter() - began)
+
+    one_round(min(n, 20))  # warm-up
+    rate = statistics.median(one_round(n) for _ in range(counts["many_reps"]))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pw.shutdown()
+    return {"many_sync": rate, "rss": rss_mb}
+
+
+def recovery_measure(workdir: Path, mode: str, counts: dict[str, int]) -> dict[str, float]:
+    """Recover ``sleeping`` sleeping runs from a store of ``events`` events (see
+    recovery_bench.py), end to end."""
+    if mode != "sync":
+        return {}  # recovery reads and replays the same way in either mode
+    from recovery_bench import build, recover_end_to_end
+
+    path = workdir / "recovery.duckdb"
+    build(path, counts["sleeping"], counts["events"])
+    elapsed, resumed = recover_end_to_end(path)
+    assert resumed == counts["sleeping"], resumed
+    return {"recovery": elapsed}
