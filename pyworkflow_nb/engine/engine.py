@@ -117,6 +117,7 @@ class Engine:
         self.closing = False
         self.step_executor = step_executor or LocalStepExecutor()
         self._recovery: asyncio.Future[None] | None = None  # set while recover() loads runs
+        self._loaded = False  # recover() read the store's unfinished runs
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
         # recovered runs that ended before replaying their history (e.g. NonDeterminismError):
@@ -291,7 +292,8 @@ class Engine:
 
         Returns the unfinished runs that came from the store (this call's and earlier ones'),
         once each has replayed its history up to where it is live again, and those that ended
-        before they got there (their code no longer matches their history).
+        before they got there (their code no longer matches their history). The store is read
+        once: after that, every unfinished run is in memory (this engine is its only writer).
         """
         if self.store.read_only:  # inspecting a store resumes nothing and writes nothing
             return []
@@ -299,7 +301,9 @@ class Engine:
         self._recovery = self.loop.create_future()
         try:
             await self.writer.flush()
-            for row, events in self.store.unfinished_histories():
+            histories = [] if self._loaded else self.store.unfinished_histories()
+            self._loaded = True
+            for row, events in histories:
                 if row.run_id in self.runs:
                     continue
                 run = Run.from_store(self, row, events)

@@ -115,6 +115,11 @@ class DuckDBStore:
     # -- opening -------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        with contextlib.suppress(duckdb.CatalogException):  # a current store: one lookup
+            row = self._con.execute(
+                "SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and int(row[0]) == SCHEMA_VERSION:
+                return
         tables = {t for (t,) in self._con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()}
