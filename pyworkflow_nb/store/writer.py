@@ -30,6 +30,9 @@ from .base import Batch, DefinitionRow, EventRow, EventStore, RunRow, ScheduleRo
 
 Durability = Literal["sync", "relaxed"]
 FEED_EVERY = 0.02  # how long journalled batches wait to be fed to the database together
+# A batch is committed at once when its events hold this much data: a commit stays a few ms
+# long however large step results are, so a crash in relaxed mode loses only recent steps.
+BATCH_BYTES = 1 << 20
 
 
 class Writer:
@@ -51,13 +54,19 @@ class Writer:
         self._feeder = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="pyworkflow_nb-feed")
         self._soon = False  # the pending commit is due now (someone waits), not in ``interval``
+        self._since = 0.0  # loop time of the first append the pending commit holds
+        self._bytes = 0  # event data the pending commit holds
         self.error: BaseException | None = None
 
     # -- appending (loop thread only) --------------------------------------------------------
 
     def event(self, row: EventRow) -> None:
         self._batch.events.append(row)
-        self._schedule()
+        self._bytes += len(row[6] or "")
+        if self._bytes > BATCH_BYTES and self.error is None:
+            self._kick()
+        else:
+            self._schedule()
 
     def run_created(self, run: RunRow) -> None:
         self._batch.new_runs[run.run_id] = run.snapshot()
@@ -136,8 +145,13 @@ class Writer:
     # -- the commit cycle --------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        if self._timer is None and self.error is None:
+        if self.error is not None:
+            return
+        if self._timer is None:
+            self._since = self._loop.time()
             self._reschedule(soon=False)
+        elif not self.sync and self._loop.time() - self._since > self._interval:
+            self._kick()  # relaxed: a busy loop's late timer must not widen what a crash loses
 
     def _reschedule(self, *, soon: bool) -> None:
         if self._timer is not None:
@@ -157,6 +171,7 @@ class Writer:
             return
         batch, self._batch = self._batch, Batch()
         waiters, self._pending = self._pending, []
+        self._bytes = 0
         began = time.perf_counter()
         try:
             self.store.commit(batch)

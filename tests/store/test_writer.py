@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.engine.engine import Engine
-from pyworkflow_nb.store import DuckDBStore
+from pyworkflow_nb.store import DuckDBStore, Writer
 from pyworkflow_nb.store.base import Batch
+from pyworkflow_nb.store.writer import BATCH_BYTES
 
 
 class RecordingStore(DuckDBStore):
@@ -94,6 +96,29 @@ def test_durable_resolves_at_once_when_nothing_is_pending_and_commits_promptly_o
         await asyncio.wait_for(writer.durable(), 1)  # a waiter gets a commit right away
         assert store.commits[-1]["events"] == ["test.event"]
         await engine.close()
+        store.close()
+
+    asyncio.run(main())
+
+
+def test_relaxed_commits_a_large_backlog_and_a_late_one_at_once() -> None:
+    """What a crash in relaxed mode loses stays small: a batch holding BATCH_BYTES of data, or
+    one older than the interval (a busy loop fires the commit's timer late), is committed at
+    the append that tips it, without waiting for the timer."""
+    async def main() -> None:
+        store = RecordingStore()
+        writer = Writer(store, asyncio.get_running_loop(), durability="relaxed", interval=0.005)
+        writer.event(("r", 1, 0.0, "test.small", None, None, "{}"))
+        assert store.commits == []  # waits for the interval
+        large = '"' + "x" * BATCH_BYTES + '"'
+        writer.event(("r", 2, 0.0, "test.large", None, None, large))
+        assert [c["events"] for c in store.commits] == [["test.small", "test.large"]]
+        writer.event(("r", 3, 0.0, "test.early", None, None, "{}"))
+        time.sleep(0.01)  # the loop is busy past the interval: its timer has not fired
+        writer.event(("r", 4, 0.0, "test.late", None, None, "{}"))
+        assert [c["events"] for c in store.commits][-1] == ["test.early", "test.late"]
+        await writer.flush()
+        writer.close()
         store.close()
 
     asyncio.run(main())
