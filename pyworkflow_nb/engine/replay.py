@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import NonDeterminismError
+from ..locations import describe
 from .history import Command, History, Outcome
 
 
@@ -27,7 +28,12 @@ class Call:
     kind: str
     id: str
     position: int  # 1-based, in the order the code issued commands
-    where: str  # file or cell and line of the call, when known
+    site: tuple[str, int] | None  # file and line of the call, when known
+
+    @property
+    def where(self) -> str:
+        """File or cell and line of the call (named only when an error shows it)."""
+        return describe(*self.site) if self.site is not None else ""
 
     def describe(self) -> str:
         at = f" ({self.where})" if self.where else ""
@@ -69,12 +75,13 @@ class Replay:
     def clear_outcomes(self) -> None:
         self._todo = []
 
-    def match(self, kind: str, command_id: str, where: str = "") -> Command | None:
+    def match(self, kind: str, command_id: str,
+              site: tuple[str, int] | None = None) -> Command | None:
         """The recorded command for this call; ``None`` when the history lacks it."""
         self.issued += 1
         if not self.active:
             return None
-        call = Call(kind, command_id, self.issued, where)
+        call = Call(kind, command_id, self.issued, site)
         self.calls.append(call)
         cmd = self.unmatched.pop((kind, command_id), None)
         if cmd is None:

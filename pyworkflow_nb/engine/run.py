@@ -22,7 +22,6 @@ from ..context import RunInfo, current_run, current_step, step_attempt
 from ..definitions import Workflow
 from ..errors import NonDeterminismError
 from ..history import vocabulary as ev
-from ..locations import describe
 from ..serde import decode
 from ..store import EventRow, RunRow
 from .ending import Ending, Ends
@@ -203,8 +202,8 @@ class Run(Messages, Ends):
     def issue(self, kind: str, name: str, start: Callable[[Pending], None]) -> Pending:
         """Give the call its id, match it against the history, and start it if it is live."""
         command_id = self.next_id(kind, name)
-        where = self._call_site() if self.replay.active else ""
-        recorded = self.replay.match(kind, command_id, where)
+        site = self._call_site() if self.replay.active else None
+        recorded = self.replay.match(kind, command_id, site)
         p = Pending(kind, command_id, self.loop.create_future(), recorded, start)
         if self.divergence is not None or self.terminating or self.engine.closing:
             p.future.cancel()  # (at a shutdown the body unwinds; what it would do is not done)
@@ -220,12 +219,12 @@ class Run(Messages, Ends):
         if p.future.cancelled() and p.work is not None and not p.work.done():
             p.work.cancel()
 
-    def _call_site(self) -> str:
+    def _call_site(self) -> tuple[str, int] | None:
         frame = sys._getframe(2)
         while frame is not None and frame.f_globals.get("__name__", "").startswith(
                 ("pyworkflow_nb", "asyncio")):
             frame = frame.f_back  # type: ignore[assignment]
-        return "" if frame is None else describe(frame.f_code.co_filename, frame.f_lineno)
+        return None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
 
     # -- handing outcomes over (on the engine's loop) -------------------------------------------
 
