@@ -63,7 +63,7 @@ class Writer:
     def event(self, row: EventRow) -> None:
         self._batch.events.append(row)
         self._bytes += len(row[6] or "")
-        if self._bytes > BATCH_BYTES and self.error is None:
+        if self.error is None and (self._bytes > BATCH_BYTES or self._overdue()):
             self._kick()
         else:
             self._schedule()
@@ -150,8 +150,12 @@ class Writer:
         if self._timer is None:
             self._since = self._loop.time()
             self._reschedule(soon=False)
-        elif not self.sync and self._loop.time() - self._since > self._interval:
-            self._kick()  # relaxed: a busy loop's late timer must not widen what a crash loses
+
+    def _overdue(self) -> bool:
+        """Relaxed: the pending commit's timer is late (a busy loop), so an event waiting in
+        it would widen what a crash loses. Events only: a run row's status can wait."""
+        return (not self.sync and self._timer is not None
+                and self._loop.time() - self._since > self._interval)
 
     def _reschedule(self, *, soon: bool) -> None:
         if self._timer is not None:
