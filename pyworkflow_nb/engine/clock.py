@@ -52,15 +52,21 @@ async def settle(engine: Engine) -> None:
 
     Work that really runs (a step in a thread, a commit) is waited for, however long it takes.
     Each check comes after one loop turn, so the callbacks of futures that just resolved (a
-    timer fired by :meth:`Timers.fire_due`, a commit) have run and show in that state.
+    timer fired by :meth:`Timers.fire_due`, a commit) have run and show in that state; and it
+    must hold on two turns in a row, for the callbacks those callbacks schedule (a dormant run
+    woken by its timer replays, and its already-due timer calls back a turn later).
     """
-    await asyncio.sleep(0)
-    while not engine.settled:
+    calm = 0
+    while calm < 2:
+        await asyncio.sleep(0)
+        if engine.settled:
+            calm += 1
+            continue
+        calm = 0
         if not engine.writer.idle:
             await engine.writer.durable()
         elif any(run.running_steps for run in engine.runs.values()):
             await asyncio.sleep(_THREAD_POLL)
-        await asyncio.sleep(0)
 
 
 def _virtual(engine: Engine) -> VirtualClock:

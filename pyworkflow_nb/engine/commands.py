@@ -70,6 +70,10 @@ class Commands(Pausing, RunContext):
     @abstractmethod
     def refresh_status(self) -> None: ...
 
+    @property
+    @abstractmethod
+    def halted(self) -> bool: ...
+
     @abstractmethod
     def diverge(self, error: Any) -> None: ...
 
@@ -209,12 +213,13 @@ class Commands(Pausing, RunContext):
                 deadline = p.recorded.until
             fired = self.engine.timers.wait(deadline)
             p.work = fired
+            p.until = deadline
             self._count_once_recorded(p, "sleeping")
 
             def done(fut: asyncio.Future[None]) -> None:
                 self._uncount(p, "sleeping")
                 if fut.cancelled():
-                    if not self.engine.closing:
+                    if not self.halted:
                         self.emit(ev.TIMER_CANCELLED, p.id, None, ev.EMPTY)
                 else:
                     self.deliver(p, ts=self.emit(ev.TIMER_FIRED, p.id, None, ev.EMPTY),

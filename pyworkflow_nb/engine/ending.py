@@ -47,11 +47,16 @@ class Ends(Replaying):
     cancel_reason: str | None
     handler_error: BaseException | None
     terminating: bool
+    stopped: bool
     deliveries: list[Delivery]
     end_updates: Callable[[str], None]
 
     @abstractmethod
     def durable(self) -> Awaitable[None]: ...
+
+    @property
+    @abstractmethod
+    def halted(self) -> bool: ...
 
     @abstractmethod
     def after_durable(self, apply: Callable[[], None], ts: float, *,
@@ -95,7 +100,7 @@ class Ends(Replaying):
             self._end(Ending(ev.CONTINUED, next=request))
             return
         except asyncio.CancelledError:
-            if self.engine.closing or self.terminating:
+            if self.halted or self.terminating:
                 raise
             if self.divergence is not None:
                 self._end(self._failure(self.divergence))
@@ -191,7 +196,9 @@ class Ends(Replaying):
         return works
 
     def stop(self) -> list[asyncio.Future[Any]]:
-        """Stop where it is (the engine closes); returns the engine-side work to wait for."""
+        """Stop where it is (the engine closes, or the run goes dormant); returns the
+        engine-side work to wait for."""
+        self.stopped = True
         works = self._cancel_works()
         self._cancel_body()
         if not self.loop.is_closed():

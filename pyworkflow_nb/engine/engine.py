@@ -33,6 +33,7 @@ from ..serde import decode, decode_error, encode
 from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
 from ..store.writer import Durability
 from .clock import Clock
+from .dormancy import Dormancy
 from .ending import Ending
 from .metrics import RUNS_LIVE, TIMERS_PENDING, EngineMetrics, Family, Sample
 from .offline import query_history
@@ -118,6 +119,7 @@ class Engine:
         self.step_executor = step_executor or LocalStepExecutor()
         self._recovery: asyncio.Future[None] | None = None  # set while recover() loads runs
         self._loaded = False  # recover() read the store's unfinished runs
+        self.dormancy = Dormancy(self)
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
         # recovered runs that ended before replaying their history (e.g. NonDeterminismError):
@@ -339,6 +341,9 @@ class Engine:
         run = self.runs.get(run_id)
         if run is not None:
             return run.row
+        dormant = self.dormancy.row(run_id)
+        if dormant is not None:
+            return dormant
         recent = self._recent.get(run_id)
         if recent is not None:
             return recent[0]
@@ -353,6 +358,11 @@ class Engine:
         self.get_row(run_id)
         return self.on_loop(
             lambda: [*self.store.load_events(run_id), *self.writer.pending_events(run_id)])
+
+    def live_run(self, run_id: str) -> Run | None:
+        """The run in memory, rebuilt first if it is dormant; ``None`` once it ended
+        (loop thread)."""
+        return self.runs.get(run_id) or self.dormancy.wake(run_id)
 
     def on_loop(self, fn: Callable[[], T]) -> T:
         """``fn()`` run on the engine's loop thread, its value (or error) returned here.
@@ -387,17 +397,18 @@ class Engine:
         deadline = None if timeout is None else self.loop.time() + timeout
         while True:
             run = self.runs.get(run_id)
-            if run is not None:
+            done = run.done if run is not None else self.dormancy.done(run_id)
+            if done is not None:
                 left = None if deadline is None else max(deadline - self.loop.time(), 0)
                 try:
-                    await asyncio.wait_for(asyncio.shield(run.done), left)
+                    await asyncio.wait_for(asyncio.shield(done), left)
                 except asyncio.TimeoutError:
                     raise TimeoutError(
                         f"run {run_id!r} did not finish within {timeout} s; it keeps running"
                     ) from None
             row = self.get_row(run_id)
-            if not row.finished and run_id in self.runs:  # restarted meanwhile: the same run
-                continue
+            if not row.finished and (run_id in self.runs or run_id in self.dormancy.runs):
+                continue  # restarted meanwhile: the same run
             if not (follow and row.status == ev.CONTINUED):
                 return self._outcome(row)
             run_id = decode(row.result)
@@ -442,7 +453,7 @@ class Engine:
             raise InvalidInput(f"an event name must be a non-empty string, got {name!r}")
         self.require_writable("send an event")
         await self._recovered()
-        run = self.runs.get(run_id)
+        run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
             raise InvalidInput(
@@ -509,7 +520,7 @@ class Engine:
         _check_reason(reason, "cancel")
         self.require_writable("cancel a run")
         await self._recovered()
-        run = self.runs.get(run_id)
+        run = self.live_run(run_id)
         if run is None:
             self.get_row(run_id)
             return
@@ -543,7 +554,7 @@ class Engine:
     async def _in_flight(self, run_id: str, action: str) -> Run:
         self.require_writable(f"{action} a run")
         await self._recovered()
-        run = self.runs.get(run_id)
+        run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
             raise InvalidInput(f"cannot {action} run {run_id!r}: it already ended "
@@ -631,8 +642,8 @@ class Engine:
     def metric_samples(self) -> list[Sample]:
         """The metrics now, with the gauges read from the engine's state (loop thread)."""
         live: dict[str, int] = {}
-        for run in self.runs.values():
-            live[run.row.status] = live.get(run.row.status, 0) + 1
+        for row in [*(run.row for run in self.runs.values()), *self.dormancy.rows()]:
+            live[row.status] = live.get(row.status, 0) + 1
         gauges: list[tuple[Family, tuple[str, ...], float]] = [
             (RUNS_LIVE, (status,), float(n)) for status, n in live.items()]
         gauges.append((TIMERS_PENDING, (), float(self.timers.pending())))
@@ -653,6 +664,7 @@ class Engine:
         self.scheduler.close()
         works = [work for run in list(self.runs.values()) for work in run.stop()]
         await asyncio.gather(*works, return_exceptions=True)
+        self.dormancy.close()
         self.timers.close()
         try:
             await self.writer.flush()

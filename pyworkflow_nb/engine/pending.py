@@ -22,6 +22,7 @@ class Pending:
     started: bool = False
     counted: bool = False  # shown in the run's status as sleeping or waiting
     work: asyncio.Future[Any] | None = None  # the engine's side, cancelled if the body gives up
+    until: float | None = None  # a timer's deadline, once started
 
 
 @dataclass(eq=False, slots=True)

@@ -24,6 +24,7 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput(f"restart(reason=...) must be a string or None, got {reason!r}")
     engine.require_writable("restart a run")
+    engine.live_run(run_id)  # a dormant run is rebuilt, so that it can be ended here
     row = engine.get_row(run_id)
     workflow = engine.defined_workflow(row, "restart")
     if row.attempt_of is not None:

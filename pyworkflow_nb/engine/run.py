@@ -60,8 +60,8 @@ class Run(Messages, Ends):
         "divergence", "done", "ended_replaying", "engine", "engine_loop", "failed_step",
         "handler_error", "held", "history", "inbox", "kwargs", "loop", "loop_timers",
         "paused", "pending", "query_handlers", "recovered", "replay", "row",
-        "running_steps", "seq", "shield_depth", "signal_handlers", "sleeping", "task",
-        "terminating",
+        "running_steps", "seq", "shield_depth", "signal_handlers", "sleeping", "stopped",
+        "task", "terminating",
         "unhandled", "update_handlers", "updates", "versions", "waiters", "waiting",
         "workflow",
     )
@@ -93,6 +93,7 @@ class Run(Messages, Ends):
         self.shield_depth = 0  # nested shielded blocks the body is in (a cancel waits)
         self.cancel_held = False  # a cancel came while shielded: it lands when they end
         self.terminating = False  # terminate() under way: the body gets and issues nothing
+        self.stopped = False  # dropped where it is (dormant): nothing more is recorded
         self.paused = self.history.paused
         self.held: list[Pending] = []
         self.workflow: Workflow | None = None  # the definition the body runs, once begun
@@ -165,15 +166,23 @@ class Run(Messages, Ends):
         writer = self.engine.writer
         return writer.durable() if writer.sync else DONE
 
+    @property
+    def halted(self) -> bool:
+        """Stopped where it is (the engine closes, or the run goes dormant): the body unwinds
+        and nothing of that is recorded."""
+        return self.stopped or self.engine.closing
+
     def set_status(self, status: str) -> None:
         row = self.row
         # (at a shutdown the body unwinds: the status it had stays the stored one)
-        if row.status != status and not row.finished and not self.engine.closing:
+        if row.status != status and not row.finished and not self.halted:
             row.status = status
             row.updated_at = self.engine.clock.now()
             self.engine.writer.run_changed(row)
             if self.engine.status_listeners:
                 self.engine.status_changed(row)
+            if status == ev.SLEEPING:
+                self.engine.dormancy.consider_soon(self)
 
     def refresh_status(self) -> None:
         if self.paused:
@@ -205,7 +214,7 @@ class Run(Messages, Ends):
         site = self._call_site() if self.replay.active else None
         recorded = self.replay.match(kind, command_id, site)
         p = Pending(kind, command_id, self.loop.create_future(), recorded, start)
-        if self.divergence is not None or self.terminating or self.engine.closing:
+        if self.divergence is not None or self.terminating or self.halted:
             p.future.cancel()  # (at a shutdown the body unwinds; what it would do is not done)
             return p
         self.pending[(kind, command_id)] = p

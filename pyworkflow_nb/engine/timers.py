@@ -27,6 +27,7 @@ class Timers:
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
+        self._discarded = 0  # cancelled waits still in the heap (see discard)
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -44,6 +45,16 @@ class Timers:
         heapq.heappush(self._heap, (deadline, next(self._seq), fut))
         self._arm()
         return fut
+
+    def discard(self, fut: asyncio.Future[None]) -> None:
+        """Cancel a wait for good; once a third of the heap is such waits, rebuild it without
+        them (they would otherwise stay until their deadline comes up)."""
+        fut.cancel()
+        self._discarded += 1
+        if 3 * self._discarded >= len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2].done()]
+            heapq.heapify(self._heap)
+            self._discarded = 0
 
     def next_deadline(self) -> float | None:
         """The earliest pending deadline (skipping cancelled waits)."""

@@ -57,8 +57,7 @@ class RunsTableWidget(anywidget.AnyWidget):
         rows: dict[str, RunRow] = {
             r.run_id: r for r in engine.store.list_runs(workflow=self.workflow,
                                                         status=self.status, limit=self.limit)}
-        for run in engine.runs.values():
-            row = run.row
+        for row in [*(run.row for run in engine.runs.values()), *engine.dormancy.rows()]:
             if ((self.workflow is None or row.workflow == self.workflow)
                     and (self.status is None or row.status == self.status)):
                 rows[row.run_id] = row

@@ -1,0 +1,149 @@
+"""Sleeping runs out of memory: a run whose only work is a distant durable timer is dropped
+from memory, and rebuilt from its history by replay when the timer fires or a call needs it.
+
+A live sleeping run holds its body's coroutine, loops and futures (about 7 KB); a dormant one
+holds its row, its ``done`` future (callers awaiting its result keep it) and one timer heap
+entry. Only plain cases go dormant: a top-level run with no children, no steps, waits,
+handlers or messages in flight, asleep on one timer at least ``DORMANT_AFTER`` seconds away,
+whose body does not wait inside a ``try``, ``with`` or ``finally`` block of its own: dropping
+the body then runs none of its code (a cleanup handler would run once for nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dis
+from dataclasses import dataclass
+from types import CodeType
+from typing import TYPE_CHECKING, Any
+
+from ..history import vocabulary as ev
+from ..store import RunRow
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .run import Run
+
+DORMANT_AFTER = 60.0  # clock seconds a run's timer must be away for the run to go dormant
+
+
+@dataclass(slots=True)
+class Dormant:
+    """What stays of a dormant run."""
+
+    row: RunRow
+    done: asyncio.Future[Any]  # the run's, carried over to the run rebuilt from it
+    wake: asyncio.Future[None]  # its timer, on the engine's heap
+
+
+class Dormancy:
+    """The engine's dormant runs (loop thread only)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.runs: dict[str, Dormant] = {}
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def consider_soon(self, run: Run) -> None:
+        """Look at ``run`` once its current activation is over (outside the body's context,
+        which names the run: a callback kept in it would keep the run in memory)."""
+        self.engine.loop.call_soon(self._consider, run, context=contextvars.Context())
+
+    def _consider(self, run: Run) -> None:
+        deadline = _dormant_until(run)
+        engine = self.engine
+        if (deadline is None or engine.closing or engine.runs.get(run.run_id) is not run
+                or deadline - engine.clock.now() < DORMANT_AFTER):
+            return
+        (timer,) = [p.work for p in run.pending.values() if p.work is not None]
+        run.stop()
+        engine.timers.discard(timer)
+        del engine.runs[run.run_id]
+        wake = engine.timers.wait(deadline)
+        run_id = run.run_id
+        wake.add_done_callback(lambda fut: None if fut.cancelled() else self.wake(run_id),
+                               context=contextvars.Context())
+        self.runs[run_id] = Dormant(run.row, run.done, wake)
+
+    def row(self, run_id: str) -> RunRow | None:
+        dormant = self.runs.get(run_id)
+        return None if dormant is None else dormant.row
+
+    def rows(self) -> list[RunRow]:
+        return [d.row for d in self.runs.values()]
+
+    def done(self, run_id: str) -> asyncio.Future[Any] | None:
+        dormant = self.runs.get(run_id)
+        return None if dormant is None else dormant.done
+
+    def wake(self, run_id: str) -> Run | None:
+        """Rebuild a dormant run by replaying its history; ``None`` if it is not dormant."""
+        from .run import Run
+
+        dormant = self.runs.pop(run_id, None)
+        if dormant is None:
+            return None
+        dormant.wake.cancel()
+        engine = self.engine
+        events = [*engine.store.load_events(run_id), *engine.writer.pending_events(run_id)]
+        run = Run.from_store(engine, dormant.row, events)
+        run.done = dormant.done
+        engine.runs[run_id] = run
+        workflow = engine.registry.workflow(dormant.row.workflow)
+        if workflow is None:
+            run.set_status(ev.WAITING_FOR_DEFINITION)
+        else:
+            run.begin(workflow)
+        return run
+
+    def close(self) -> None:
+        for dormant in self.runs.values():
+            dormant.wake.cancel()
+        self.runs.clear()
+
+
+def _dormant_until(run: Run) -> float | None:
+    """The deadline of the one timer ``run`` sleeps on, if nothing else keeps it in memory."""
+    row = run.row
+    if (row.status != ev.SLEEPING or row.parent_run_id is not None or run.children
+            or run.awaited_children or run.paused or run.replaying or run.running_steps
+            or run.waiting or run.conditions or run.active or run.deliveries
+            or run.query_handlers or run.signal_handlers or run.update_handlers
+            or run.updates or run.unhandled or run.held or run.task is None
+            or run.cancel_requested or run.terminating or len(run.pending) != 1):
+        return None
+    (p,) = run.pending.values()
+    if (p.kind != "timer" or p.until is None or p.work is None or p.work.done()
+            or not _drops_quietly(run)):
+        return None
+    return p.until
+
+
+def _drops_quietly(run: Run) -> bool:
+    """No frame of the body (the engine's own aside) waits inside an exception handler's
+    range, so closing it runs none of the body's code."""
+    coro: Any = run.task.get_coro() if run.task is not None else None
+    while coro is not None and hasattr(coro, "cr_frame"):
+        frame = coro.cr_frame
+        if frame is None:
+            return False
+        if (not frame.f_globals.get("__name__", "").startswith("pyworkflow_nb.engine")
+                and _guarded(frame.f_code, frame.f_lasti)):
+            return False
+        coro = coro.cr_await
+    return True
+
+
+_CLEANUP_THROW = dis.opmap.get("CLEANUP_THROW")  # 3.12+: every await's own handler
+
+
+def _guarded(code: CodeType, offset: int) -> bool:
+    """Whether the instruction at ``offset`` lies in a try, with or finally block."""
+    parse = getattr(dis, "_parse_exception_table", None)
+    if parse is None:
+        return True  # cannot tell: keep the run in memory
+    return any(entry.start <= offset < entry.end and code.co_code[entry.target] != _CLEANUP_THROW
+               for entry in parse(code))

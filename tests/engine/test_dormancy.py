@@ -1,0 +1,129 @@
+"""Dormant runs: a run asleep on a distant timer leaves memory and is rebuilt by replay."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from waiting import wait_status
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.engine.dormancy import DORMANT_AFTER
+from pyworkflow_nb.runtime import runtime
+
+CALLS: list[Any] = []
+
+
+@pw.step
+def before_nap(x: int) -> int:
+    CALLS.append(x)
+    return x + 1
+
+
+@pw.workflow
+async def naps(x: int, nap: str = "2h") -> int:
+    y = await before_nap(x)
+    await pw.sleep(nap)
+    return y * 10
+
+
+def _dormant(run_id: str) -> bool:
+    engine = runtime.ensure()
+    return engine.on_loop(lambda: run_id in engine.dormancy.runs and run_id not in engine.runs)
+
+
+def _wait_dormant(handle: pw.SyncRunHandle) -> None:
+    deadline = time.monotonic() + 5
+    while not _dormant(handle.run_id):
+        assert time.monotonic() < deadline, "the run never went dormant"
+        time.sleep(0.002)
+
+
+def _types(handle: pw.SyncRunHandle) -> list[str]:
+    return [e["type"] for e in handle.events()]
+
+
+def test_a_long_sleeper_leaves_memory_and_wakes_when_its_timer_fires(
+        vclient: pw.SyncClient) -> None:
+    CALLS.clear()
+    handle = vclient.start(naps, 1)
+    _wait_dormant(handle)
+    assert handle.status() == "sleeping"
+    assert pw.metrics().value("runs_live", status="sleeping") == 1
+    vclient.skip("2h")
+    assert handle.result(timeout=5) == 20
+    assert CALLS == [1], "the step before the sleep ran again when the run woke"
+    assert not _dormant(handle.run_id)
+    types = _types(handle)
+    assert types.count("timer.fired") == 1 and "timer.cancelled" not in types
+    assert pw.Replayer([naps]).replay(handle).ok
+
+
+def test_a_sleeper_due_soon_stays_in_memory(vclient: pw.SyncClient) -> None:
+    nap = f"{int(DORMANT_AFTER) - 1}s"
+    handle = vclient.start(naps, 2, nap)
+    wait_status(handle, "sleeping")
+    engine = runtime.ensure()
+    engine.on_loop(lambda: None)  # the look at it, queued behind its sleep, has happened
+    assert not _dormant(handle.run_id)
+    vclient.skip(nap)
+    assert handle.result(timeout=5) == 30
+
+
+@pytest.mark.parametrize("action", ["cancel", "terminate"])
+def test_a_dormant_run_is_rebuilt_to_be_stopped(vclient: pw.SyncClient, action: str) -> None:
+    handle = vclient.start(naps, 3)
+    _wait_dormant(handle)
+    getattr(handle, action)("not needed")
+    error = pw.WorkflowCancelled if action == "cancel" else pw.WorkflowTerminated
+    with pytest.raises(error):
+        handle.result(timeout=5)
+    assert not _dormant(handle.run_id)
+
+
+def test_a_caller_waiting_for_the_result_gets_it_across_dormancy(
+        vclient: pw.SyncClient) -> None:
+    handle = vclient.start(naps, 4)
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(handle.result(timeout=10)))
+    waiter.start()
+    _wait_dormant(handle)
+    vclient.skip("2h")
+    waiter.join(10)
+    assert got == [50]
+
+
+def test_dormant_runs_come_back_after_a_restart(vstore: Any) -> None:
+    handle = pw.SyncClient().start(naps, 5)
+    _wait_dormant(handle)
+    pw.shutdown()
+    client = pw.SyncClient()
+    client.recover()
+    client.skip("2h")
+    assert client.get_run(handle.run_id).result(timeout=5) == 60
+
+
+CLEANUPS: list[str] = []
+
+
+@pw.workflow
+async def naps_guarded() -> str:
+    try:
+        await pw.sleep("2h")
+    finally:
+        CLEANUPS.append("cleaned")
+    return "woke"
+
+
+def test_a_body_sleeping_inside_try_stays_in_memory_so_its_cleanup_runs_once(
+        vclient: pw.SyncClient) -> None:
+    CLEANUPS.clear()
+    handle = vclient.start(naps_guarded)
+    wait_status(handle, "sleeping")
+    runtime.ensure().on_loop(lambda: None)
+    assert not _dormant(handle.run_id), "dropping it would run its finally block for nothing"
+    vclient.skip("2h")
+    assert handle.result(timeout=5) == "woke"
+    assert CLEANUPS == ["cleaned"]
