@@ -19,13 +19,13 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from ..history import vocabulary as ev
-from ..store import RunRow
+from ..store import EventRow, RunRow
 
 if TYPE_CHECKING:
     from .engine import Engine
     from .run import Run
 
-DORMANT_AFTER = 60.0  # clock seconds a run's timer must be away for the run to go dormant
+DORMANT_AFTER = 300.0  # clock seconds a run's timer must be away for the run to go dormant
 
 
 @dataclass(slots=True)
@@ -43,6 +43,12 @@ class Dormancy:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.runs: dict[str, Dormant] = {}
+        self._due: list[str] = []  # dormant runs whose timer fired, woken together next turn
+
+    @property
+    def busy(self) -> bool:
+        """Runs whose timer fired wait to be rebuilt."""
+        return bool(self._due)
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -64,7 +70,7 @@ class Dormancy:
         del engine.runs[run.run_id]
         wake = engine.timers.wait(deadline)
         run_id = run.run_id
-        wake.add_done_callback(lambda fut: None if fut.cancelled() else self.wake(run_id),
+        wake.add_done_callback(lambda fut: None if fut.cancelled() else self._fired(run_id),
                                context=contextvars.Context())
         self.runs[run_id] = Dormant(run.row, run.done, wake)
 
@@ -79,16 +85,32 @@ class Dormancy:
         dormant = self.runs.get(run_id)
         return None if dormant is None else dormant.done
 
+    def _fired(self, run_id: str) -> None:
+        self._due.append(run_id)
+        if len(self._due) == 1:
+            self.engine.loop.call_soon(self._wake_due, context=contextvars.Context())
+
+    def _wake_due(self) -> None:
+        """Rebuild the runs whose timers fired, reading their histories in one query: timers
+        that fire together (a schedule's hour, a skip) would otherwise cost a query each."""
+        due, self._due = [r for r in self._due if r in self.runs], []
+        histories = self.engine.store.load_histories(due) if due else {}
+        for run_id in due:
+            self._rebuild(run_id, histories.get(run_id, []))
+
     def wake(self, run_id: str) -> Run | None:
         """Rebuild a dormant run by replaying its history; ``None`` if it is not dormant."""
+        if run_id not in self.runs:
+            return None
+        return self._rebuild(run_id, self.engine.store.load_events(run_id))
+
+    def _rebuild(self, run_id: str, stored: list[EventRow]) -> Run:
         from .run import Run
 
-        dormant = self.runs.pop(run_id, None)
-        if dormant is None:
-            return None
+        dormant = self.runs.pop(run_id)
         dormant.wake.cancel()
         engine = self.engine
-        events = [*engine.store.load_events(run_id), *engine.writer.pending_events(run_id)]
+        events = [*stored, *engine.writer.pending_events(run_id)]
         run = Run.from_store(engine, dormant.row, events)
         run.done = dormant.done
         engine.runs[run_id] = run

@@ -653,6 +653,7 @@ class Engine:
     def settled(self) -> bool:
         """Nothing moves until time passes or a call arrives: what ``pw.skip`` waits for."""
         return (self.writer.idle and not self.scheduler.busy and self._recovery is None
+                and not self.dormancy.busy
                 and all(run.settled for run in self.runs.values()))
 
     # -- closing -------------------------------------------------------------------------------

@@ -162,6 +162,10 @@ class EventStore(Protocol):
     def load_events(self, run_id: str) -> list[EventRow]:
         """The committed events of one run, in ``seq`` order."""
 
+    def load_histories(self, run_ids: list[str]) -> dict[str, list[EventRow]]:
+        """The committed events of several runs (run id -> events in ``seq`` order), in one
+        query."""
+
     def get_run(self, run_id: str) -> RunRow | None:
         """One run, or ``None``."""
 

@@ -404,6 +404,14 @@ class DuckDBStore:
             f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ? ORDER BY seq",
             [run_id]).fetchall()
 
+    def load_histories(self, run_ids: list[str]) -> dict[str, list[EventRow]]:
+        self.catch_up()
+        rows = self._cursor().execute(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE run_id IN (SELECT unnest(?)) "
+            "ORDER BY run_id, seq", [run_ids]).fetchall()
+        return {run_id: list(group)
+                for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
+
     def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
         self.catch_up()
         runs = self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")

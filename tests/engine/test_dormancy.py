@@ -127,3 +127,13 @@ def test_a_body_sleeping_inside_try_stays_in_memory_so_its_cleanup_runs_once(
     vclient.skip("2h")
     assert handle.result(timeout=5) == "woke"
     assert CLEANUPS == ["cleaned"]
+
+
+def test_many_dormant_runs_whose_timers_fire_together_all_wake(vclient: pw.SyncClient) -> None:
+    CALLS.clear()
+    handles = [vclient.start(naps, i) for i in range(40)]
+    for handle in handles:
+        _wait_dormant(handle)
+    vclient.skip("2h")
+    assert [h.result(timeout=5) for h in handles] == [(i + 1) * 10 for i in range(40)]
+    assert sorted(CALLS) == list(range(40)), "a step before the sleep ran again"
