@@ -187,3 +187,11 @@ async def hist_shielded() -> str:
         await hist_charge()
     await pwe.sleep("1d")  # ... and lands here
     return "shipped"
+
+
+@pw.workflow
+async def hist_dormant(x: int) -> int:
+    """Sleeps long enough to leave memory (dormancy); recorded once it woke and ended."""
+    y = await hist_a(x)
+    await pw.sleep("2h")
+    return await hist_b2(y)

@@ -19,6 +19,7 @@ from replay_workflows import (
     hist_charge,
     hist_child,
     hist_child_retry,
+    hist_dormant,
     hist_gather,
     hist_pipeline,
     hist_shielded,
@@ -276,3 +277,16 @@ def test_a_cancel_held_off_by_a_shield_replays_where_it_landed(store: Path,
         return "shipped"
 
     assert not pw.Replayer([unshielded]).replay(history).ok
+
+
+def test_a_run_that_slept_out_of_memory_left_no_trace_of_it(store: Path) -> None:
+    """Going dormant and being rebuilt records nothing: the history is a plain sleep's."""
+    history = HISTORIES / "dormant_woken.json"
+    verdict = pw.Replayer([hist_dormant]).replay(history)
+    assert verdict.ok, verdict.detail
+    assert executed == []
+    events = read_history_file(history)
+    assert [e[1] for e in events] == list(range(1, len(events) + 1))
+    assert [(e[3], e[4]) for e in events[3:5]] == [
+        (ev.TIMER_STARTED, "sleep#1"), (ev.TIMER_FIRED, "sleep#1")]
+    assert ev.TIMER_CANCELLED not in [e[3] for e in events]

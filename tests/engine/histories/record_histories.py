@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +19,7 @@ sys.path.insert(0, str(HERE.parent))
 from replay_workflows import (  # noqa: E402
     HistCloudflare,
     hist_child_retry,
+    hist_dormant,
     hist_gather,
     hist_messages,
     hist_patched,
@@ -30,6 +32,7 @@ import pyworkflow_nb as pw  # noqa: E402
 from pyworkflow_nb.compat import cloudflare, durable_workflow  # noqa: E402
 from pyworkflow_nb.compat import pyworkflow as pwe  # noqa: E402
 from pyworkflow_nb.definitions import registry  # noqa: E402
+from pyworkflow_nb.runtime import runtime  # noqa: E402
 
 
 def main() -> None:
@@ -72,6 +75,7 @@ def main() -> None:
         c.skip("2m")
         assert kid.result() == "kid ok"
         kid.export_history(HERE / "child_retried.json")
+        record_dormant(c)
         record_front_ends(c)
         pw.shutdown()
         pw.use_real_clock()
@@ -110,16 +114,31 @@ def record_front_ends(c: pw.SyncClient) -> None:
     c.get_run(shielded).export_history(HERE / "shielded_cancelled.json")
 
 
-def record_front_ends_only() -> None:
-    """Re-record just the front-ends' histories (``python record_histories.py front-ends``)."""
+def record_dormant(c: pw.SyncClient) -> None:
+    """A run that left memory while it slept (dormancy) and was rebuilt when its timer fired."""
+    dormant = c.start(hist_dormant, 2, run_id="dormant-1")
+    engine = runtime.ensure()
+    c.skip("1s")
+    assert engine.on_loop(lambda: "dormant-1" in engine.dormancy.runs), "it never went dormant"
+    c.skip("2h")
+    assert dormant.result() == 20
+    dormant.export_history(HERE / "dormant_woken.json")
+
+
+def record_only(record: Callable[[pw.SyncClient], None], what: str) -> None:
+    """Re-record one group of histories (``python record_histories.py front-ends|dormant``)."""
     with tempfile.TemporaryDirectory() as tmp:
         pw.configure(store=str(Path(tmp) / "record.duckdb"))
         pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-        record_front_ends(pw.SyncClient())
+        record(pw.SyncClient())
         pw.shutdown()
         pw.use_real_clock()
-    print(f"wrote the front-ends' histories in {HERE}")
+    print(f"wrote the {what} histories in {HERE}")
 
 
 if __name__ == "__main__":
-    record_front_ends_only() if sys.argv[1:] == ["front-ends"] else main()
+    groups = {"front-ends": record_front_ends, "dormant": record_dormant}
+    if sys.argv[1:] and sys.argv[1] in groups:
+        record_only(groups[sys.argv[1]], sys.argv[1])
+    else:
+        main()
