@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dis
+import functools
 from dataclasses import dataclass
 from types import CodeType
 from typing import TYPE_CHECKING, Any
@@ -59,14 +60,15 @@ class Dormancy:
         self.engine.loop.call_soon(self._consider, run, context=contextvars.Context())
 
     def _consider(self, run: Run) -> None:
-        deadline = _dormant_until(run)
+        timer = _only_timer(run)
         engine = self.engine
-        if (deadline is None or engine.closing or engine.runs.get(run.run_id) is not run
-                or deadline - engine.clock.now() < DORMANT_AFTER):
+        if (timer is None or timer[0] - engine.clock.now() < DORMANT_AFTER
+                or engine.closing or engine.runs.get(run.run_id) is not run
+                or not _drops_quietly(run)):
             return
-        (timer,) = [p.work for p in run.pending.values() if p.work is not None]
+        deadline, waiting = timer
         run.stop()
-        engine.timers.discard(timer)
+        engine.timers.discard(waiting)
         del engine.runs[run.run_id]
         wake = engine.timers.wait(deadline)
         run_id = run.run_id
@@ -127,8 +129,9 @@ class Dormancy:
         self.runs.clear()
 
 
-def _dormant_until(run: Run) -> float | None:
-    """The deadline of the one timer ``run`` sleeps on, if nothing else keeps it in memory."""
+def _only_timer(run: Run) -> tuple[float, asyncio.Future[Any]] | None:
+    """The deadline and heap wait of the one timer ``run`` sleeps on, if nothing else keeps
+    it in memory."""
     row = run.row
     if (row.status != ev.SLEEPING or row.parent_run_id is not None or run.children
             or run.awaited_children or run.paused or run.replaying or run.running_steps
@@ -138,10 +141,9 @@ def _dormant_until(run: Run) -> float | None:
             or run.cancel_requested or run.terminating or len(run.pending) != 1):
         return None
     (p,) = run.pending.values()
-    if (p.kind != "timer" or p.until is None or p.work is None or p.work.done()
-            or not _drops_quietly(run)):
+    if p.kind != "timer" or p.until is None or p.work is None or p.work.done():
         return None
-    return p.until
+    return p.until, p.work
 
 
 def _drops_quietly(run: Run) -> bool:
@@ -164,8 +166,15 @@ _CLEANUP_THROW = dis.opmap.get("CLEANUP_THROW")  # 3.12+: every await's own hand
 
 def _guarded(code: CodeType, offset: int) -> bool:
     """Whether the instruction at ``offset`` lies in a try, with or finally block."""
+    ranges = _handler_ranges(code)
+    return ranges is None or any(start <= offset < end for start, end in ranges)
+
+
+@functools.lru_cache(maxsize=512)
+def _handler_ranges(code: CodeType) -> tuple[tuple[int, int], ...] | None:
+    """The code's exception-handler ranges (``None`` if this Python cannot tell)."""
     parse = getattr(dis, "_parse_exception_table", None)
     if parse is None:
-        return True  # cannot tell: keep the run in memory
-    return any(entry.start <= offset < entry.end and code.co_code[entry.target] != _CLEANUP_THROW
-               for entry in parse(code))
+        return None
+    return tuple((entry.start, entry.end) for entry in parse(code)
+                 if code.co_code[entry.target] != _CLEANUP_THROW)

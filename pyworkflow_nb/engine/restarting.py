@@ -24,7 +24,6 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput(f"restart(reason=...) must be a string or None, got {reason!r}")
     engine.require_writable("restart a run")
-    engine.live_run(run_id)  # a dormant run is rebuilt, so that it can be ended here
     row = engine.get_row(run_id)
     workflow = engine.defined_workflow(row, "restart")
     if row.attempt_of is not None:
@@ -36,7 +35,7 @@ async def restart_run(engine: Engine, run_id: str, reason: str | None = None) ->
         raise InvalidInput(f"cannot restart run {run_id!r}: its child run(s) "
                            f"{', '.join(left)} would go on running (parent_close='abandon'); "
                            "terminate them first")
-    if run_id in engine.runs:
+    if engine.live_run(run_id) is not None:  # (a dormant run is rebuilt to be ended)
         await engine.terminate(run_id, f"restarted{f': {reason}' if reason else ''}")
     await engine.writer.flush()
     attempt = 1

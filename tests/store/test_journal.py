@@ -10,19 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from journal_crash_worker import batch as _batch
 
 import pyworkflow_nb as pw
-from pyworkflow_nb.store import Batch, DuckDBStore, RunRow
+from pyworkflow_nb.store import Batch, DuckDBStore
 from pyworkflow_nb.store.journal import Journal, journal_path
 
 WORKER = Path(__file__).with_name("journal_crash_worker.py")
 STORE_ID = bytes(range(16))
-
-
-def _batch(n: int) -> Batch:
-    run = RunRow(f"run-{n}", "flow", "v1", "running", created_at=n, updated_at=n)
-    return Batch(events=[(f"run-{n}", 1, float(n), "workflow.started", None, None, None)],
-                 new_runs={run.run_id: run.snapshot()})
 
 
 def _run_ids(path: Path) -> list[str]:
