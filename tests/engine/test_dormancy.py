@@ -137,3 +137,31 @@ def test_many_dormant_runs_whose_timers_fire_together_all_wake(vclient: pw.SyncC
     vclient.skip("2h")
     assert [h.result(timeout=5) for h in handles] == [(i + 1) * 10 for i in range(40)]
     assert sorted(CALLS) == list(range(40)), "a step before the sleep ran again"
+
+
+@pw.workflow
+async def naps_then_waits() -> str:
+    await pw.sleep("2h")
+    return str(await pw.wait_for_event("go"))
+
+
+def test_an_event_sent_to_a_dormant_run_waits_for_it_there(vclient: pw.SyncClient) -> None:
+    handle = vclient.start(naps_then_waits)
+    _wait_dormant(handle)
+    handle.send_event("go", "early")
+    vclient.skip("2h")
+    assert handle.result(timeout=5) == "early"
+
+
+def test_a_dormant_run_restarts_from_scratch(vclient: pw.SyncClient) -> None:
+    CALLS.clear()
+    handle = vclient.start(naps, 6)
+    _wait_dormant(handle)
+    handle.restart("again")
+    engine = runtime.ensure()
+    assert engine.on_loop(lambda: handle.run_id not in engine.dormancy.runs), (
+        "the old attempt is still dormant beside the new one")
+    vclient.skip("2h")
+    assert handle.result(timeout=5) == 70
+    assert CALLS == [6, 6], "the restarted attempt runs its step anew"
+    assert handle.row().attempt_of is None
