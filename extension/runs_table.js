@@ -6,7 +6,10 @@
 // run_id} and
 // {type: "action", action: "send_event", run_id, event, payload}; the kernel may answer
 // {type: "action_result", action, run_id, ok, message}, shown as a status line.
-// Self-contained (anywidget loads one module), so a few helpers repeat timeline.js.
+// Trait `state`: the timeline of the run picked with "timeline" (empty until then), drawn
+// under the table by timeline.js's TimelineView on this same model; anywidget gives a
+// widget one module, so the kernel sends timeline.js's source once in `_timeline_esm`.
+// The table itself draws before that module loads, so a few helpers repeat timeline.js.
 //
 // User data is only ever written with textContent / attribute setters, never as HTML.
 
@@ -179,6 +182,35 @@ const raf = (/** @type {FrameRequestCallback} */ cb) =>
 const cancelRaf = (/** @type {number} */ id) =>
   typeof cancelAnimationFrame === "function" ? cancelAnimationFrame(id) : clearTimeout(id);
 
+/** @type {Map<string, Promise<any>>} */
+const loaded = new Map();
+
+/**
+ * Import an ES module from its source text: through a blob URL as anywidget does, or a data
+ * URL where blob modules cannot load (Node).
+ * @param {string} src
+ * @returns {Promise<any>}
+ */
+export function importSource(src) {
+  let mod = loaded.get(src);
+  if (!mod) {
+    mod = importBlob(src).catch(
+      () => import(`data:text/javascript;charset=utf-8,${encodeURIComponent(src)}`));
+    loaded.set(src, mod);
+  }
+  return mod;
+}
+
+/** @param {string} src */
+async function importBlob(src) {
+  const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+  try {
+    return await import(url);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
 const ACTION_LABELS = /** @type {const} */ ([
   ["timeline", "timeline"], ["cancel", "cancel"], ["terminate", "terminate"], ["pause", "pause"],
   ["resume", "resume"], ["retry", "retry"], ["send_event", "send event"],
@@ -198,8 +230,13 @@ export class RunsTableView {
     this.frame = 0;
     /** @type {{runId: string, node: HTMLElement} | null} */
     this.form = null;
+    /** @type {any} the picked run's TimelineView, once its module loaded */
+    this.timeline = null;
+    this.loadingTimeline = false;
+    this.destroyed = false;
     this.build();
     this.onRuns = () => this.schedule();
+    this.onState = () => this.showTimeline();
     this.onMsg = (/** @type {any} */ msg) => {
       if (msg && msg.type === "action_result") {
         const text = `${msg.action} ${msg.run_id}: ${msg.message || (msg.ok ? "done" : "failed")}`;
@@ -210,11 +247,28 @@ export class RunsTableView {
     this.onInput = () => this.schedule();
     this.onClick = (/** @type {Event} */ ev) => this.handleClick(ev);
     model.on("change:runs", this.onRuns);
+    model.on("change:state", this.onState);
     model.on("msg:custom", this.onMsg);
     this.wfInput.addEventListener("input", this.onInput);
     this.statusSelect.addEventListener("change", this.onInput);
     this.root.addEventListener("click", this.onClick);
     this.draw();
+    this.showTimeline();
+  }
+
+  /** Draw the picked run's timeline under the table once there is one. */
+  showTimeline() {
+    const state = this.model.get("state");
+    if (!state || !state.run || this.timeline || this.loadingTimeline) return;
+    this.loadingTimeline = true;
+    importSource(this.model.get("_timeline_esm") || "").then((mod) => {
+      this.loadingTimeline = false;
+      if (!this.destroyed) this.timeline = new mod.TimelineView(this.model, this.timelineBox);
+    }, (/** @type {any} */ err) => {
+      this.loadingTimeline = false;
+      this.statusLine.textContent = `the timeline could not load: ${err}`;
+      this.statusLine.classList.add("pw-rt-status-line--error");
+    });
   }
 
   build() {
@@ -239,7 +293,8 @@ export class RunsTableView {
     this.tbody = h(d, "tbody");
     table.append(thead, this.tbody);
     scroll.append(table);
-    this.root.append(bar, scroll, this.statusLine);
+    this.timelineBox = h(d, "div", "pw-rt-timeline");
+    this.root.append(bar, scroll, this.statusLine, this.timelineBox);
     this.el.append(this.root);
   }
 
@@ -406,9 +461,12 @@ export class RunsTableView {
   }
 
   destroy() {
+    this.destroyed = true;
+    if (this.timeline) this.timeline.destroy();
     if (this.frame) cancelRaf(this.frame);
     this.frame = 0;
     this.model.off("change:runs", this.onRuns);
+    this.model.off("change:state", this.onState);
     this.model.off("msg:custom", this.onMsg);
     this.wfInput.removeEventListener("input", this.onInput);
     this.statusSelect.removeEventListener("change", this.onInput);

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
 import widget, { actionsFor, errorText, filterRuns, parsePayload, toEpoch } from "../runs_table.js";
-import { FakeModel, T0, makeDom, nextFrame } from "../testing/helpers.js";
+import { FakeModel, T0, makeDom, makeState, nextFrame } from "../testing/helpers.js";
+
+const TIMELINE_ESM = readFileSync(new URL("../timeline.js", import.meta.url), "utf8");
 
 const RUNS = [
   { run_id: "a", workflow: "etl", status: "completed", created_at: T0, finished_at: T0 + 65, error: null },
@@ -11,10 +14,10 @@ const RUNS = [
   { run_id: "c", workflow: "ETL-nightly", status: "sleeping", created_at: "2023-11-14T22:20:00", finished_at: null, error: null },
 ];
 
-/** @param {any[]} runs */
-function mount(runs) {
+/** @param {any[]} runs @param {Record<string, any>} state */
+function mount(runs, state = {}) {
   const { el, document } = makeDom();
-  const model = new FakeModel({ runs });
+  const model = new FakeModel({ runs, state, _timeline_esm: TIMELINE_ESM });
   const cleanup = widget.render({ model, el });
   return { el, document, model, cleanup };
 }
@@ -153,4 +156,33 @@ describe("runs table view", () => {
     assert.equal(model.listenerCount(), 0);
     assert.equal(el.children.length, 0);
   });
+
+  it("draws the picked run's timeline under the table, on the same model", async () => {
+    const { el, model, cleanup } = mount(RUNS);
+    await nextFrame();
+    assert.equal(el.querySelector(".pw-tl"), null, "no timeline before a run is picked");
+    model.set("state", makeState(3));
+    await until(() => el.querySelector(".pw-rt-timeline .pw-tl-title"));
+    assert.equal(el.querySelector(".pw-tl-title")?.textContent, "wf");
+    assert.deepEqual(model.sent.at(-1), { type: "sync", seq: makeState(3).seq },
+      "the timeline asks the kernel for a newer state, as a timeline widget does");
+    const picked = { ...makeState(2), run: { ...makeState(2).run, workflow: "another" } };
+    model.set("state", picked);
+    await until(() => el.querySelector(".pw-tl-title")?.textContent === "another");
+    assert.equal(el.querySelectorAll(".pw-tl").length, 1, "one timeline, switched in place");
+    cleanup();
+    assert.equal(model.listenerCount(), 0, "the timeline's listeners go with the table");
+  });
+
+  it("shows a picked run's timeline in a view opened later", async () => {
+    const { el, cleanup } = mount(RUNS, makeState(4));
+    await until(() => el.querySelector(".pw-rt-timeline .pw-tl"));
+    cleanup();
+  });
 });
+
+/** Wait (up to 2 s) until `check()` is truthy. @param {() => any} check */
+async function until(check) {
+  for (let i = 0; i < 50 && !check(); i++) await nextFrame();
+  assert.ok(check(), "timed out waiting");
+}

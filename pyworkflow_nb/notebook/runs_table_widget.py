@@ -1,19 +1,19 @@
 """The runs-table widget: runs newest first, live, with actions that call the engine.
 
-``pw.runs_table()`` and ``%wf runs`` (in a kernel) show a :class:`RunsTable`: the table
-(an anywidget over ``extension/runs_table.js``) and, below it, the timeline of the run whose
-"timeline" button was clicked last.
+``pw.runs_table()`` and ``%wf runs`` (in a kernel) show a :class:`RunsTable`: one anywidget
+(``extension/runs_table.js``) drawing the table and, below it, the timeline of the run whose
+"timeline" button was clicked last. Being one widget, it shows wherever anywidget does
+(marimo refuses ipywidgets' boxes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import anywidget
-import ipywidgets
 import traitlets
 
 from ..engine import Engine
@@ -22,34 +22,52 @@ from ..errors import InvalidInput, PyWorkflowError
 from ..runtime import runtime
 from ..store import EventRow, RunRow
 from .display import run_row_dict
+from .run_follower import RunFollower
 from .static_timeline import render_runs_table_html
 from .throttle import Throttle
-from .timeline_widget import STATIC, TimelineWidget, with_html
+from .timeline_widget import STATIC, with_html
 
-__all__ = ["RunsTable", "RunsTableWidget"]
+__all__ = ["RunsTable"]
 
 
-class RunsTableWidget(anywidget.AnyWidget):
-    """The table itself: the ``runs`` trait holds the rows, refreshed at most 10 times a second."""
+class RunsTable(anywidget.AnyWidget):
+    """Runs newest first, live, with actions; the picked run's timeline shows underneath.
+
+    The ``runs`` trait holds the rows, refreshed at most 10 times a second; the ``state``
+    trait holds the picked run's timeline (empty until a "timeline" button is clicked),
+    which the view draws with ``timeline.js``, sent once in ``_timeline_esm``.
+    """
 
     _esm = STATIC / "runs_table.js"
     _css = STATIC / "timeline.css"
     runs: Any = traitlets.List().tag(sync=True)
+    state: Any = traitlets.Dict().tag(sync=True)
+    _timeline_esm: Any = traitlets.Unicode().tag(sync=True)
 
-    def __init__(self, *, workflow: str | None = None, status: str | None = None,
-                 limit: int = 50, engine: Engine | None = None,
-                 on_timeline: Callable[[str], None] | None = None) -> None:
+    def __init__(self, *, workflow: Any = None, status: str | None = None,
+                 limit: int = 50, engine: Engine | None = None) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"runs_table(limit=...) must be an int >= 1, got {limit!r}")
         self.engine = engine or runtime.ensure()
-        self.workflow, self.status, self.limit = workflow, status, limit
-        self.on_timeline = on_timeline
+        self.workflow = getattr(workflow, "name", workflow)
+        self.status, self.limit = status, limit
         self._throttle = Throttle(self.engine.loop, self._refresh)
+        self._follower = RunFollower(self, self.engine, on_end=self._timeline_ended)
+        self._opened = False
+        super().__init__(runs=self.engine.on_loop(self._listen),
+                         _timeline_esm=(STATIC / "timeline.js").read_text(encoding="utf-8"))
+        self.on_msg(self._on_msg)
         self.engine.on_loop(self._open)
 
-    def _open(self) -> None:
-        super().__init__(runs=self._rows())
-        self.on_msg(self._on_msg)
+    def _listen(self) -> list[dict[str, Any]]:
         self.engine.listeners.append(self._on_event)
         self.engine.status_listeners.append(self._on_status)
+        return self._rows()
+
+    def _open(self) -> None:
+        self._opened = True
+        self._follower.open()
+        self._refresh()
 
     def _rows(self) -> list[dict[str, Any]]:
         """The store's runs with the live runs' in-memory rows (newer than the store's)."""
@@ -75,18 +93,27 @@ class RunsTableWidget(anywidget.AnyWidget):
         self.engine.on_loop(self._refresh)
 
     def _refresh(self) -> None:
-        if self.engine.closing:
+        if self.engine.closing or not self._opened:
             return
         rows = self._rows()
         if rows != self.runs:
             self.runs = rows
 
+    def show_timeline(self, run_id: str) -> None:
+        """Show ``run_id``'s timeline under the table (instead of the one shown)."""
+        self.engine.on_loop(lambda: self._follower.switch(run_id))
+
+    def _timeline_ended(self) -> None:
+        self.state = self._follower.sent
+
     def close(self) -> None:
         """Stop refreshing and close the widget's views."""
-        self.engine.on_loop(self._stop)
+        if hasattr(self, "_follower"):  # (not when __init__ refused its arguments)
+            self.engine.on_loop(self._stop)
         super().close()
 
     def _stop(self) -> None:
+        self._follower.stop()
         if self._on_event in self.engine.listeners:
             self.engine.listeners.remove(self._on_event)
         if self._on_status in self.engine.status_listeners:
@@ -96,13 +123,15 @@ class RunsTableWidget(anywidget.AnyWidget):
     # -- actions -----------------------------------------------------------------------------
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "action":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") != "action":
+            self._follower.on_msg(content)
             return
         action, run_id = content.get("action"), str(content.get("run_id"))
         if action == "timeline":
             try:
-                if self.on_timeline is not None:
-                    self.on_timeline(run_id)
+                self.show_timeline(run_id)
             except PyWorkflowError as exc:
                 self._reply(action, run_id, False, str(exc))
             else:
@@ -153,36 +182,3 @@ class RunsTableWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict]:
         return with_html(super()._repr_mimebundle_(**kwargs), render_runs_table_html(self.runs))
-
-
-class RunsTable(ipywidgets.VBox):
-    """The runs table with the timeline of the run picked in it underneath."""
-
-    def __init__(self, *, workflow: Any = None, status: str | None = None,
-                 limit: int = 50, engine: Engine | None = None) -> None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"runs_table(limit=...) must be an int >= 1, got {limit!r}")
-        self.table = RunsTableWidget(workflow=getattr(workflow, "name", workflow),
-                                     status=status, limit=limit, engine=engine,
-                                     on_timeline=self.show_timeline)
-        self.timeline: TimelineWidget | None = None
-        super().__init__(children=[self.table])
-
-    def show_timeline(self, run_id: str) -> None:
-        """Show ``run_id``'s timeline under the table (replacing the one shown)."""
-        if self.timeline is not None:
-            self.timeline.close()
-        self.timeline = TimelineWidget(run_id, engine=self.table.engine)
-        self.children = [self.table, self.timeline]
-
-    def close(self) -> None:
-        """Close the table, the timeline shown and the box."""
-        for part in (getattr(self, "table", None), getattr(self, "timeline", None)):
-            if part is not None:  # (none yet when __init__ refused its arguments)
-                part.close()
-        super().close()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict]:
-        return with_html(super()._repr_mimebundle_(**kwargs),
-                         render_runs_table_html(self.table.runs))
-

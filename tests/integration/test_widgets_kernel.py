@@ -14,7 +14,7 @@ from pyworkflow_nb.notebook.timeline_data import apply_delta
 __all__ = ["kernel_name"]
 
 TIMELINE = "pyworkflow_nb.notebook.timeline_widget.TimelineWidget"
-TABLE = "pyworkflow_nb.notebook.runs_table_widget.RunsTableWidget"
+TABLE = "pyworkflow_nb.notebook.runs_table_widget.RunsTable"
 
 SETUP = """
 %load_ext pyworkflow_nb
@@ -179,22 +179,27 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
         assert "needs an event name" in bad[0]["message"]
         assert all("no-such-run" in r["message"] for r in bad[1:]), bad
 
-        before = sum(s.get("_anywidget_id") == TIMELINE for s in k.models.values())
+        assert k.models[table]["state"] == {}, "no timeline until one is picked"
+        models = len(k.models)
         k.send(table, {"type": "action", "action": "timeline", "run_id": run_id})
         k.pump(lambda: len(k.replies(table, "action_result")) == 6)
-        k.pump(lambda: sum(s.get("_anywidget_id") == TIMELINE for s in k.models.values())
-               == before + 1)
-        shown = k.models[k.model_of(TIMELINE)]["state"]
-        assert shown["run"]["run_id"] == run_id and shown["run"]["status"] == "completed"
+        k.pump(lambda: k.models[table]["state"].get("run", {}).get("run_id") == run_id)
+        assert k.models[table]["state"]["run"]["status"] == "completed"
+        assert len(k.models) == models, "the timeline is drawn by the table's own model"
+        assert "export class TimelineView" in k.models[table]["_timeline_esm"]
 
         k.execute("w2 = pw.SyncClient().start(waiter)\nprint(w2.run_id)")
         other = k.printed[-1].strip()
         k.pump(lambda: status_of(other) == "waiting")
+        k.send(table, {"type": "action", "action": "timeline", "run_id": other})
+        k.pump(lambda: k.models[table]["state"].get("run", {}).get("run_id") == other)
         for action, status in (("pause", "paused"), ("resume", "waiting"),
                                ("terminate", "terminated")):
             k.send(table, {"type": "action", "action": action, "run_id": other})
             k.pump(lambda wanted=status: status_of(other) == wanted)
         assert [r["ok"] for r in k.replies(table, "action_result")[-3:]] == [True] * 3
+        k.pump(lambda: k.models[table]["state"]["run"]["status"] == "terminated")
+        assert k.replies(table, "delta"), "the picked live run's timeline follows it"
 
 
 
