@@ -113,6 +113,14 @@ class BaseRunHandle:
             html = views["run_html"](self._engine(), self.run_id, hint=True)
             display({"text/plain": repr(self), "text/html": html}, raw=True)
 
+    def _display_(self) -> Any:
+        """In marimo: a live run's timeline widget, a finished run's static timeline."""
+        if self.row().status not in ev.TERMINAL_STATUSES:
+            return self.timeline()
+        import marimo
+
+        return marimo.Html(self._repr_html_())
+
     def _repr_html_(self) -> str:
         return views["run_html"](self._engine(), self.run_id)  # type: ignore[no-any-return]
 

@@ -1,11 +1,11 @@
 """The process-wide engine: its configuration, its event loop, and calls into it.
 
-In a Jupyter kernel, and in a script with no loop running, the engine gets a loop of its own
-on a background thread, so a cell that blocks (``time.sleep``, a model fit, ``pw.run``) never
-stops its timers, retries or schedules. Under a loop that is already running outside a kernel
-(``asyncio.run``), it lives on that loop. Async calls from another loop hop onto the engine's
-loop; sync calls block on it, re-entering the loop with nest-asyncio2 only when the caller runs
-on the engine's own loop.
+In a Jupyter kernel, in marimo, and in a script with no loop running, the engine gets a loop
+of its own on a background thread, so a cell that blocks (``time.sleep``, a model fit,
+``pw.run``) never stops its timers, retries or schedules. Under a loop that is already running
+elsewhere (``asyncio.run``), it lives on that loop. Async calls from another loop hop onto the
+engine's loop; sync calls block on it, re-entering the loop with nest-asyncio2 only when the
+caller runs on the engine's own loop.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ NOTEBOOK_ENV = "JPY_SESSION_NAME"  # jupyter-server sets it in a kernel: the not
 
 
 def notebook_path() -> Path | None:
-    """The notebook file this kernel runs, when its front-end says (Jupyter, VS Code)."""
+    """The notebook file this kernel runs, when its front-end says (Jupyter, VS Code, marimo)."""
+    if in_marimo():
+        return _marimo_notebook()
     named = os.environ.get(NOTEBOOK_ENV, "")
     if not named.endswith(".ipynb") and "IPython" in sys.modules:
         from IPython import get_ipython
@@ -41,6 +43,16 @@ def notebook_path() -> Path | None:
         shell = get_ipython()
         named = str(getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__", ""))
     return Path(named) if named.endswith(".ipynb") else None
+
+
+def _marimo_notebook() -> Path | None:
+    from marimo._runtime.context import get_context  # marimo has no public name for the file
+
+    try:
+        named = get_context().filename
+    except Exception:  # another marimo than the one this was written against
+        return None
+    return Path(named) if named else None
 
 
 def default_store() -> Path:
@@ -72,6 +84,13 @@ def in_kernel() -> bool:
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None) is not None
+
+
+def in_marimo() -> bool:
+    """Whether code runs in a marimo notebook or app, where each session has a loop (and a
+    thread) of its own that ends when its page closes."""
+    marimo = sys.modules.get("marimo")
+    return marimo is not None and bool(marimo.running_in_notebook())
 
 
 @dataclass(frozen=True)
@@ -125,8 +144,9 @@ class Runtime:
         """The running engine, created (and recovering) on first use.
 
         It gets a loop and thread of its own, except when an async call creates it outside a
-        kernel (``caller_loop``): then it shares that loop, which saves every call a hop
-        between threads. With ``after_handed``, a call from another thread first waits for
+        kernel or marimo (``caller_loop``): then it shares that loop, which saves every call a
+        hop between threads. (A marimo session's loop ends with its page, and the engine
+        serves every session.) With ``after_handed``, a call from another thread first waits for
         what :meth:`hand_over` gave the engine, so it sees the runs started that way.
         """
         handed = self._handed
@@ -145,7 +165,7 @@ class Runtime:
                                          holder=describe_process())
             store, config = self.store, self.config
             time_domain.claim(store, config.clock or Clock())
-            loop = None if in_kernel() else caller_loop
+            loop = None if in_kernel() or in_marimo() else caller_loop
             in_thread = loop is None
             if loop is None:
                 loop = self._start_thread()

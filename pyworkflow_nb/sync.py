@@ -22,7 +22,7 @@ from .engine.clock import DEFAULT_SKIP_LIMIT
 from .engine.forking import fork_run
 from .engine.restarting import restart_run
 from .engine.retry import retry_run
-from .runtime import in_kernel, runtime
+from .runtime import in_kernel, in_marimo, runtime
 
 PROGRESS_AFTER = 1.0
 T = TypeVar("T")
@@ -133,12 +133,13 @@ class SyncClient:
             idempotency_key: str | None = None, **kwargs: Any) -> Any:
         """Start a run and block until its result.
 
-        In a notebook cell, a run still going after ``PROGRESS_AFTER`` seconds shows its live
-        timeline (with its "N done / M total" progress) while the cell waits.
+        In a notebook cell (Jupyter or marimo), a run still going after ``PROGRESS_AFTER``
+        seconds shows its live timeline (with its "N done / M total" progress) while the cell
+        waits.
         """
         handle = self.start(workflow, *args, run_id=run_id, idempotency_key=idempotency_key,
                             **kwargs)
-        if not in_kernel():
+        if not (in_kernel() or in_marimo()):
             return handle.result()
         try:
             return handle.result(timeout=PROGRESS_AFTER)

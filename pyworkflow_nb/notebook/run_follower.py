@@ -29,7 +29,7 @@ from ..store import EventRow, RunRow
 from .throttle import Throttle
 from .timeline_data import build_state, details_for, diff_state
 
-__all__ = ["TRAIT_EVERY", "RunFollower"]
+__all__ = ["TRAIT_EVERY", "RunFollower", "views_gone"]
 
 #: While a run goes, its whole state reaches the ``state`` trait at most this often (seconds),
 #: so front-ends that save widget state (nbclient, Lab's "Save Widget State Automatically")
@@ -38,8 +38,16 @@ TRAIT_EVERY = 2.0
 _FINAL = frozenset(FINAL_EVENTS.values())
 
 
+def views_gone(widget: anywidget.AnyWidget) -> bool:
+    """Whether the front-end has dropped ``widget``: it was closed, or its comm closed under
+    it (marimo closes a cell's widgets when the cell runs again or goes away)."""
+    comm = widget.comm
+    return comm is None or bool(getattr(comm, "_closed", False))
+
+
 class RunFollower:
-    """Keeps ``widget``'s views and ``state`` trait in step with one run while it goes.
+    """Keeps ``widget``'s views and ``state`` trait in step with one run while it goes, and
+    stops once the front-end has dropped the widget.
 
     ``on_end`` is called on the loop when the followed run ends, after its last delta.
     """
@@ -120,6 +128,9 @@ class RunFollower:
     def _update(self) -> None:
         if self.engine.closing or not self._opened:
             return
+        if views_gone(self.widget):
+            self.stop()
+            return
         new = self._build()
         delta = diff_state(self.sent, new)
         self.sent = new
@@ -127,7 +138,7 @@ class RunFollower:
         self._trait_sync.request()
 
     def _sync_trait(self) -> None:
-        if not self.engine.closing:
+        if not self.engine.closing and not views_gone(self.widget):
             self.widget.state = self.sent  # type: ignore[attr-defined]
 
     def _end(self) -> None:
@@ -135,6 +146,8 @@ class RunFollower:
             self._ended = True
             return
         self._ended = False
+        if views_gone(self.widget):
+            return
         self._update()
         self._trait_sync.cancel()
         self.on_end()

@@ -22,7 +22,7 @@ from ..errors import InvalidInput, PyWorkflowError
 from ..runtime import runtime
 from ..store import EventRow, RunRow
 from .display import run_row_dict
-from .run_follower import RunFollower
+from .run_follower import RunFollower, views_gone
 from .static_timeline import render_runs_table_html
 from .throttle import Throttle
 from .timeline_widget import STATIC, with_html
@@ -94,6 +94,9 @@ class RunsTable(anywidget.AnyWidget):
 
     def _refresh(self) -> None:
         if self.engine.closing or not self._opened:
+            return
+        if views_gone(self):
+            self._stop()
             return
         rows = self._rows()
         if rows != self.runs:

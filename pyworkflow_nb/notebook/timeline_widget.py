@@ -24,7 +24,7 @@ import traitlets
 from IPython.display import DisplayHandle, display
 
 from ..engine import Engine
-from ..runtime import runtime
+from ..runtime import in_marimo, runtime
 from .run_follower import RunFollower
 from .static_timeline import render_html
 
@@ -67,8 +67,14 @@ class TimelineWidget(anywidget.AnyWidget):
     def show(self) -> TimelineWidget:
         """Display the widget as a live view that settles into the static timeline at the end.
 
-        A run that is already over shows its static timeline straight away.
+        A run that is already over shows its static timeline straight away. In marimo the
+        widget is appended to the cell's output, which the cell's value replaces at its end.
         """
+        if in_marimo():
+            import marimo
+
+            marimo.output.append(self)
+            return self
         self._display = display(self, display_id=True)  # type: ignore[assignment]
         if not self.live:  # over before (or while) it was shown; _finish may settle it too
             self._settle()

@@ -41,7 +41,7 @@ def chromium() -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -53,7 +53,7 @@ class Lab:
     def __init__(self, root: Path, settings: dict[str, dict[str, Any]] | None = None) -> None:
         self.root = root
         self.settings = settings or {}  # e.g. {"@jupyter-widgets/jupyterlab-manager/plugin": ...}
-        self.port = _free_port()
+        self.port = free_port()
         self.token = secrets.token_hex(16)
         self.log = root.parent / "jupyterlab.log"
 
