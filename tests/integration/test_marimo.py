@@ -210,6 +210,9 @@ def test_marimo_viewers_outlive_each_other_and_reruns_drop_old_widgets(tmp_path:
         second.get_by_role("button", name="go", exact=True).click()  # to both of this viewer's runs
         expect(second.locator(".pw-tl-ptext")).to_have_text("3 done / 3 total", timeout=30_000)
         expect(second.locator(".pw-rt-badge", has_text="completed")).to_have_count(2)
+        table = second.locator(".pw-rt")
+        table.locator('button[data-action="timeline"]').first.click()
+        expect(table.locator(".pw-rt-timeline .pw-tl-ptext")).to_have_text("3 done / 3 total")
 
         second.get_by_role("button", name="nap", exact=True).click()
         expect(second.locator(".pw-tl-title", has_text="nap")).to_be_visible(timeout=30_000)
