@@ -44,6 +44,7 @@ from .errors import (
     WorkflowFailed,
     WorkflowTerminated,
 )
+from .exporting import ExportReport, export
 from .messages import set_query_handler, set_signal_handler, set_update_handler, wait_condition
 from .primitives import (
     ChildHandle,
@@ -98,6 +99,7 @@ __all__ = [
     "DefinitionError",
     "DurationLike",
     "EventTimeout",
+    "ExportReport",
     "FatalError",
     "InvalidInput",
     "Metrics",
@@ -127,6 +129,7 @@ __all__ = [
     "configure",
     "continue_as_new",
     "deprecate_patch",
+    "export",
     "get_logger",
     "get_run",
     "get_schedule",

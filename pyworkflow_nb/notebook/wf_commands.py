@@ -14,6 +14,7 @@ from IPython.display import display
 from .. import client
 from ..definitions import registry
 from ..errors import InvalidInput, PyWorkflowError
+from ..exporting import export
 from ..history.vocabulary import WAITING_FOR_DEFINITION
 from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import in_kernel, runtime
@@ -49,6 +50,8 @@ USAGE = """\
 %wf metrics                                       counters and latencies of this engine
 %wf replay RUN|WORKFLOW                           check the defined code against a run, or
                                                   every unfinished run of a workflow
+%wf export PATH.py [WORKFLOW ...]                 write the workflows (default: all the
+                                                  notebook's) and what they use to a module
 %wf help                                          this text"""
 
 
@@ -78,6 +81,9 @@ def _parser() -> MagicArgumentParser:
     sub.add_parser("recover", add_help=False)
     sub.add_parser("metrics", add_help=False)
     sub.add_parser("replay", add_help=False).add_argument("target")
+    exported = sub.add_parser("export", add_help=False)
+    exported.add_argument("path")
+    exported.add_argument("workflows", nargs="*")
     sub.add_parser("help", add_help=False)
     return parser
 
@@ -195,6 +201,9 @@ def run_wf(line: str) -> Any:
             return _act_on_schedule(args.action, args.schedule_id)
         if args.command == "replay":
             return replay(args.target)
+        if args.command == "export":
+            print(export(args.path, *args.workflows))
+            return None
         if args.command == "skip":
             print(f"virtual time is now {skip(args.duration).isoformat()}")
             return None
