@@ -280,14 +280,16 @@ async def recover() -> list[RunHandle]:
 
 
 def configure(*, store: str | None = None, durability: str | None = None,
-              read_only: bool | None = None) -> None:
-    """Choose the store (a path or ``":memory:"``) and durability (``"sync"``/``"relaxed"``).
+              read_only: bool | None = None, concurrency: int | None = None) -> None:
+    """Choose the store (a path or ``":memory:"``), durability (``"sync"``/``"relaxed"``)
+    and how many step attempts may run at once (``concurrency``; default: no cap).
 
     Call before first use; calling it later closes the current engine (runs resume on the
     next start). The store defaults to ``$PYWORKFLOW_NB_STORE`` or
     ``.pyworkflow_nb/store.duckdb`` in the working directory.
     """
-    runtime.configure(store=store, durability=durability, read_only=read_only)
+    runtime.configure(store=store, durability=durability, read_only=read_only,
+                      concurrency=concurrency)
 
 
 def shutdown() -> None:

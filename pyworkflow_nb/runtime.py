@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .engine import Clock, Engine, time_domain
+from .engine.steps import LocalStepExecutor
 from .errors import InvalidInput
 from .store import DuckDBStore
 from .store.writer import Durability
@@ -101,6 +102,7 @@ class Config:
     durability: Durability = "sync"
     read_only: bool = False
     clock: Clock | None = None
+    concurrency: int | None = None  # step attempts at once (None: no cap)
 
     def store_path(self) -> str:
         if self.store is not None:
@@ -119,6 +121,8 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._nested: set[int] = set()
         self._handed: concurrent.futures.Future[None] | None = None  # see hand_over
+        #: called with each new engine, on its loop, before it resumes the store's runs
+        self.on_start: list[Callable[[Engine], None]] = []
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -126,6 +130,10 @@ class Runtime:
         durability = changes.get("durability")
         if durability is not None and durability not in ("sync", "relaxed"):
             raise InvalidInput(f'durability must be "sync" or "relaxed", got {durability!r}')
+        concurrency = changes.get("concurrency")
+        if concurrency is not None and (isinstance(concurrency, bool)
+                                        or not isinstance(concurrency, int) or concurrency < 1):
+            raise InvalidInput(f"concurrency must be an int >= 1, got {concurrency!r}")
         store = changes.get("store")
         if store is not None:
             if not isinstance(store, (str, os.PathLike)) or not os.fspath(store):
@@ -171,7 +179,10 @@ class Runtime:
                 loop = self._start_thread()
 
             def create() -> Engine:
-                engine = Engine(store, loop, durability=config.durability, clock=config.clock)
+                engine = Engine(store, loop, durability=config.durability, clock=config.clock,
+                                step_executor=LocalStepExecutor(config.concurrency))
+                for hook in self.on_start:
+                    hook(engine)
                 if not store.read_only:
                     loop.create_task(engine.recover())
                 return engine

@@ -77,6 +77,8 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
      pw.InvalidInput, 'store must be a file path or ":memory:", got 123'),
     ("configure bad durability", lambda w: pw.configure(durability="fast"),
      pw.InvalidInput, 'durability must be "sync" or "relaxed"'),
+    ("configure zero concurrency", lambda w: pw.configure(concurrency=0),
+     pw.InvalidInput, "concurrency must be an int >= 1, got 0"),
     ("start too many arguments", lambda w: w.client.start(bad_input_target, 1, 2, 3),
      pw.InvalidInput, "too many positional arguments; it takes bad_input_target(a, b=1)"),
     ("start unknown keyword", lambda w: w.client.start(bad_input_target, 1, c=3),

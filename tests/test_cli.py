@@ -106,6 +106,9 @@ def test_send_and_cancel_change_the_store_for_the_notebook_to_pick_up(filled: Pa
     (["runs", "--status", "complete"], "unknown run status 'complete'"),
     (["runs", "--limit", "0"], "--limit must be >= 1"),
     (["retry", "done-1"], "only failed runs can be retried"),
+    (["worker", "--app", "no_such_app_module"], "cannot import no_such_app_module"),
+    (["worker", "--app", "json"], "json defined no @pw.workflow for the worker to run"),
+    (["worker", "--app", "json", "--concurrency", "0"], "concurrency must be an int >= 1"),
 ])
 def test_errors_are_one_line_without_a_traceback_and_change_nothing(
         filled: Path, args: list[str], said: str) -> None:

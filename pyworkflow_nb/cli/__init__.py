@@ -30,6 +30,7 @@ from ..runtime import STORE_ENV
 from ..schedules import get_schedule
 from ..sync import SyncClient
 from . import output
+from .worker import serve
 
 PROG = "pyworkflow-nb"
 READS = {"runs", "show", "events", "sql", "schedules", "replay"}
@@ -80,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--import", dest="imports", action="append", default=[],
                         metavar="MODULE", required=True,
                         help="a module or .py file defining the workflows (repeatable)")
+    worker = commands.add_parser(
+        "worker", help="run the app's workflows from the store until SIGTERM or Ctrl-C")
+    worker.add_argument("--app", dest="apps", action="append", required=True,
+                        metavar="MODULE", help="a module or .py file defining the workflows "
+                        "(repeatable), e.g. one %%wf export wrote")
+    worker.add_argument("--concurrency", type=int, metavar="N",
+                        help="step attempts running at once (default: no cap)")
     commands.add_parser("demo", help="run a demo workflow on the default store and narrate it")
     return parser
 
@@ -94,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         reads = args.command in READS or (args.command == "hooks" and args.action == "list")
-        if args.store is not None or reads:
+        if args.command == "worker":
+            pw.configure(store=args.store, concurrency=args.concurrency)
+        elif args.store is not None or reads:
             pw.configure(store=args.store, read_only=reads)
         try:
             shown = COMMANDS[args.command](args)
@@ -256,11 +266,15 @@ def _replay(args: argparse.Namespace) -> str:
     return "\n".join(str(v) for v in verdicts)
 
 
+def _worker(args: argparse.Namespace) -> str:
+    return serve(args.apps, _define)
+
+
 def _define(name: str) -> None:
-    """Import the module (or run the .py file) that defines the workflows to replay."""
+    """Import the module (or run the .py file) that defines the workflows."""
     try:
         if name.endswith(".py"):
-            runpy.run_path(name, run_name="__pyworkflow_nb_replay__")
+            runpy.run_path(name, run_name="__pyworkflow_nb_app__")
         else:
             sys.path.insert(0, os.getcwd())
             importlib.import_module(name)
@@ -271,5 +285,5 @@ def _define(name: str) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], str]] = {
     "runs": _runs, "show": _show, "events": _events, "sql": _sql, "send": _send,
     "cancel": _cancel, "retry": _retry, "schedules": _schedules, "schedule": _schedule,
-    "hooks": _hooks, "replay": _replay,
+    "hooks": _hooks, "replay": _replay, "worker": _worker,
 }

@@ -29,17 +29,29 @@ class StepExecutor(ABC):
 
 
 class LocalStepExecutor(StepExecutor):
-    """Async steps as coroutines on the engine's loop, plain ``def`` steps in threads."""
+    """Async steps as coroutines on the engine's loop, plain ``def`` steps in threads; with
+    ``limit``, at most that many attempts run at once (the others wait their turn)."""
 
-    def __init__(self) -> None:
-        self._threads = ThreadPoolExecutor(thread_name_prefix="pyworkflow-step")
+    def __init__(self, limit: int | None = None) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pyworkflow-step")
+        self._slots = None if limit is None else asyncio.Semaphore(limit)
 
     def execute(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
+        if self._slots is not None:
+            return self._in_turn(self._slots, step, args, kwargs)
+        return self._start(step, args, kwargs)
+
+    def _start(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
         if step.is_async:
             return step.fn(*args, **kwargs)  # type: ignore[no-any-return]
         ctx = contextvars.copy_context()
         return asyncio.get_running_loop().run_in_executor(
             self._threads, lambda: ctx.run(step.fn, *args, **kwargs))
+
+    async def _in_turn(self, slots: asyncio.Semaphore, step: Step, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        async with slots:
+            return await self._start(step, args, kwargs)
 
     def shutdown(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
