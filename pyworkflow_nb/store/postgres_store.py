@@ -1,0 +1,336 @@
+"""The PostgreSQL event store (psycopg 3): the DuckDB store's tables, columns and views on a
+server that many processes can share.
+
+A batch is one transaction; the keys (a run's events unique by ``(run_id, seq)``, a run by its
+id) make a second writer of the same run fail instead of interleaving. DataFrames that steps
+return are kept as their encoded results only (the DuckDB store also writes them as tables).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import fields
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import InvalidInput, StoreError
+from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
+from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
+
+__all__ = ["PostgresStore", "is_postgres_url"]
+
+SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
+_EPOCH = datetime(1970, 1, 1)
+_RUN_COLUMNS = [f.name for f in fields(RunRow)]
+_RUN_TIMES = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
+_RUN_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in _RUN_TIMES else c
+                        for c in _RUN_COLUMNS)
+_RUN_MUTABLE = ["version", "status", "result", "error", "finished_at", "updated_at"]
+_RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = %s' for c in _RUN_MUTABLE)} "
+               "WHERE run_id = %s")
+_TERMINAL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
+_EVENT_SELECT = "run_id, seq, extract(epoch FROM ts)::float8, type, step, attempt, data"
+_SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
+_SCHEDULE_TIMES = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
+_SCHEDULE_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in _SCHEDULE_TIMES else c
+                             for c in _SCHEDULE_COLUMNS)
+_MIGRATION_LOCK = 7_466_226_301  # pg_advisory_xact_lock key: one migration at a time
+
+
+def is_postgres_url(store: str) -> bool:
+    """Whether a store setting names a PostgreSQL server rather than a DuckDB file."""
+    return store.startswith(("postgresql://", "postgres://"))
+
+
+def _ts(epoch: float | None) -> datetime | None:
+    return None if epoch is None else _EPOCH + timedelta(seconds=epoch)
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore:
+    """Event store in a PostgreSQL database; see ``schema_pg.sql``."""
+
+    def __init__(self, url: str, *, read_only: bool = False, holder: str | None = None) -> None:
+        """``holder`` is accepted for parity with the DuckDB store: a server has no lock file
+        to name its writer in."""
+        try:
+            import psycopg
+            from psycopg.types.string import TextLoader
+        except ImportError:
+            raise StoreError("a PostgreSQL store needs psycopg 3: pip install "
+                             "'pyworkflow_nb[postgres]'") from None
+        self.path = url
+        self.read_only = read_only
+        self.behind = False  # every commit is in the database when it returns
+        self._psycopg = psycopg
+        self._lock = threading.RLock()
+        try:
+            self._con = psycopg.connect(url, autocommit=True,
+                                        options="-c TimeZone=UTC")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open the store {_shown(url)}: {exc}".strip()) from exc
+        for json_type in ("json", "jsonb"):  # JSON columns read back as their text
+            self._con.adapters.register_loader(json_type, TextLoader)
+        self._closed = False
+        try:
+            self._migrate()
+        except BaseException:
+            self._con.close()
+            raise
+
+    def _migrate(self) -> None:
+        psycopg = self._psycopg
+        with self._lock:
+            try:
+                row = self._con.execute(
+                    "SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
+            except psycopg.errors.UndefinedTable:
+                row = None
+            if row is not None and int(row[0]) == SCHEMA_VERSION:
+                return
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{_shown(self.path)} has store schema version {row[0]}, newer than this "
+                    f"pyworkflow_nb understands ({SCHEMA_VERSION}); upgrade pyworkflow_nb.")
+            tables = {t for (t,) in self._con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()").fetchall()}
+            if tables and "pw_meta" not in tables:
+                raise StoreError(
+                    f"{_shown(self.path)} is a PostgreSQL database but not a pyworkflow_nb "
+                    f"store (it has tables {', '.join(sorted(tables)[:5])}); pyworkflow_nb "
+                    "leaves it untouched. Point the store at a new database.")
+            if self.read_only:
+                raise StoreError(f"{_shown(self.path)} is not initialised and was opened "
+                                 "read-only.")
+            script = resources.files(__package__).joinpath("schema_pg.sql").read_text()
+            with self._con.transaction():
+                self._con.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                self._con.execute(script)
+                self._con.execute(
+                    "INSERT INTO pw_meta VALUES ('schema_version', %s) ON CONFLICT (key) "
+                    "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def commit(self, batch: Batch) -> None:
+        """Write the batch in one transaction."""
+        self._writable()
+        psycopg = self._psycopg
+        try:
+            with self._lock, self._con.transaction():
+                cur = self._con.cursor()
+                if batch.events:
+                    cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                                    [(r, s, _ts(t), ty, st, a, d)
+                                     for (r, s, t, ty, st, a, d) in batch.events])
+                if batch.new_runs:
+                    marks = ", ".join(["%s"] * len(_RUN_COLUMNS))
+                    cur.executemany(f"INSERT INTO runs VALUES ({marks})",
+                                    [_run_values(r) for r in batch.new_runs.values()])
+                if batch.changed_runs:
+                    cur.executemany(_RUN_UPDATE, [_run_changes(r)
+                                                  for r in batch.changed_runs.values()])
+                if batch.definitions:
+                    cur.executemany(
+                        "INSERT INTO workflows VALUES (%s, %s, %s, %s, %s, %s) "
+                        "ON CONFLICT (name, version) DO NOTHING",
+                        [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
+                         for d in batch.definitions])
+                if batch.schedules:
+                    self._write_schedules(cur, batch.schedules)
+        except psycopg.Error as exc:
+            raise StoreError(f"writing to the store {_shown(self.path)} failed: {exc}") from exc
+
+    def _write_schedules(self, cur: Any, rows: dict[str, tuple[Any, ...] | None]) -> None:
+        cur.execute("DELETE FROM schedules WHERE schedule_id = ANY(%s)", [list(rows)])
+        values = [[_ts(v) if c in _SCHEDULE_TIMES else v
+                   for c, v in zip(_SCHEDULE_COLUMNS, row, strict=True)]
+                  for row in rows.values() if row is not None]
+        if values:
+            marks = ", ".join(["%s"] * len(_SCHEDULE_COLUMNS))
+            cur.executemany(f"INSERT INTO schedules VALUES ({marks})", values)
+
+    def catch_up(self) -> None:
+        """Nothing to do: a commit is in the database when it returns."""
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the store {_shown(self.path)} is open read-only")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _fetch(self, query: str, params: Any = None) -> list[Any]:
+        if self._closed:
+            raise StoreError(f"the store {_shown(self.path)} is closed; call pw.configure() "
+                             "again")
+        with self._lock:
+            return self._con.execute(query, params).fetchall()
+
+    def load_events(self, run_id: str) -> list[EventRow]:
+        return self._fetch(f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = %s ORDER BY seq",
+                           [run_id])
+
+    def load_histories(self, run_ids: list[str]) -> dict[str, list[EventRow]]:
+        rows = self._fetch(f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ANY(%s) "
+                           "ORDER BY run_id, seq", [run_ids])
+        return {run_id: list(group)
+                for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
+
+    def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
+        runs = self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
+        if not runs:
+            return []
+        rows = self._fetch(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE run_id IN "
+            f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}) ORDER BY run_id, seq")
+        events = {run_id: list(group)
+                  for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
+        return [(run, events.get(run.run_id, [])) for run in runs]
+
+    def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRow]:
+        return [RunRow(*row) for row in
+                self._fetch(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)]
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        rows = self._runs("WHERE run_id = %s", [run_id])
+        return rows[0] if rows else None
+
+    def find_run(self, workflow: str, idempotency_key: str) -> RunRow | None:
+        rows = self._runs("WHERE workflow = %s AND idempotency_key = %s",
+                          [workflow, idempotency_key], "ORDER BY created_at LIMIT 1")
+        return rows[0] if rows else None
+
+    def list_runs(self, *, workflow: str | None = None, status: str | None = None,
+                  limit: int | None = 100) -> list[RunRow]:
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidInput(f"unknown run status {status!r}: use one of "
+                               + ", ".join(RUN_STATUSES))
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                  or limit < 1):
+            raise InvalidInput(f"limit must be a whole number >= 1 (or None for all), "
+                               f"got {limit!r}")
+        clauses, params = [], []
+        if workflow is not None:
+            clauses.append("workflow = %s")
+            params.append(workflow)
+        if status is not None:
+            clauses.append("status = %s")
+            params.append(status)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        tail = "ORDER BY created_at DESC, run_id DESC"
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        return self._runs(where, params, tail)
+
+    def known_versions(self) -> set[tuple[str, str]]:
+        return {(n, v) for n, v in self._fetch("SELECT name, version FROM workflows")}
+
+    def definitions(self, name: str) -> list[DefinitionRow]:
+        rows = self._fetch("SELECT name, version, kind, module, source, "
+                           "extract(epoch FROM defined_at)::float8 FROM workflows "
+                           "WHERE name = %s ORDER BY defined_at", [name])
+        return [DefinitionRow(*r) for r in rows]
+
+    def load_schedules(self) -> list[ScheduleRow]:
+        return [ScheduleRow(*row) for row in self._fetch(
+            f"SELECT {_SCHEDULE_SELECT} FROM schedules ORDER BY created_at, schedule_id")]
+
+    def schedule_seqs(self) -> dict[str, int]:
+        return dict(self._fetch(
+            "SELECT substr(run_id, 10), max(seq) FROM events WHERE run_id LIKE 'schedule:%' "
+            "GROUP BY run_id"))
+
+    def meta(self, key: str) -> str | None:
+        rows = self._fetch("SELECT value FROM pw_meta WHERE key = %s", [key])
+        return None if not rows else str(rows[0][0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._writable()
+        with self._lock, self._con.transaction():
+            self._con.execute("DELETE FROM pw_meta WHERE key = %s", [key])
+            if value is not None:
+                self._con.execute("INSERT INTO pw_meta VALUES (%s, %s)", [key, value])
+
+    def unfinished_work(self) -> tuple[int, int]:
+        ((runs, schedules),) = self._fetch(
+            f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {_TERMINAL}), "
+            "(SELECT count(*) FROM schedules)")
+        return int(runs), int(schedules)
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def purge(self, statuses: list[str], finished_before: float | None,
+              workflow: str | None) -> list[str]:
+        """Delete finished runs and their events in one transaction; returns their ids
+        (never a child whose parent is unfinished)."""
+        self._writable()
+        if not set(statuses) <= TERMINAL_STATUSES:
+            raise ValueError(f"purge takes terminal statuses only, got {statuses}")
+        clauses = ["status = ANY(%s)",
+                   f"(parent_run_id IS NULL OR parent_run_id NOT IN "
+                   f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}))"]
+        params: list[Any] = [statuses]
+        if finished_before is not None:
+            clauses.append("finished_at < %s")
+            params.append(_ts(finished_before))
+        if workflow is not None:
+            clauses.append("workflow = %s")
+            params.append(workflow)
+        with self._lock, self._con.transaction():
+            ids = [r for (r,) in self._con.execute(
+                f"DELETE FROM runs WHERE {' AND '.join(clauses)} RETURNING run_id",
+                params).fetchall()]
+            self._con.execute("DELETE FROM events WHERE run_id = ANY(%s)", [ids])
+        return ids
+
+    def archive_attempt(self, run_id: str, archive_id: str) -> None:
+        """Rename ``run_id`` and its child runs to ``archive_id`` in one transaction."""
+        self._writable()
+        mine = "(run_id = %(old)s OR starts_with(run_id, %(old)s || '/'))"
+        renamed = "%(new)s || substr(run_id, length(%(old)s) + 1)"
+        params = {"old": run_id, "new": archive_id}
+        child_id = json.dumps(run_id)[:-1] + "/"
+        with self._lock, self._con.transaction():
+            self._con.execute(f"UPDATE events SET run_id = {renamed} WHERE {mine}", params)
+            self._con.execute(
+                "UPDATE events SET data = replace(data::text, %(child)s, %(archived)s)::json "
+                f"WHERE type = '{CHILD_STARTED}' AND (run_id = %(new)s OR "
+                "starts_with(run_id, %(new)s || '/'))",
+                {"new": archive_id, "child": f'"run_id":{child_id}',
+                 "archived": f'"run_id":{json.dumps(archive_id)[:-1]}/'})
+            self._con.execute(
+                f"UPDATE runs SET run_id = {renamed}, "
+                "attempt_of = CASE WHEN run_id = %(old)s THEN %(old)s ELSE attempt_of END, "
+                "parent_run_id = CASE WHEN parent_run_id = %(old)s OR "
+                "starts_with(parent_run_id, %(old)s || '/') "
+                "THEN %(new)s || substr(parent_run_id, length(%(old)s) + 1) "
+                f"ELSE parent_run_id END WHERE {mine}", params)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            self._con.close()
+
+
+def _run_values(row: tuple[Any, ...]) -> list[Any]:
+    return [_ts(v) if c in _RUN_TIMES else v for c, v in zip(_RUN_COLUMNS, row, strict=False)]
+
+
+def _run_changes(row: tuple[Any, ...]) -> list[Any]:
+    values = dict(zip(_RUN_COLUMNS, _run_values(row), strict=False))
+    return [*(values[c] for c in _RUN_MUTABLE), values["run_id"]]

@@ -1,0 +1,242 @@
+"""The PostgreSQL store against the DuckDB store: the same writes read back the same way.
+
+Real histories are recorded by the engine on a DuckDB store (retries, sleeps, waits, a child,
+a failure, a schedule, a run left waiting), written to a PostgreSQL database as batches, and
+every read and view compared. Then what PostgreSQL adds: keys that refuse a second writer of
+the same event, and the store's refusals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pg_server import fresh_database, postgres
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import Config, runtime
+from pyworkflow_nb.store import Batch, DefinitionRow, DuckDBStore
+
+psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
+from psycopg.types.string import TextLoader  # noqa: E402
+
+from pyworkflow_nb.store.postgres_store import PostgresStore  # noqa: E402
+
+tries = {"n": 0}
+
+
+@pw.step(max_retries=2, retry_delay="10ms")
+async def pg_flaky(x: int) -> int:
+    tries["n"] += 1
+    if tries["n"] == 1:
+        raise ConnectionError("flaky upstream")
+    return x * 2
+
+
+@pw.step(max_retries=0)
+async def pg_broken() -> None:
+    raise ValueError("always")
+
+
+@pw.workflow
+async def pg_child(x: int) -> int:
+    return await pg_flaky(x) + 1
+
+
+@pw.workflow
+async def pg_parent(x: int) -> dict[str, Any]:
+    doubled = await pg_flaky(x)
+    await pw.sleep("20ms")
+    child = await pg_child(x)
+    got = await pw.wait_for_event("go", timeout="1h")
+    return {"doubled": doubled, "child": child, "got": got}
+
+
+@pw.workflow
+async def pg_fails() -> None:
+    await pg_broken()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Iterator[DuckDBStore]:
+    """A DuckDB store holding real histories, open read-only."""
+    path = tmp_path / "recorded.duckdb"
+    pw.configure(store=str(path))
+    try:
+        client = pw.SyncClient()
+        done = client.start(pg_parent, 3, run_id="parent-1")
+        _until(lambda: done.status() == "waiting")
+        done.send_event("go", {"by": "ana"})
+        done.result()
+        waiting = client.start(pg_parent, 4, run_id="parent-2")
+        _until(lambda: waiting.status() == "waiting")
+        with pytest.raises(pw.WorkflowFailed):
+            client.run(pg_fails, run_id="fails-1")
+        pw.schedule(pg_child, every="1d", args=[1], schedule_id="daily")
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
+    store = DuckDBStore(path, read_only=True)
+    yield store
+    store.close()
+
+
+def _until(check: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def everything(store: DuckDBStore) -> Batch:
+    """The store's whole content as one batch."""
+    runs = store.list_runs(limit=None)
+    ids = [r for (r,) in store.sql("SELECT DISTINCT run_id FROM events ORDER BY 1").fetchall()]
+    histories = store.load_histories(ids)
+    definitions = [DefinitionRow(*row) for row in store.sql(
+        "SELECT name, version, kind, module, source, epoch(defined_at) FROM workflows"
+    ).fetchall()]
+    return Batch(events=[e for run_id in ids for e in histories[run_id]],
+                 new_runs={r.run_id: r.snapshot() for r in runs},
+                 definitions=definitions,
+                 schedules={s.schedule_id: s.snapshot() for s in store.load_schedules()})
+
+
+def _view(store: DuckDBStore | PostgresStore, view: str) -> list[tuple[Any, ...]]:
+    query = f"SELECT * FROM {view} ORDER BY 1, 2"
+    if isinstance(store, DuckDBStore):
+        rows = store.sql(query).fetchall()
+    else:
+        with psycopg.connect(store.path) as con:
+            con.adapters.register_loader("json", TextLoader)  # JSON as text, as DuckDB gives
+            rows = con.execute(query).fetchall()
+    return [tuple(_plain(v) for v in row) for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    """JSON text as its value (the two databases format it differently)."""
+    if isinstance(value, str) and value[:1] in "{[\"" :
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def test_what_duckdb_holds_reads_back_the_same_from_postgresql(recorded: DuckDBStore,
+                                                               server: str) -> None:
+    store = PostgresStore(fresh_database(server))
+    try:
+        store.commit(everything(recorded))
+        runs = recorded.list_runs(limit=None)
+        assert len(runs) >= 4 and store.list_runs(limit=None) == runs
+        assert store.list_runs(workflow="pg_parent", status="waiting", limit=1) == \
+            recorded.list_runs(workflow="pg_parent", status="waiting", limit=1)
+        for run in runs:
+            assert store.get_run(run.run_id) == run
+            assert store.load_events(run.run_id) == recorded.load_events(run.run_id)
+        assert store.unfinished_histories() == recorded.unfinished_histories()
+        assert [r.run_id for r, _ in store.unfinished_histories()] == ["parent-2"]
+        assert store.load_histories(["parent-1", "fails-1"]) == \
+            recorded.load_histories(["parent-1", "fails-1"])
+        assert store.known_versions() == recorded.known_versions()
+        assert store.definitions("pg_parent") == recorded.definitions("pg_parent")
+        assert store.load_schedules() == recorded.load_schedules()
+        assert store.schedule_seqs() == recorded.schedule_seqs()
+        assert store.unfinished_work() == recorded.unfinished_work() == (1, 1)
+        for view in ("steps", "timers", "waits"):
+            ours, theirs = _view(store, view), _view(recorded, view)
+            assert len(ours) == len(theirs) > 0, view
+            for mine, duck in zip(ours, theirs, strict=True):
+                if view == "steps":  # duration_ms: whole milliseconds, rounded either way
+                    assert abs((mine[7] or 0) - (duck[7] or 0)) <= 1
+                    mine, duck = mine[:7] + mine[8:], duck[:7] + duck[8:]
+                assert len(mine) == len(duck), view
+                for a, b in zip(mine, duck, strict=True):
+                    if isinstance(a, datetime) and isinstance(b, datetime):
+                        # from a float epoch: the two databases may round the last microsecond
+                        assert abs(a - b) <= timedelta(microseconds=1), view
+                    else:
+                        assert a == b, view
+    finally:
+        store.close()
+
+
+def test_a_second_writer_of_the_same_event_is_refused_whole(recorded: DuckDBStore,
+                                                            server: str) -> None:
+    store = PostgresStore(fresh_database(server))
+    try:
+        store.commit(everything(recorded))
+        before = store.load_events("parent-2")
+        last = before[-1]
+        again = Batch(events=[(last[0], last[1] + 1, last[2], "timer.started", "x#1", None,
+                               "{}"), last])
+        with pytest.raises(pw.StoreError, match="writing to the store"):
+            store.commit(again)
+        assert store.load_events("parent-2") == before, "nothing of the batch was written"
+    finally:
+        store.close()
+
+
+def test_purge_archive_and_meta(recorded: DuckDBStore, server: str) -> None:
+    store = PostgresStore(fresh_database(server))
+    try:
+        store.commit(everything(recorded))
+        assert store.purge(["failed"], None, None) == ["fails-1"]
+        assert store.get_run("fails-1") is None and store.load_events("fails-1") == []
+        children = [r.run_id for r in store.list_runs(limit=None)
+                    if r.parent_run_id == "parent-1"]
+        store.archive_attempt("parent-1", "parent-1~1")
+        assert store.get_run("parent-1") is None
+        archived = store.get_run("parent-1~1")
+        assert archived is not None and archived.attempt_of == "parent-1"
+        for child in children:
+            moved = store.get_run(child.replace("parent-1", "parent-1~1", 1))
+            assert moved is not None and moved.parent_run_id == "parent-1~1"
+        started = [e for e in store.load_events("parent-1~1") if e[3] == "child.started"]
+        assert started and all('"parent-1~1/' in e[6] for e in started)
+        store.set_meta("clock", "virtual")
+        assert store.meta("clock") == "virtual"
+        store.set_meta("clock", None)
+        assert store.meta("clock") is None
+    finally:
+        store.close()
+
+
+def test_refusals_name_the_problem(server: str) -> None:
+    foreign = fresh_database(server)
+    with psycopg.connect(foreign, autocommit=True) as con:
+        con.execute("CREATE TABLE invoices (id int)")
+    with pytest.raises(pw.StoreError, match="not a pyworkflow_nb store"):
+        PostgresStore(foreign)
+    empty = fresh_database(server)
+    with pytest.raises(pw.StoreError, match="not initialised and was opened read-only"):
+        PostgresStore(empty, read_only=True)
+    newer = fresh_database(server)
+    PostgresStore(newer).close()
+    with psycopg.connect(newer, autocommit=True) as con:
+        con.execute("UPDATE pw_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(pw.StoreError, match="newer than this"):
+        PostgresStore(newer)
+    reader = PostgresStore(fresh_database(server))
+    reader.close()
+    read_only = PostgresStore(reader.path, read_only=True)
+    with pytest.raises(pw.StoreError, match="read-only"):
+        read_only.commit(Batch(events=[("r", 1, 0.0, "x", None, None, None)]))
+    read_only.close()
+    secret = server.replace("pw@", "pw:hunter2@").rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(pw.StoreError) as info:
+        PostgresStore(secret)
+    assert "hunter2" not in str(info.value) and "***" in str(info.value)
