@@ -72,10 +72,8 @@ class BaseRunHandle:
 
     def steps(self) -> list[dict[str, Any]]:
         """One dict per step (the ``steps`` view) for this run."""
-        rel = self._engine().store.sql(
-            "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at, step_id", [self.run_id])
-        names = [c[0] for c in rel.description]
-        return [dict(zip(names, r, strict=False)) for r in rel.fetchall()]
+        names, rows = self._engine().store.run_steps(self.run_id)
+        return [dict(zip(names, r, strict=False)) for r in rows]
 
     def describe(self) -> dict[str, Any]:
         """The run's row as a dict with decoded input, result and error and ISO times."""

@@ -25,6 +25,7 @@ from .engine import Clock, Engine, time_domain
 from .engine.steps import LocalStepExecutor
 from .errors import InvalidInput
 from .store import DuckDBStore
+from .store.postgres_store import PostgresStore, is_postgres_url
 from .store.writer import Durability
 
 T = TypeVar("T")
@@ -78,6 +79,13 @@ def describe_process() -> str:
     return f"the script {main}" if main else "an interactive Python session"
 
 
+def open_store(store: str, read_only: bool) -> DuckDBStore | PostgresStore:
+    """The store a setting names: a PostgreSQL URL or a DuckDB file (or ``":memory:"``)."""
+    if is_postgres_url(store):
+        return PostgresStore(store, read_only=read_only)
+    return DuckDBStore(store, read_only=read_only, holder=describe_process())
+
+
 def in_kernel() -> bool:
     """Whether code runs in a Jupyter kernel, where widgets can reach a page."""
     if "IPython" not in sys.modules:
@@ -116,7 +124,7 @@ class Runtime:
     def __init__(self) -> None:
         self.config = Config()
         self.engine: Engine | None = None
-        self.store: DuckDBStore | None = None
+        self.store: DuckDBStore | PostgresStore | None = None
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._nested: set[int] = set()
@@ -137,7 +145,8 @@ class Runtime:
         store = changes.get("store")
         if store is not None:
             if not isinstance(store, (str, os.PathLike)) or not os.fspath(store):
-                raise InvalidInput(f"store must be a file path or \":memory:\", got {store!r}")
+                raise InvalidInput(f"store must be a file path, \":memory:\" or a "
+                                   f"postgresql:// URL, got {store!r}")
             changes["store"] = os.fspath(store)
         new = replace(self.config, **{k: v for k, v in changes.items() if v is not None})
         if new != self.config:
@@ -168,9 +177,7 @@ class Runtime:
             if engine is not None:
                 self._abandon(engine)
             if self.store is None or self.store.path != self.config.store_path():
-                self.store = DuckDBStore(self.config.store_path(),
-                                         read_only=self.config.read_only,
-                                         holder=describe_process())
+                self.store = open_store(self.config.store_path(), self.config.read_only)
             store, config = self.store, self.config
             time_domain.claim(store, config.clock or Clock())
             loop = None if in_kernel() or in_marimo() else caller_loop

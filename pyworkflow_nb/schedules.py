@@ -83,10 +83,7 @@ class ScheduleHandle:
         row = sched.row
         engine = runtime.ensure()
         last_runs = [{"run_id": r, "status": s, "scheduled_at": iso_utc(at) if at else None}
-                     for r, s, at in engine.store.sql(
-                         "SELECT run_id, status, epoch(scheduled_at) FROM runs WHERE "
-                         "schedule_id = ? ORDER BY scheduled_at DESC, created_at DESC LIMIT 5",
-                         [self.schedule_id]).fetchall()]
+                     for r, s, at in engine.store.schedule_runs(self.schedule_id, 5)]
         payload = decode(row.input) or {}
         return {
             "schedule_id": row.schedule_id, "workflow": row.workflow, "status": row.status,

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from pg_server import fresh_database, postgres
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.definitions import registry
@@ -46,6 +47,32 @@ def vclient(vstore: Path) -> pw.SyncClient:
 @pytest.fixture
 def client(store: Path) -> pw.SyncClient:
     return pw.SyncClient()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (see pg_server.py); its maintenance URL."""
+    with postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def any_client(request: pytest.FixtureRequest, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[pw.SyncClient]:
+    """A sync client on a fresh store of each kind: a DuckDB file, a PostgreSQL database."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYWORKFLOW_NB_STORE", raising=False)
+    if request.param == "duckdb":
+        url = str(tmp_path / "store.duckdb")
+    elif "store" in request.fixturenames:
+        pytest.skip("the test reopens its store as a DuckDB file")
+    else:
+        pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
+        url = fresh_database(request.getfixturevalue("pg_server"))
+    pw.configure(store=url, durability="sync")
+    yield pw.SyncClient()
+    pw.shutdown()
+    runtime.config = Config()
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
     ("list_runs zero limit", lambda w: w.client.list_runs(limit=0),
      pw.InvalidInput, "limit must be a whole number >= 1"),
     ("configure store not a path", lambda w: pw.configure(store=123),  # type: ignore[arg-type]
-     pw.InvalidInput, 'store must be a file path or ":memory:", got 123'),
+     pw.InvalidInput, 'store must be a file path, ":memory:" or a postgresql:// URL, got 123'),
     ("configure bad durability", lambda w: pw.configure(durability="fast"),
      pw.InvalidInput, 'durability must be "sync" or "relaxed"'),
     ("configure zero concurrency", lambda w: pw.configure(concurrency=0),

@@ -205,6 +205,18 @@ class EventStore(Protocol):
         """Move a finished run, its events and its child runs' (``run_id/...``) to
         ``archive_id`` (``archive_id/...``), marking it an earlier attempt of ``run_id``."""
 
+    def run_steps(self, run_id: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The ``steps`` view's columns and rows for one run."""
+
+    def newest_with_key(self, idempotency_key: str) -> str | None:
+        """The newest run started with ``idempotency_key``, whatever its workflow."""
+
+    def wait_states(self, run_id: str, event: str) -> set[str]:
+        """The statuses of a run's waits for ``event``."""
+
+    def schedule_runs(self, schedule_id: str, limit: int) -> list[tuple[str, str, float | None]]:
+        """A schedule's newest runs: id, status and nominal fire time."""
+
     def sql(self, query: str, params: Any = None) -> Any:
         """Run read-only user SQL on the store and return the driver's result object."""
 

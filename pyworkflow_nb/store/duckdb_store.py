@@ -566,6 +566,38 @@ class DuckDBStore:
                 f"WHERE {mine}", params)
             frames.rename(cur, run_id, archive_id)
 
+    # -- reads the client makes ---------------------------------------------------------------
+
+    def run_steps(self, run_id: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The ``steps`` view's columns and rows for one run."""
+        self.catch_up()
+        cur = self._cursor().execute(
+            "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at, step_id", [run_id])
+        return [c[0] for c in cur.description], cur.fetchall()
+
+    def newest_with_key(self, idempotency_key: str) -> str | None:
+        """The newest run started with ``idempotency_key``, whatever its workflow."""
+        self.catch_up()
+        row = self._cursor().execute(
+            "SELECT run_id FROM runs WHERE idempotency_key = ? ORDER BY created_at DESC "
+            "LIMIT 1", [idempotency_key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def wait_states(self, run_id: str, event: str) -> set[str]:
+        """The statuses of a run's waits for ``event``."""
+        self.catch_up()
+        return {s for (s,) in self._cursor().execute(
+            "SELECT status FROM waits WHERE run_id = ? AND event = ?",
+            [run_id, event]).fetchall()}
+
+    def schedule_runs(self, schedule_id: str, limit: int) -> list[tuple[str, str, float | None]]:
+        """A schedule's newest runs: id, status and nominal fire time."""
+        self.catch_up()
+        return self._cursor().execute(
+            "SELECT run_id, status, epoch(scheduled_at) FROM runs WHERE schedule_id = ? "
+            "ORDER BY scheduled_at DESC, created_at DESC LIMIT ?", [schedule_id, limit]
+        ).fetchall()
+
     def cursor(self) -> user_sql.ReadOnlyConnection:
         """A read-only DB-API connection to the store, for tools such as jupysql."""
         if self._closed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from dataclasses import fields
 from datetime import datetime, timedelta
@@ -19,9 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import InvalidInput, StoreError
 from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
+from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 
-__all__ = ["PostgresStore", "is_postgres_url"]
+__all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 
 SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
 _EPOCH = datetime(1970, 1, 1)
@@ -319,12 +321,106 @@ class PostgresStore:
                 "THEN %(new)s || substr(parent_run_id, length(%(old)s) + 1) "
                 f"ELSE parent_run_id END WHERE {mine}", params)
 
+    # -- reads the client makes ---------------------------------------------------------------
+
+    def run_steps(self, run_id: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The ``steps`` view's columns and rows for one run."""
+        return self._described("SELECT * FROM steps WHERE run_id = %s "
+                               "ORDER BY started_at, step_id", [run_id])
+
+    def newest_with_key(self, idempotency_key: str) -> str | None:
+        rows = self._fetch("SELECT run_id FROM runs WHERE idempotency_key = %s "
+                           "ORDER BY created_at DESC LIMIT 1", [idempotency_key])
+        return rows[0][0] if rows else None
+
+    def wait_states(self, run_id: str, event: str) -> set[str]:
+        return {s for (s,) in self._fetch(
+            "SELECT status FROM waits WHERE run_id = %s AND event = %s", [run_id, event])}
+
+    def schedule_runs(self, schedule_id: str, limit: int) -> list[tuple[str, str, float | None]]:
+        return [tuple(r) for r in self._fetch(
+            "SELECT run_id, status, extract(epoch FROM scheduled_at)::float8 FROM runs "
+            "WHERE schedule_id = %s ORDER BY scheduled_at DESC, created_at DESC LIMIT %s",
+            [schedule_id, limit])]
+
+    def _described(self, query: str, params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._lock:
+            cur = self._con.execute(query, params)
+            return [c.name for c in cur.description or []], cur.fetchall()
+
+    def sql(self, query: str, params: Any = None) -> Rows:
+        """User SQL, read-only: checked, then run in a read-only transaction. ``?`` and
+        ``$name`` placeholders work as on the DuckDB store."""
+        user_sql.check(query)
+        text, bound = _placeholders(query, params)
+        psycopg = self._psycopg
+        with self._lock:
+            try:
+                with self._con.transaction():
+                    self._con.execute("SET TRANSACTION READ ONLY")
+                    cur = self._con.execute(text, bound)
+                    columns = [c.name for c in cur.description or []]
+                    return Rows(columns, cur.fetchall() if cur.description else [])
+            except psycopg.errors.ReadOnlySqlTransaction:
+                raise InvalidInput(f"write refused: {user_sql.WHY}") from None
+            except psycopg.Error as exc:
+                raise InvalidInput(f"SQL error: {exc}".strip()) from None
+
+    def cursor(self) -> Any:
+        raise StoreError(
+            f"the store {_shown(self.path)} is a PostgreSQL database: connect SQL tools "
+            "such as jupysql to it directly (%sql postgresql://...), with a read-only role")
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         with self._lock:
             self._con.close()
+
+
+class Rows:
+    """What user SQL on a PostgreSQL store returns: the rows read, as a DuckDB result reads."""
+
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        self.columns = columns
+        self.description = [(c, None, None, None, None, None, None) for c in columns]
+        self._rows = rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._rows)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def df(self) -> Any:
+        """The rows as a pandas DataFrame."""
+        import pandas
+
+        return pandas.DataFrame.from_records(self._rows, columns=self.columns)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\?)|\$([A-Za-z_]\w*)|(%)")
+
+
+def _placeholders(query: str, params: Any) -> tuple[str, Any]:
+    """``query`` with DuckDB's ``?`` and ``$name`` placeholders in psycopg's spelling."""
+    if params is None:
+        return query, None
+
+    def spell(match: re.Match[str]) -> str:
+        if match.group(1):
+            return "%s"
+        if match.group(2):
+            return f"%({match.group(2)})s"
+        if match.group(3):
+            return "%%"
+        return match.group(0).replace("%", "%%")  # psycopg reads % inside literals too
+
+    return _PLACEHOLDER.sub(spell, query), params
 
 
 def _run_values(row: tuple[Any, ...]) -> list[Any]:

@@ -17,7 +17,7 @@ import duckdb
 from ..errors import InvalidInput
 
 _READS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
-_WHY = ("user SQL is read-only: the engine is the only writer of the store, so that no run "
+WHY = ("user SQL is read-only: the engine is the only writer of the store, so that no run "
         "loses its history. Query with SELECT; to remove old finished runs, use "
         "pw.purge(older_than=..., status=..., workflow=...).")
 
@@ -31,7 +31,7 @@ def check(query: str) -> None:
     for statement in statements:
         kind = statement.type.name
         if kind not in _READS:
-            raise InvalidInput(f"{kind} refused: {_WHY}")
+            raise InvalidInput(f"{kind} refused: {WHY}")
 
 
 def read_only(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -48,7 +48,7 @@ def _writes_refused() -> Iterator[None]:
         yield
     except duckdb.TransactionException as exc:
         if "read-only" in str(exc):
-            raise InvalidInput(f"write refused: {_WHY}") from None
+            raise InvalidInput(f"write refused: {WHY}") from None
         raise
 
 

@@ -14,9 +14,16 @@ import pyworkflow_nb as pw
 calls: list[str] = []
 
 
+@pytest.fixture
+def client(any_client: pw.SyncClient) -> pw.SyncClient:
+    """Every test here runs on a DuckDB store and on a PostgreSQL one."""
+    return any_client
+
+
 @pytest.fixture(autouse=True)
 def _reset_calls() -> None:
     calls.clear()
+    attempts.clear()
 
 
 @pw.step(max_retries=3, retry_delay="exponential")

@@ -17,6 +17,12 @@ ran: list[str] = []
 release = threading.Event()
 
 
+@pytest.fixture
+def client(any_client: pw.SyncClient) -> pw.SyncClient:
+    """Every test here runs on a DuckDB store and on a PostgreSQL one."""
+    return any_client
+
+
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     ran.clear()

@@ -12,6 +12,12 @@ import pyworkflow_nb as pw
 from pyworkflow_nb.runtime import runtime
 
 
+@pytest.fixture
+def client(any_client: pw.SyncClient) -> pw.SyncClient:
+    """Every test here runs on a DuckDB store and on a PostgreSQL one."""
+    return any_client
+
+
 @pw.step
 async def add(a: int, b: int) -> int:
     return a + b
@@ -56,8 +62,8 @@ def test_get_run_list_runs_and_sql(client: pw.SyncClient) -> None:
     listed = pw.list_runs(workflow=adder, status="completed", limit=2)
     assert len(listed) == 2
     assert {h.run_id for h in pw.list_runs(workflow="adder")} == {h.run_id for h in handles}
-    rows = pw.sql("SELECT input ->> '$.args[0]' AS a, result::INTEGER AS r FROM runs "
-                  "ORDER BY r").fetchall()
+    rows = pw.sql("SELECT input -> 'args' ->> 0 AS a, result::VARCHAR::INTEGER AS r "
+                  "FROM runs ORDER BY r").fetchall()  # one spelling both databases read
     assert rows == [("0", 1), ("1", 2), ("2", 3)]
     assert pw.sql("SELECT count(*) FROM events WHERE run_id = ?",
                   [handles[0].run_id]).fetchall() == [(4,)]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_database, postgres
+from pg_server import fresh_database
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.runtime import Config, runtime
@@ -61,10 +61,9 @@ async def pg_fails() -> None:
     await pg_broken()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with postgres() as url:
-        yield url
+@pytest.fixture
+def server(pg_server: str) -> str:
+    return pg_server
 
 
 @pytest.fixture
@@ -240,3 +239,44 @@ def test_refusals_name_the_problem(server: str) -> None:
     with pytest.raises(pw.StoreError) as info:
         PostgresStore(secret)
     assert "hunter2" not in str(info.value) and "***" in str(info.value)
+
+
+def test_user_sql_is_read_only_and_takes_the_duckdb_placeholders(recorded: DuckDBStore,
+                                                                 server: str) -> None:
+    store = PostgresStore(fresh_database(server))
+    try:
+        store.commit(everything(recorded))
+        query = "SELECT count(*) FROM runs WHERE status = ?"
+        assert store.sql(query, ["completed"]).fetchall() == \
+            recorded.sql(query, ["completed"]).fetchall()
+        named = store.sql("SELECT run_id FROM runs WHERE run_id LIKE 'parent%' AND "
+                          "workflow = $wf ORDER BY run_id", {"wf": "pg_parent"})
+        assert named.fetchall() == [("parent-1",), ("parent-2",)]
+        assert list(named.df()["run_id"]) == ["parent-1", "parent-2"]
+        with pytest.raises(pw.InvalidInput, match="DELETE refused"):
+            store.sql("DELETE FROM runs")
+        with pytest.raises(pw.InvalidInput, match="write refused"):  # PostgreSQL refuses it
+            store.sql("WITH gone AS (DELETE FROM runs RETURNING 1) SELECT * FROM gone")
+        assert len(store.list_runs(limit=None)) == len(recorded.list_runs(limit=None))
+    finally:
+        store.close()
+
+
+def test_a_run_on_postgresql_resumes_after_a_restart(pg_server: str, tmp_path: Path) -> None:
+    url = fresh_database(pg_server)
+    pw.configure(store=url)
+    try:
+        client = pw.SyncClient()
+        handle = client.start(pg_parent, 5, run_id="pg-restart")
+        _until(lambda: handle.status() == "waiting")
+        pw.shutdown()
+        pw.configure(store=url)
+        resumed = pw.SyncClient().recover()
+        assert [h.run_id for h in resumed] == ["pg-restart"]
+        again = pw.SyncClient().get_run("pg-restart")
+        again.send_event("go", 7)
+        assert again.result(timeout="30s") == {"doubled": 10, "child": 11, "got": 7}
+        assert [s["status"] for s in again.steps()] == ["completed"]
+    finally:
+        pw.shutdown()
+        runtime.config = Config()

@@ -160,9 +160,7 @@ async def resume_hook(token: str, payload: Any = None) -> ResumeResult:
         return run is not None and bool(run.waiters.get(hook_id))
 
     if not engine.on_loop(waiting):
-        states = {status for (status,) in engine.store.sql(
-            "SELECT status FROM waits WHERE run_id = ? AND event = ?",
-            [run_id, hook_id]).fetchall()}
+        states = engine.store.wait_states(run_id, hook_id)
         if "received" in states:
             raise HookAlreadyReceivedError(hook_id)
         if "timed_out" in states:

@@ -245,9 +245,8 @@ async def get_workflow_events(run_id: str) -> list[Event]:
 async def get_workflow_run_by_idempotency_key(idempotency_key: str) -> WorkflowRun | None:
     """The newest run started with ``idempotency_key``; ``None`` when there is none."""
     engine = runtime.ensure(asyncio.get_running_loop())
-    found = engine.store.sql("SELECT run_id FROM runs WHERE idempotency_key = ? ORDER BY "
-                             "created_at DESC LIMIT 1", [idempotency_key]).fetchall()
-    return WorkflowRun.from_row(engine.get_row(found[0][0])) if found else None
+    found = engine.store.newest_with_key(idempotency_key)
+    return WorkflowRun.from_row(engine.get_row(found)) if found else None
 
 
 async def get_workflow_chain(run_id: str) -> list[WorkflowRun]:
