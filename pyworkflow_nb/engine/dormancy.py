@@ -112,7 +112,7 @@ class Dormancy:
         dormant = self.runs.pop(run_id)
         dormant.wake.cancel()
         engine = self.engine
-        events = [*stored, *engine.writer.pending_events(run_id)]
+        events = engine.writer.history(run_id, stored)
         run = Run.from_store(engine, dormant.row, events)
         run.done = dormant.done
         engine.runs[run_id] = run

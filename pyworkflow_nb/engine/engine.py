@@ -353,11 +353,11 @@ class Engine:
         return row
 
     def events(self, run_id: str) -> list[EventRow]:
-        """A run's events, committed or about to be (read on the loop thread, where no batch
-        is ever between the writer and the store)."""
+        """A run's events, committed or about to be (read on the loop thread, where the
+        writer knows every batch not in the store yet)."""
         self.get_row(run_id)
         return self.on_loop(
-            lambda: [*self.store.load_events(run_id), *self.writer.pending_events(run_id)])
+            lambda: self.writer.history(run_id))
 
     def live_run(self, run_id: str) -> Run | None:
         """The run in memory, rebuilt first if it is dormant; ``None`` once it ended

@@ -148,9 +148,13 @@ class EventStore(Protocol):
 
     path: str
     read_only: bool
+    #: a commit is a network round trip: the writer makes it on its thread, not the loop's
+    commits_off_loop: bool
 
     def commit(self, batch: Batch) -> None:
-        """Make a batch durable, atomically. Called from the engine's loop thread only."""
+        """Make a batch durable, atomically. Called by the writer, one batch at a time, in
+        order: on the engine's loop thread, or on the writer's thread if
+        ``commits_off_loop``."""
 
     @property
     def behind(self) -> bool:

@@ -81,6 +81,8 @@ def _run_changes(row: tuple[Any, ...]) -> list[Any]:
 class DuckDBStore:
     """Event store in a DuckDB file; see ``schema.sql`` for the tables and views."""
 
+    commits_off_loop = False  # a commit is a journal append: cheaper than a thread hop
+
     def __init__(self, path: str | os.PathLike[str] = ":memory:", *,
                  read_only: bool = False, holder: str | None = None) -> None:
         """``holder`` says who opens it (``"the kernel of notebook x.ipynb"``): written beside

@@ -64,6 +64,8 @@ def _shown(url: str) -> str:
 class PostgresStore:
     """Event store in a PostgreSQL database; see ``schema_pg.sql``."""
 
+    commits_off_loop = True  # a commit is a round trip to the server
+
     def __init__(self, url: str, *, read_only: bool = False, holder: str | None = None) -> None:
         """``holder`` is accepted for parity with the DuckDB store: a server has no lock file
         to name its writer in."""

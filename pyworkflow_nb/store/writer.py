@@ -5,7 +5,9 @@ Runs append events and run-row changes without waiting; whoever needs durability
 committed (for a file store, one fsynced journal record). Batches are committed in append
 order, so the store always holds a prefix of every run's history. The commit runs inline on the
 engine's loop: measured here, handing it to a writer thread cost more (thread hops, GIL
-contention on 2 cores) than the loop gained by running workflows meanwhile. Journalled batches
+contention on 2 cores) than the loop gained by running workflows meanwhile. A store whose
+commit is a network round trip (PostgreSQL) commits on the feeder thread instead, in order,
+so the loop goes on meanwhile. Journalled batches
 reach DuckDB ``FEED_EVERY`` seconds later, many in one transaction, on a feeder thread (DuckDB
 releases the GIL while it writes, and nothing waits for a feed; reads feed them sooner).
 
@@ -53,6 +55,9 @@ class Writer:
         self._feeding: asyncio.Future[None] | None = None
         self._feeder = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="pyworkflow_nb-feed")
+        # batches handed to the feeder thread to commit, oldest first (a store whose commit
+        # is a network round trip commits off the loop: ``commits_off_loop``)
+        self._in_flight: list[Batch] = []
         self._soon = False  # the pending commit is due now (someone waits), not in ``interval``
         self._since = 0.0  # loop time of the first append the pending commit holds
         self._bytes = 0  # event data the pending commit holds
@@ -99,11 +104,18 @@ class Writer:
     @property
     def idle(self) -> bool:
         """Nothing appended is waiting to be committed or being committed."""
-        return not self._batch
+        return not self._batch and not self._in_flight
 
-    def pending_events(self, run_id: str) -> list[EventRow]:
-        """Events of ``run_id`` appended but not yet handed to the store."""
-        return [e for e in self._batch.events if e[0] == run_id]
+    def history(self, run_id: str, stored: list[EventRow] | None = None) -> list[EventRow]:
+        """A run's events: those in the store (``stored`` when already read), then those
+        appended and not committed yet (loop thread). A batch committing off the loop may
+        already be in the store: its events are not counted twice."""
+        if stored is None:
+            stored = self.store.load_events(run_id)
+        last = stored[-1][1] if stored else -1
+        pending = [e for batch in [*self._in_flight, self._batch] for e in batch.events
+                   if e[0] == run_id and e[1] > last]
+        return [*stored, *pending]
 
     # -- durability --------------------------------------------------------------------------
 
@@ -177,9 +189,24 @@ class Writer:
         waiters, self._pending = self._pending, []
         self._bytes = 0
         began = time.perf_counter()
+        if self.store.commits_off_loop:
+            self._in_flight.append(batch)
+            committing = self._loop.run_in_executor(self._feeder, self.store.commit, batch)
+            committing.add_done_callback(
+                lambda done: self._committed(batch, waiters, began, done.exception()))
+            return
         try:
             self.store.commit(batch)
         except Exception as exc:
+            self._fail(exc, waiters)
+            return
+        self._committed(batch, waiters, began, None)
+
+    def _committed(self, batch: Batch, waiters: list[asyncio.Future[None]], began: float,
+                   exc: BaseException | None) -> None:
+        if batch in self._in_flight:
+            self._in_flight.remove(batch)
+        if isinstance(exc, Exception):
             self._fail(exc, waiters)
             return
         if self._on_commit is not None:

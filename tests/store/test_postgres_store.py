@@ -280,3 +280,48 @@ def test_a_run_on_postgresql_resumes_after_a_restart(pg_server: str, tmp_path: P
     finally:
         pw.shutdown()
         runtime.config = Config()
+
+
+@pw.step
+async def pg_quick(i: int) -> int:
+    return i
+
+
+@pw.workflow
+async def pg_three() -> int:
+    return sum([await pg_quick(i) for i in range(3)])
+
+
+def test_commits_to_a_far_server_leave_the_loop_free(pg_server: str) -> None:
+    import asyncio
+    import time
+
+    pw.configure(store=fresh_database(pg_server))
+    try:
+        client = pw.SyncClient()
+        engine = runtime.ensure()
+        commit = engine.store.commit
+
+        def far(batch: Batch) -> None:  # a server 200 ms away
+            time.sleep(0.2)
+            commit(batch)
+
+        engine.store.commit = far  # type: ignore[method-assign]
+
+        async def probe() -> float:
+            """How late a 10 ms sleep on the engine's loop wakes, at worst, for 0.6 s."""
+            loop, worst = asyncio.get_running_loop(), 0.0
+            for _ in range(60):
+                began = loop.time()
+                await asyncio.sleep(0.01)
+                worst = max(worst, loop.time() - began - 0.01)
+            return worst
+
+        began = time.monotonic()
+        lag = asyncio.run_coroutine_threadsafe(probe(), engine.loop)
+        assert client.run(pg_three) == 3
+        assert time.monotonic() - began >= 0.6, "each step waited for its far commit"
+        assert lag.result(timeout=30) < 0.1, "the loop ran on while commits travelled"
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
