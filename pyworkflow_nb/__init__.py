@@ -18,6 +18,7 @@ from .client import (
     start,
 )
 from .context import RunInfo
+from .copying import CopyReport, copy_store
 from .definitions import step, workflow
 from .displays import views
 from .durations import DurationLike
@@ -96,6 +97,7 @@ def unload_ipython_extension(shell: object) -> None:
 __all__ = [
     "DEFAULT_VERSION",
     "ChildHandle",
+    "CopyReport",
     "DefinitionError",
     "DurationLike",
     "EventTimeout",
@@ -128,6 +130,7 @@ __all__ = [
     "WorkflowTerminated",
     "configure",
     "continue_as_new",
+    "copy_store",
     "deprecate_patch",
     "export",
     "get_logger",

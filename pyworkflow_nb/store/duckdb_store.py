@@ -481,12 +481,19 @@ class DuckDBStore:
             "SELECT run_id[10:], max(seq) FROM events WHERE run_id LIKE 'schedule:%' "
             "GROUP BY run_id").fetchall())
 
-    def definitions(self, name: str) -> list[DefinitionRow]:
+    def definitions(self, name: str | None = None) -> list[DefinitionRow]:
+        """The recorded definitions of ``name`` (of every name when ``None``), oldest first."""
         self.catch_up()
         rows = self._cursor().execute(
             "SELECT name, version, kind, module, source, epoch(defined_at) FROM workflows "
-            "WHERE name = ? ORDER BY defined_at", [name]).fetchall()
+            "WHERE ? IS NULL OR name = ? ORDER BY defined_at, name", [name, name]).fetchall()
         return [DefinitionRow(*r) for r in rows]
+
+    def history_ids(self) -> list[str]:
+        """Every id with events: runs, and schedules' own histories (``schedule:ID``)."""
+        self.catch_up()
+        return [r for (r,) in self._cursor().execute(
+            "SELECT DISTINCT run_id FROM events ORDER BY run_id").fetchall()]
 
     def purge(self, statuses: list[str], finished_before: float | None,
               workflow: str | None) -> list[str]:

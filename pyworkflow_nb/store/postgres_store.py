@@ -242,11 +242,17 @@ class PostgresStore:
     def known_versions(self) -> set[tuple[str, str]]:
         return {(n, v) for n, v in self._fetch("SELECT name, version FROM workflows")}
 
-    def definitions(self, name: str) -> list[DefinitionRow]:
+    def definitions(self, name: str | None = None) -> list[DefinitionRow]:
+        """The recorded definitions of ``name`` (of every name when ``None``), oldest first."""
         rows = self._fetch("SELECT name, version, kind, module, source, "
                            "extract(epoch FROM defined_at)::float8 FROM workflows "
-                           "WHERE name = %s ORDER BY defined_at", [name])
+                           "WHERE %(name)s::text IS NULL OR name = %(name)s "
+                           "ORDER BY defined_at, name", {"name": name})
         return [DefinitionRow(*r) for r in rows]
+
+    def history_ids(self) -> list[str]:
+        """Every id with events: runs, and schedules' own histories (``schedule:ID``)."""
+        return [r for (r,) in self._fetch("SELECT DISTINCT run_id FROM events ORDER BY run_id")]
 
     def load_schedules(self) -> list[ScheduleRow]:
         return [ScheduleRow(*row) for row in self._fetch(

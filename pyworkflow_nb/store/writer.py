@@ -58,6 +58,7 @@ class Writer:
         # batches handed to the feeder thread to commit, oldest first (a store whose commit
         # is a network round trip commits off the loop: ``commits_off_loop``)
         self._in_flight: list[Batch] = []
+        self._committing: asyncio.Future[None] | None = None  # the newest of them
         self._soon = False  # the pending commit is due now (someone waits), not in ``interval``
         self._since = 0.0  # loop time of the first append the pending commit holds
         self._bytes = 0  # event data the pending commit holds
@@ -131,9 +132,20 @@ class Writer:
             self._pending.append(fut)
             if self.sync and not self._soon:
                 self._reschedule(soon=True)
+        elif self._in_flight:  # commits go in order: the newest one done means all are
+            assert self._committing is not None
+            self._committing.add_done_callback(lambda _done: self._settle(fut))
         else:
             fut.set_result(None)
         return fut
+
+    def _settle(self, fut: asyncio.Future[None]) -> None:
+        if fut.done():
+            return
+        if self.error is not None:
+            fut.set_exception(self._broken())
+        else:
+            fut.set_result(None)
 
     def commit_soon(self) -> None:
         """In sync mode, commit what is appended on the next loop turn, with no one waiting."""
@@ -194,6 +206,7 @@ class Writer:
             committing = self._loop.run_in_executor(self._feeder, self.store.commit, batch)
             committing.add_done_callback(
                 lambda done: self._committed(batch, waiters, began, done.exception()))
+            self._committing = committing
             return
         try:
             self.store.commit(batch)
