@@ -10,6 +10,12 @@ from waiting import wait_status
 import pyworkflow_nb as pw
 
 
+@pytest.fixture
+def client(any_client: pw.SyncClient) -> pw.SyncClient:
+    """Every test here runs on a DuckDB store and on a PostgreSQL one."""
+    return any_client
+
+
 @pw.step
 def can_poll(i: int) -> int:
     return i

@@ -14,6 +14,12 @@ from pyworkflow_nb.notebook.timeline_data import build_state
 calls: list[str] = []
 
 
+@pytest.fixture
+def client(any_client: pw.SyncClient) -> pw.SyncClient:
+    """Every test here runs on a DuckDB store and on a PostgreSQL one."""
+    return any_client
+
+
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     calls.clear()

@@ -18,6 +18,12 @@ import pyworkflow_nb as pw
 HISTORIES = Path(__file__).parent / "histories"
 
 
+@pytest.fixture
+def client(any_client: pw.SyncClient) -> pw.SyncClient:
+    """Every test here runs on a DuckDB store and on a PostgreSQL one."""
+    return any_client
+
+
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     executed.clear()
