@@ -50,7 +50,7 @@ def copy_store(source: str | os.PathLike[str], target: str | os.PathLike[str]) -
         raise InvalidInput(f"copy_store: {dst_name} is the store this engine has open; copy "
                            "into it after pw.shutdown(), or into another store")
     shared = runtime.store if runtime.store is not None and \
-        runtime.store.path == src_name else None
+        runtime.store.source == src_name else None
     src = shared or open_store(src_name, read_only=True)
     try:
         dst = open_store(dst_name, read_only=False)

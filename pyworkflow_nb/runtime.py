@@ -176,7 +176,7 @@ class Runtime:
                 return engine
             if engine is not None:
                 self._abandon(engine)
-            if self.store is None or self.store.path != self.config.store_path():
+            if self.store is None or self.store.source != self.config.store_path():
                 self.store = open_store(self.config.store_path(), self.config.read_only)
             store, config = self.store, self.config
             time_domain.claim(store, config.clock or Clock())

@@ -146,7 +146,8 @@ class _PlainUnpickler(pickle.Unpickler):
 class EventStore(Protocol):
     """The store interface the engine and the writer use."""
 
-    path: str
+    path: str  # for messages (a server URL without its password)
+    source: str  # the setting the store was opened from
     read_only: bool
     #: a commit is a network round trip: the writer makes it on its thread, not the loop's
     commits_off_loop: bool

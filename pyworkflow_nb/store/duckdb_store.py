@@ -88,6 +88,7 @@ class DuckDBStore:
         """``holder`` says who opens it (``"the kernel of notebook x.ipynb"``): written beside
         the file while it is open for writing, so another process's lock error names it."""
         self.path = str(path)
+        self.source = self.path  # the setting it was opened from
         self.read_only = read_only
         self._con = _connect(self.path, read_only)
         self._holder_file = _write_holder(self.path, holder) if not read_only else None

@@ -75,7 +75,8 @@ class PostgresStore:
         except ImportError:
             raise StoreError("a PostgreSQL store needs psycopg 3: pip install "
                              "'pyworkflow_nb[postgres]'") from None
-        self.path = url
+        self.source = url  # the setting it was opened from; ``path`` hides its password
+        self.path = _shown(url)
         self.read_only = read_only
         self.behind = False  # every commit is in the database when it returns
         self._psycopg = psycopg
@@ -106,18 +107,18 @@ class PostgresStore:
                 return
             if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{_shown(self.path)} has store schema version {row[0]}, newer than this "
+                    f"{self.path} has store schema version {row[0]}, newer than this "
                     f"pyworkflow_nb understands ({SCHEMA_VERSION}); upgrade pyworkflow_nb.")
             tables = {t for (t,) in self._con.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = current_schema()").fetchall()}
             if tables and "pw_meta" not in tables:
                 raise StoreError(
-                    f"{_shown(self.path)} is a PostgreSQL database but not a pyworkflow_nb "
+                    f"{self.path} is a PostgreSQL database but not a pyworkflow_nb "
                     f"store (it has tables {', '.join(sorted(tables)[:5])}); pyworkflow_nb "
                     "leaves it untouched. Point the store at a new database.")
             if self.read_only:
-                raise StoreError(f"{_shown(self.path)} is not initialised and was opened "
+                raise StoreError(f"{self.path} is not initialised and was opened "
                                  "read-only.")
             script = resources.files(__package__).joinpath("schema_pg.sql").read_text()
             with self._con.transaction():
@@ -156,7 +157,7 @@ class PostgresStore:
                 if batch.schedules:
                     self._write_schedules(cur, batch.schedules)
         except psycopg.Error as exc:
-            raise StoreError(f"writing to the store {_shown(self.path)} failed: {exc}") from exc
+            raise StoreError(f"writing to the store {self.path} failed: {exc}") from exc
 
     def _write_schedules(self, cur: Any, rows: dict[str, tuple[Any, ...] | None]) -> None:
         cur.execute("DELETE FROM schedules WHERE schedule_id = ANY(%s)", [list(rows)])
@@ -172,13 +173,13 @@ class PostgresStore:
 
     def _writable(self) -> None:
         if self.read_only:
-            raise StoreError(f"the store {_shown(self.path)} is open read-only")
+            raise StoreError(f"the store {self.path} is open read-only")
 
     # -- reading -------------------------------------------------------------------------------
 
     def _fetch(self, query: str, params: Any = None) -> list[Any]:
         if self._closed:
-            raise StoreError(f"the store {_shown(self.path)} is closed; call pw.configure() "
+            raise StoreError(f"the store {self.path} is closed; call pw.configure() "
                              "again")
         with self._lock:
             return self._con.execute(query, params).fetchall()
@@ -376,7 +377,7 @@ class PostgresStore:
 
     def cursor(self) -> Any:
         raise StoreError(
-            f"the store {_shown(self.path)} is a PostgreSQL database: connect SQL tools "
+            f"the store {self.path} is a PostgreSQL database: connect SQL tools "
             "such as jupysql to it directly (%sql postgresql://...), with a read-only role")
 
     def close(self) -> None:

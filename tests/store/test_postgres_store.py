@@ -118,7 +118,7 @@ def _view(store: DuckDBStore | PostgresStore, view: str) -> list[tuple[Any, ...]
     if isinstance(store, DuckDBStore):
         rows = store.sql(query).fetchall()
     else:
-        with psycopg.connect(store.path) as con:
+        with psycopg.connect(store.source) as con:
             con.adapters.register_loader("json", TextLoader)  # JSON as text, as DuckDB gives
             rows = con.execute(query).fetchall()
     return [tuple(_plain(v) for v in row) for row in rows]
@@ -231,7 +231,7 @@ def test_refusals_name_the_problem(server: str) -> None:
         PostgresStore(newer)
     reader = PostgresStore(fresh_database(server))
     reader.close()
-    read_only = PostgresStore(reader.path, read_only=True)
+    read_only = PostgresStore(reader.source, read_only=True)
     with pytest.raises(pw.StoreError, match="read-only"):
         read_only.commit(Batch(events=[("r", 1, 0.0, "x", None, None, None)]))
     read_only.close()
@@ -404,3 +404,20 @@ def test_a_durable_point_waits_for_a_commit_still_travelling(pg_server: str) -> 
         asyncio.run(main())
     finally:
         store.close()
+
+
+def test_a_password_in_the_url_stays_out_of_messages(pg_server: str) -> None:
+    url = fresh_database(pg_server).replace("pw@", "pw:hunter2@")  # trust: any password
+    store = PostgresStore(url)
+    assert store.source == url and "hunter2" not in store.path and ":***@" in store.path
+    store.close()
+    pw.configure(store=url)
+    try:
+        engine = runtime.ensure()
+        assert runtime.ensure() is engine, "the same setting keeps the same store"
+        with pytest.raises(pw.RunNotFound) as info:
+            pw.SyncClient().get_run("nope")
+        assert "hunter2" not in str(info.value)
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
