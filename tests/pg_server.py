@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -18,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from servers import apt_install, free_port
 
 
 def _bin_dir() -> Path:
@@ -29,21 +28,8 @@ def _bin_dir() -> Path:
     on_path = shutil.which("initdb")
     if on_path:
         return Path(on_path).resolve().parent
-    if shutil.which("apt-get") is None:
-        pytest.skip("the PostgreSQL tests need postgresql: install it (apt-get install "
-                    "postgresql); this machine has neither its binaries nor apt-get")
-    root = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*root, "apt-get", "update", "-q"], check=True, env=env, timeout=600)
-    subprocess.run([*root, "apt-get", "install", "-y", "-q", "--no-install-recommends",
-                    "postgresql"], check=True, env=env, timeout=1200)
+    apt_install("postgresql", "the PostgreSQL tests")
     return _bin_dir()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -55,7 +41,7 @@ def postgres() -> Iterator[str]:
     home = Path(tempfile.mkdtemp(prefix="pw-pg-"))
     if as_root:
         shutil.chown(home, "postgres")
-    data, port = home / "data", _free_port()
+    data, port = home / "data", free_port()
     subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "pw",
                     "--auth=trust", "-E", "UTF8", "--no-sync"],
                    check=True, capture_output=True, timeout=120)

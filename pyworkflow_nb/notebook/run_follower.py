@@ -162,11 +162,16 @@ class RunFollower:
                                          content.get("attempt"), req=content.get("req")))
         elif kind == "open":
             with contextlib.suppress(RunNotFound):
-                self.engine.on_loop(lambda: self.switch(str(content.get("run_id"))))
+                self.switch(str(content.get("run_id")))
         elif self.sent and (kind == "resync" or (kind == "sync"
                                                  and content.get("seq") != self.sent["seq"])):
             self.widget.send({"type": "state", "state": self.sent})
 
     def switch(self, run_id: str) -> None:
-        """Follow ``run_id`` instead, its whole state in the widget's trait (on the loop)."""
-        self.widget.state = self.follow(run_id)  # type: ignore[attr-defined]
+        """Follow ``run_id`` instead, its whole state in the widget's trait (from any
+        thread; raises :class:`RunNotFound` and keeps the run followed so far)."""
+
+        def on_loop() -> None:
+            self.widget.state = self.follow(run_id)  # type: ignore[attr-defined]
+
+        self.engine.on_loop(on_loop)

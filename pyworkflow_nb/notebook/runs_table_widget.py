@@ -104,7 +104,7 @@ class RunsTable(anywidget.AnyWidget):
 
     def show_timeline(self, run_id: str) -> None:
         """Show ``run_id``'s timeline under the table (instead of the one shown)."""
-        self.engine.on_loop(lambda: self._follower.switch(run_id))
+        self._follower.switch(run_id)
 
     def _timeline_ended(self) -> None:
         self.state = self._follower.sent

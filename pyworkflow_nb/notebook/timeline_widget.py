@@ -92,7 +92,7 @@ class TimelineWidget(anywidget.AnyWidget):
 
     def show_run(self, run_id: str) -> None:
         """Show another run (a child or the parent) in this widget, live if it runs."""
-        self.engine.on_loop(lambda: self._follower.switch(run_id))
+        self._follower.switch(run_id)
 
     def _finish(self) -> None:
         """The run ended: a shown view settles, a widget value keeps the final state in its

@@ -18,64 +18,47 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import fields
-from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ..errors import InvalidInput, StoreError, StoreLockedError
-from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
+from ..errors import StoreError, StoreLockedError
+from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
 from . import frames, user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
 from .journal import Journal, journal_path, peek
+from .sql_rows import (
+    RUN_COLUMNS,
+    RUN_MUTABLE,
+    RUN_TIMES,
+    SCHEDULE_COLUMNS,
+    SCHEDULE_TIMES,
+    TERMINAL,
+    list_runs_filter,
+    run_changes,
+    run_values,
+    schedule_values,
+    timestamp,
+)
 
 # 2: the schedules table; 3: the index on events(run_id); 4: runs.continued_from; 5:
 # runs.forked_from and runs.attempt_of. Older stores upgrade in place: schema.sql only adds
 # objects.
 SCHEMA_VERSION = 6
-_EPOCH = datetime(1970, 1, 1)
-_RUN_COLUMNS = [f.name for f in fields(RunRow)]
-_RUN_TIME_COLUMNS = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
-_RUN_SELECT = ", ".join(
-    f"epoch({c}) AS {c}" if c in _RUN_TIME_COLUMNS else c for c in _RUN_COLUMNS
-)
-# The columns a run's row changes after it is created; an update writes only these (DuckDB's
-# update cost grows with the columns it sets: measured 1.8 -> 0.9 ms for a run's last update).
-_RUN_MUTABLE = ["version", "status", "result", "error", "finished_at", "updated_at"]
-_RUN_MUTABLE_AT = [_RUN_COLUMNS.index(c) for c in _RUN_MUTABLE]
-_RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_MUTABLE)} "
+_RUN_SELECT = ", ".join(f"epoch({c}) AS {c}" if c in RUN_TIMES else c for c in RUN_COLUMNS)
+_RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_MUTABLE)} "
                "WHERE run_id = ?")
-_TERMINAL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 _EVENT_SELECT = "run_id, seq, epoch(ts), type, step, attempt, data"
-_SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
-_SCHEDULE_TIME_COLUMNS = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
 _SCHEDULE_SELECT = ", ".join(
-    f"epoch({c}) AS {c}" if c in _SCHEDULE_TIME_COLUMNS else c for c in _SCHEDULE_COLUMNS
-)
+    f"epoch({c}) AS {c}" if c in SCHEDULE_TIMES else c for c in SCHEDULE_COLUMNS)
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 _STORE_ID = "store_id"  # pw_meta: the id a journal names to say whose it is
 _POSITION = "journal_position"  # pw_meta: the last journal record DuckDB holds
 _POSITION_UPDATE = f"UPDATE pw_meta SET value = ? WHERE key = '{_POSITION}'"
 # A journal all fed to DuckDB is emptied once it is this large (each emptying costs an fsync).
 JOURNAL_RESET_BYTES = 4 << 20
-
-
-def _ts(epoch: float | None) -> datetime | None:
-    return None if epoch is None else _EPOCH + timedelta(seconds=epoch)
-
-
-def _run_values(row: tuple[Any, ...]) -> list[Any]:
-    return [_ts(v) if c in _RUN_TIME_COLUMNS else v
-            for c, v in zip(_RUN_COLUMNS, row, strict=False)]
-
-
-def _run_changes(row: tuple[Any, ...]) -> list[Any]:
-    """The mutable columns of a run row, then its run_id (the order of ``_RUN_UPDATE``)."""
-    values = _run_values(row)
-    return [*(values[i] for i in _RUN_MUTABLE_AT), values[0]]
 
 
 class DuckDBStore:
@@ -233,7 +216,7 @@ class DuckDBStore:
             apps = self._local.appenders = {
                 "events": cur.appender("events"),
                 "runs": cur.appender("runs"),
-                "runs_update": cur.appender("runs", columns=[*_RUN_MUTABLE, "run_id"],
+                "runs_update": cur.appender("runs", columns=[*RUN_MUTABLE, "run_id"],
                                             action="update", key=["run_id"]),
                 "workflows": cur.appender("workflows"),
             }
@@ -358,18 +341,18 @@ class DuckDBStore:
             writes.append(write)
 
         if batch.events:
-            append(apps["events"], [(r, s, _EPOCH + timedelta(seconds=t), ty, st, a, d)
+            append(apps["events"], [(r, s, timestamp(t), ty, st, a, d)
                                     for (r, s, t, ty, st, a, d) in batch.events])
         if batch.new_runs:
-            append(apps["runs"], [_run_values(r) for r in batch.new_runs.values()])
+            append(apps["runs"], [run_values(r) for r in batch.new_runs.values()])
         if len(batch.changed_runs) == 1:  # one UPDATE by key costs less than the appender's join
             (row,) = batch.changed_runs.values()
-            writes.append(lambda cur: self._execute(cur, _RUN_UPDATE, _run_changes(row)))
+            writes.append(lambda cur: self._execute(cur, _RUN_UPDATE, run_changes(row)))
         elif batch.changed_runs:
-            append(apps["runs_update"], [_run_changes(r) for r in batch.changed_runs.values()])
+            append(apps["runs_update"], [run_changes(r) for r in batch.changed_runs.values()])
         if batch.definitions:
             append(apps["workflows"],
-                   [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
+                   [(d.name, d.version, d.kind, d.module, d.source, timestamp(d.defined_at))
                     for d in batch.definitions])
         if batch.schedules:
             schedules = batch.schedules
@@ -385,11 +368,9 @@ class DuckDBStore:
     def _write_schedules(self, cur: duckdb.DuckDBPyConnection,
                          rows: dict[str, tuple[Any, ...] | None]) -> None:
         cur.execute("DELETE FROM schedules WHERE list_contains(?, schedule_id)", [list(rows)])
-        values = [[_ts(v) if c in _SCHEDULE_TIME_COLUMNS else v
-                   for c, v in zip(_SCHEDULE_COLUMNS, row, strict=True)]
-                  for row in rows.values() if row is not None]
+        values = [schedule_values(row) for row in rows.values() if row is not None]
         if values:
-            marks = ", ".join("?" * len(_SCHEDULE_COLUMNS))
+            marks = ", ".join("?" * len(SCHEDULE_COLUMNS))
             cur.executemany(f"INSERT INTO schedules VALUES ({marks})", values)
 
     def _flush(self, appender: Any) -> None:
@@ -417,12 +398,12 @@ class DuckDBStore:
 
     def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
         self.catch_up()
-        runs = self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
+        runs = self._runs(f"WHERE status NOT IN {TERMINAL}", [], "ORDER BY created_at")
         if not runs:
             return []
         rows = self._cursor().execute(
             f"SELECT {_EVENT_SELECT} FROM events WHERE run_id IN "
-            f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}) "
+            f"(SELECT run_id FROM runs WHERE status NOT IN {TERMINAL}) "
             "ORDER BY run_id, seq").fetchall()
         events = {run_id: list(group)
                   for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
@@ -445,24 +426,7 @@ class DuckDBStore:
 
     def list_runs(self, *, workflow: str | None = None, status: str | None = None,
                   limit: int | None = 100) -> list[RunRow]:
-        if status is not None and status not in RUN_STATUSES:
-            raise InvalidInput(f"unknown run status {status!r}: use one of "
-                               + ", ".join(RUN_STATUSES))
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
-                                  or limit < 1):
-            raise InvalidInput(f"limit must be a whole number >= 1 (or None for all), "
-                               f"got {limit!r}")
-        clauses, params = [], []
-        if workflow is not None:
-            clauses.append("workflow = ?")
-            params.append(workflow)
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        tail = "ORDER BY created_at DESC, run_id DESC"
-        if limit is not None:
-            tail += f" LIMIT {int(limit)}"
+        where, params, tail = list_runs_filter(workflow, status, limit, "?")
         return self._runs(where, params, tail)
 
     def known_versions(self) -> set[tuple[str, str]]:
@@ -509,11 +473,11 @@ class DuckDBStore:
             raise ValueError(f"purge takes terminal statuses only, got {statuses}")
         clauses = ["status IN (SELECT unnest(?))",
                    f"(parent_run_id IS NULL OR parent_run_id NOT IN "
-                   f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}))"]
+                   f"(SELECT run_id FROM runs WHERE status NOT IN {TERMINAL}))"]
         params: list[Any] = [statuses]
         if finished_before is not None:
             clauses.append("finished_at < ?")
-            params.append(_ts(finished_before))
+            params.append(timestamp(finished_before))
         if workflow is not None:
             clauses.append("workflow = ?")
             params.append(workflow)
@@ -543,7 +507,7 @@ class DuckDBStore:
     def unfinished_work(self) -> tuple[int, int]:
         self.catch_up()
         row = self._cursor().execute(
-            f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {_TERMINAL}), "
+            f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {TERMINAL}), "
             "(SELECT count(*) FROM schedules)").fetchone()
         assert row is not None
         return int(row[0]), int(row[1])

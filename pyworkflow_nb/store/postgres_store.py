@@ -12,44 +12,44 @@ import itertools
 import json
 import re
 import threading
-from dataclasses import fields
-from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import InvalidInput, StoreError
-from ..history.vocabulary import CHILD_STARTED, RUN_STATUSES, TERMINAL_STATUSES
+from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
 from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
+from .sql_rows import (
+    RUN_COLUMNS,
+    RUN_MUTABLE,
+    RUN_TIMES,
+    SCHEDULE_COLUMNS,
+    SCHEDULE_TIMES,
+    TERMINAL,
+    list_runs_filter,
+    run_changes,
+    run_values,
+    schedule_values,
+    timestamp,
+)
 
 __all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 
 SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
-_EPOCH = datetime(1970, 1, 1)
-_RUN_COLUMNS = [f.name for f in fields(RunRow)]
-_RUN_TIMES = {"scheduled_at", "created_at", "started_at", "finished_at", "updated_at"}
-_RUN_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in _RUN_TIMES else c
-                        for c in _RUN_COLUMNS)
-_RUN_MUTABLE = ["version", "status", "result", "error", "finished_at", "updated_at"]
-_RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = %s' for c in _RUN_MUTABLE)} "
+_RUN_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in RUN_TIMES else c
+                        for c in RUN_COLUMNS)
+_RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = %s' for c in RUN_MUTABLE)} "
                "WHERE run_id = %s")
-_TERMINAL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 _EVENT_SELECT = "run_id, seq, extract(epoch FROM ts)::float8, type, step, attempt, data"
-_SCHEDULE_COLUMNS = [f.name for f in fields(ScheduleRow)]
-_SCHEDULE_TIMES = {"next_fire_at", "last_fire_at", "created_at", "updated_at"}
-_SCHEDULE_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in _SCHEDULE_TIMES else c
-                             for c in _SCHEDULE_COLUMNS)
+_SCHEDULE_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in SCHEDULE_TIMES else c
+                             for c in SCHEDULE_COLUMNS)
 _MIGRATION_LOCK = 7_466_226_301  # pg_advisory_xact_lock key: one migration at a time
 
 
 def is_postgres_url(store: str) -> bool:
     """Whether a store setting names a PostgreSQL server rather than a DuckDB file."""
     return store.startswith(("postgresql://", "postgres://"))
-
-
-def _ts(epoch: float | None) -> datetime | None:
-    return None if epoch is None else _EPOCH + timedelta(seconds=epoch)
 
 
 def _shown(url: str) -> str:
@@ -139,20 +139,20 @@ class PostgresStore:
                 cur = self._con.cursor()
                 if batch.events:
                     cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                                    [(r, s, _ts(t), ty, st, a, d)
+                                    [(r, s, timestamp(t), ty, st, a, d)
                                      for (r, s, t, ty, st, a, d) in batch.events])
                 if batch.new_runs:
-                    marks = ", ".join(["%s"] * len(_RUN_COLUMNS))
+                    marks = ", ".join(["%s"] * len(RUN_COLUMNS))
                     cur.executemany(f"INSERT INTO runs VALUES ({marks})",
-                                    [_run_values(r) for r in batch.new_runs.values()])
+                                    [run_values(r) for r in batch.new_runs.values()])
                 if batch.changed_runs:
-                    cur.executemany(_RUN_UPDATE, [_run_changes(r)
+                    cur.executemany(_RUN_UPDATE, [run_changes(r)
                                                   for r in batch.changed_runs.values()])
                 if batch.definitions:
                     cur.executemany(
                         "INSERT INTO workflows VALUES (%s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (name, version) DO NOTHING",
-                        [(d.name, d.version, d.kind, d.module, d.source, _ts(d.defined_at))
+                        [(d.name, d.version, d.kind, d.module, d.source, timestamp(d.defined_at))
                          for d in batch.definitions])
                 if batch.schedules:
                     self._write_schedules(cur, batch.schedules)
@@ -161,11 +161,9 @@ class PostgresStore:
 
     def _write_schedules(self, cur: Any, rows: dict[str, tuple[Any, ...] | None]) -> None:
         cur.execute("DELETE FROM schedules WHERE schedule_id = ANY(%s)", [list(rows)])
-        values = [[_ts(v) if c in _SCHEDULE_TIMES else v
-                   for c, v in zip(_SCHEDULE_COLUMNS, row, strict=True)]
-                  for row in rows.values() if row is not None]
+        values = [schedule_values(row) for row in rows.values() if row is not None]
         if values:
-            marks = ", ".join(["%s"] * len(_SCHEDULE_COLUMNS))
+            marks = ", ".join(["%s"] * len(SCHEDULE_COLUMNS))
             cur.executemany(f"INSERT INTO schedules VALUES ({marks})", values)
 
     def catch_up(self) -> None:
@@ -195,12 +193,12 @@ class PostgresStore:
                 for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
 
     def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
-        runs = self._runs(f"WHERE status NOT IN {_TERMINAL}", [], "ORDER BY created_at")
+        runs = self._runs(f"WHERE status NOT IN {TERMINAL}", [], "ORDER BY created_at")
         if not runs:
             return []
         rows = self._fetch(
             f"SELECT {_EVENT_SELECT} FROM events WHERE run_id IN "
-            f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}) ORDER BY run_id, seq")
+            f"(SELECT run_id FROM runs WHERE status NOT IN {TERMINAL}) ORDER BY run_id, seq")
         events = {run_id: list(group)
                   for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
         return [(run, events.get(run.run_id, [])) for run in runs]
@@ -220,24 +218,7 @@ class PostgresStore:
 
     def list_runs(self, *, workflow: str | None = None, status: str | None = None,
                   limit: int | None = 100) -> list[RunRow]:
-        if status is not None and status not in RUN_STATUSES:
-            raise InvalidInput(f"unknown run status {status!r}: use one of "
-                               + ", ".join(RUN_STATUSES))
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
-                                  or limit < 1):
-            raise InvalidInput(f"limit must be a whole number >= 1 (or None for all), "
-                               f"got {limit!r}")
-        clauses, params = [], []
-        if workflow is not None:
-            clauses.append("workflow = %s")
-            params.append(workflow)
-        if status is not None:
-            clauses.append("status = %s")
-            params.append(status)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        tail = "ORDER BY created_at DESC, run_id DESC"
-        if limit is not None:
-            tail += f" LIMIT {int(limit)}"
+        where, params, tail = list_runs_filter(workflow, status, limit, "%s")
         return self._runs(where, params, tail)
 
     def known_versions(self) -> set[tuple[str, str]]:
@@ -277,7 +258,7 @@ class PostgresStore:
 
     def unfinished_work(self) -> tuple[int, int]:
         ((runs, schedules),) = self._fetch(
-            f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {_TERMINAL}), "
+            f"SELECT (SELECT count(*) FROM runs WHERE status NOT IN {TERMINAL}), "
             "(SELECT count(*) FROM schedules)")
         return int(runs), int(schedules)
 
@@ -292,11 +273,11 @@ class PostgresStore:
             raise ValueError(f"purge takes terminal statuses only, got {statuses}")
         clauses = ["status = ANY(%s)",
                    f"(parent_run_id IS NULL OR parent_run_id NOT IN "
-                   f"(SELECT run_id FROM runs WHERE status NOT IN {_TERMINAL}))"]
+                   f"(SELECT run_id FROM runs WHERE status NOT IN {TERMINAL}))"]
         params: list[Any] = [statuses]
         if finished_before is not None:
             clauses.append("finished_at < %s")
-            params.append(_ts(finished_before))
+            params.append(timestamp(finished_before))
         if workflow is not None:
             clauses.append("workflow = %s")
             params.append(workflow)
@@ -430,12 +411,3 @@ def _placeholders(query: str, params: Any) -> tuple[str, Any]:
         return match.group(0).replace("%", "%%")  # psycopg reads % inside literals too
 
     return _PLACEHOLDER.sub(spell, query), params
-
-
-def _run_values(row: tuple[Any, ...]) -> list[Any]:
-    return [_ts(v) if c in _RUN_TIMES else v for c, v in zip(_RUN_COLUMNS, row, strict=False)]
-
-
-def _run_changes(row: tuple[Any, ...]) -> list[Any]:
-    values = dict(zip(_RUN_COLUMNS, _run_values(row), strict=False))
-    return [*(values[c] for c in _RUN_MUTABLE), values["run_id"]]

@@ -217,8 +217,8 @@ class Writer:
 
     def _committed(self, batch: Batch, waiters: list[asyncio.Future[None]], began: float,
                    exc: BaseException | None) -> None:
-        if batch in self._in_flight:
-            self._in_flight.remove(batch)
+        if self._in_flight and self._in_flight[0] is batch:  # commits end in order
+            self._in_flight.pop(0)
         if isinstance(exc, Exception):
             self._fail(exc, waiters)
             return

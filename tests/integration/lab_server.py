@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from servers import apt_install, free_port, stop
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -28,23 +27,10 @@ def chromium() -> str:
     found = shutil.which("chromium")
     if found:
         return found
-    if shutil.which("apt-get") is None:
-        pytest.skip("the browser test needs chromium: install it (apt-get install chromium); "
-                    "this machine has neither chromium nor apt-get")
-    root = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*root, "apt-get", "update", "-q"], check=True, env=env, timeout=600)
-    subprocess.run([*root, "apt-get", "install", "-y", "-q", "--no-install-recommends",
-                    "chromium"], check=True, env=env, timeout=1200)
+    apt_install("chromium", "the browser tests")
     found = shutil.which("chromium")
     assert found, "apt-get installed chromium but it is not on PATH"
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Lab:
@@ -87,11 +73,7 @@ class Lab:
             self._wait_ready(proc)
             yield self
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
     def _wait_ready(self, proc: subprocess.Popen[Any]) -> None:
         deadline = time.monotonic() + 120

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_server import CHROMIUM_FLAGS, chromium, free_port
+from lab_server import CHROMIUM_FLAGS, chromium
+from servers import free_port, stop
 
 pytest.importorskip("marimo", reason="pip install marimo (the test extras have it)")
 playwright = pytest.importorskip("playwright.sync_api",
@@ -150,11 +151,7 @@ def _marimo_run(app: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def _get(url: str) -> Any:
