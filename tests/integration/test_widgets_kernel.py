@@ -153,8 +153,7 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
             runs = {r["run_id"]: r for r in k.models[table]["runs"]}
             return runs[run_id]["status"] if run_id in runs else None
 
-        k.execute("print(w.run_id)")
-        run_id = k.printed[-1].strip()
+        run_id = k.execute("print(w.run_id)").strip()
         k.pump(lambda: status_of(run_id) == "waiting")
         runs = k.models[table]["runs"]
         assert runs[0]["run_id"] == run_id, "newest first"
@@ -188,8 +187,7 @@ def test_runs_table_lists_runs_live_and_acts_on_them(tmp_path: Path, kernel_name
         assert len(k.models) == models, "the timeline is drawn by the table's own model"
         assert "export class TimelineView" in k.models[table]["_timeline_esm"]
 
-        k.execute("w2 = pw.SyncClient().start(waiter)\nprint(w2.run_id)")
-        other = k.printed[-1].strip()
+        other = k.execute("w2 = pw.SyncClient().start(waiter)\nprint(w2.run_id)").strip()
         k.pump(lambda: status_of(other) == "waiting")
         k.send(table, {"type": "action", "action": "timeline", "run_id": other})
         k.pump(lambda: k.models[table]["state"].get("run", {}).get("run_id") == other)
@@ -221,12 +219,11 @@ def test_the_timeline_gets_its_deltas_while_a_cell_blocks(tmp_path: Path,
 def test_a_long_pw_run_in_a_cell_shows_its_progress(tmp_path: Path, kernel_name: str) -> None:
     with widget_kernel(tmp_path, kernel_name) as k:
         k.execute(SETUP)
-        k.execute("print(pw.run(fan, 3, 0))")
-        assert k.printed[-1].strip() == "3"
+        assert k.execute("print(pw.run(fan, 3, 0))").strip() == "3"
         assert not any(s.get("_anywidget_id") == TIMELINE for s in k.models.values()), \
             "a quick run shows nothing"
-        k.execute("print(pw.run(fan, 8, 0.2))")  # ~1.6 s: over PROGRESS_AFTER
-        assert k.printed[-1].strip() == "8"
+        # ~1.6 s: over PROGRESS_AFTER
+        assert k.execute("print(pw.run(fan, 8, 0.2))").strip() == "8"
         widget = k.model_of(TIMELINE)
         k.pump(lambda: widget in k.closed)
         assert set(k.displays[-1]) == {"text/plain", "text/html"}, "settled at the end"

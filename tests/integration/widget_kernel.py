@@ -21,11 +21,12 @@ class WidgetKernel:
         self.custom: list[tuple[str, Any]] = []  # (comm id, content) in arrival order
         self.closed: set[str] = set()  # comm ids the kernel closed
         self.displays: list[dict[str, Any]] = []  # display / update_display data
-        self.printed: list[str] = []  # stream output
+        self.printed: dict[str, str] = {}  # request msg_id -> what it printed to stdout
         self._idle: set[str] = set()  # requests the kernel has finished
 
-    def execute(self, code: str, timeout: float = 30) -> None:
-        """Run a cell, reading every iopub message until the kernel is idle after it.
+    def execute(self, code: str, timeout: float = 30) -> str:
+        """Run a cell, reading every iopub message until the kernel is idle after it; returns
+        what the cell printed to stdout (however the kernel split it into stream messages).
 
         Like a front-end, and unlike ``execute_interactive``, this keeps messages that belong
         to other requests: the engine's thread sends widget updates under whichever request
@@ -38,6 +39,7 @@ class WidgetKernel:
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         assert reply["content"]["status"] == "ok", reply["content"]
+        return self.printed.get(msg_id, "")
 
     def _handle(self, msg: dict[str, Any]) -> None:
         kind, content = msg["msg_type"], msg["content"]
@@ -54,8 +56,9 @@ class WidgetKernel:
                 self.custom.append((content["comm_id"], data["content"]))
         elif kind in ("display_data", "update_display_data", "execute_result"):
             self.displays.append(content["data"])
-        elif kind == "stream":
-            self.printed.append(content["text"])
+        elif kind == "stream" and content["name"] == "stdout":
+            parent = msg["parent_header"].get("msg_id", "")
+            self.printed[parent] = self.printed.get(parent, "") + content["text"]
         elif kind == "error":
             raise AssertionError("\n".join(content["traceback"]))
         elif kind == "status" and content["execution_state"] == "idle":
