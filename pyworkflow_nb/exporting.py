@@ -6,8 +6,11 @@ global names their code reads: steps and child workflows, helper functions and c
 defined in the notebook, modules and names imported from them, and literal constants. Each
 definition is written from its recorded source, so the module's code hashes equal the
 notebook's and runs started in the notebook resume from the module without a divergence.
-What cannot be written (a global holding a connection, a DataFrame, ...) is listed, at the
-top of the module and in the returned :class:`ExportReport`.
+Schedules of the exported workflows that the store holds but no decorator declares (made by
+``pw.schedule(wf, ...)`` calls) are written as ``pyworkflow_nb.schedule`` calls, applied
+when the importing process starts its engine. What cannot be written (a global holding a
+connection, a DataFrame, ...) is listed, at the top of the module and in the returned
+:class:`ExportReport`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from .definitions import Definition, Workflow, registry
+from .durations import iso_utc, parse_instant
 from .errors import InvalidInput
+from .runtime import runtime
+from .schedules import list_schedules
 
 __all__ = ["ExportReport", "export"]
 
@@ -66,6 +72,9 @@ def export(path: str | os.PathLike[str], *workflows: Workflow | str,
     module = _Module(namespace)
     for wf in chosen:
         module.add_definition(wf, wf.name, used_by="the export")
+    if runtime.engine is not None:  # (a pw.schedule call on a workflow starts the engine)
+        for schedule in list_schedules():
+            module.add_schedule(schedule.describe(upcoming=0))
     text = module.text()
     changed = not target.exists() or target.read_text(encoding="utf-8") != text
     if changed:
@@ -209,10 +218,71 @@ class _Module:
             return ""
         return text
 
+    def add_schedule(self, described: dict[str, Any]) -> None:
+        """A ``pyworkflow_nb.schedule(...)`` call recreating a schedule (as ``describe()``
+        gives it) of an exported workflow that no decorator in the module declares."""
+        sid, workflow = described["schedule_id"], described["workflow"]
+        if workflow not in self.definitions or sid in _declared_schedules(
+                registry.workflows[workflow]):
+            return
+        if not (_is_literal(described["args"]) and _is_literal(described["kwargs"])):
+            self._unresolved(f"schedule {sid!r}", workflow, "its arguments are not literals; "
+                                                            "call pw.schedule in the module")
+            return
+        options: dict[str, Any] = {} if sid == workflow else {"schedule_id": sid}
+        for key, default in _SCHEDULE_DEFAULTS.items():
+            value = described[key]
+            if key in ("start_at", "end_at") and value is not None:
+                value = _instant(value)
+            if value != default:
+                options[key] = value
+        if described["status"] == "paused":
+            options["paused"] = True
+        if described["note"]:
+            options["note"] = described["note"]
+        self.imports.add("import pyworkflow_nb")
+        parts = [repr(workflow), *(f"{key}={value!r}" for key, value in options.items())]
+        call = f"pyworkflow_nb.schedule({', '.join(parts)})"
+        if len(call) > 99:
+            call = "pyworkflow_nb.schedule(\n" + "".join(f"    {p},\n" for p in parts) + ")"
+        self.blocks.append(call)
+
     def _unresolved(self, name: str, used_by: str, why: str) -> None:
         item = f"{name} (used by {used_by}): {why}"
         if item not in self.unresolved:
             self.unresolved.append(item)
+
+
+#: ``pw.schedule`` settings written only when they differ from these defaults.
+_SCHEDULE_DEFAULTS: dict[str, Any] = {
+    "cron": None, "every": None, "args": [], "kwargs": {}, "timezone": "UTC",
+    "overlap": "skip", "catchup": "latest", "jitter": 0.0, "start_at": None, "end_at": None}
+
+
+def _declared_schedules(workflow: Workflow) -> set[str]:
+    """The ids of the schedules the decorators in ``workflow``'s source declare."""
+    if workflow.source.startswith(("%%workflow ", "# no source available")) or \
+            workflow.source[:1].isspace():
+        return set()
+    declared = set()
+    for decorator in getattr(ast.parse(workflow.source).body[0], "decorator_list", []):
+        if not isinstance(decorator, ast.Call):
+            continue
+        called = decorator.func
+        keywords = {k.arg: k.value for k in decorator.keywords}
+        if getattr(called, "id", getattr(called, "attr", None)) == "schedule":
+            sid = keywords.get("schedule_id")
+            given = sid.value if isinstance(sid, ast.Constant) else None
+            declared.add(given if isinstance(given, str) else workflow.name)
+        elif "schedule" in keywords:  # @pw.workflow(schedule=...)
+            declared.add(workflow.name)
+    return declared
+
+
+def _instant(epoch: float) -> str | float:
+    """An instant as ISO text when that loses nothing, else as epoch seconds."""
+    text = iso_utc(epoch)
+    return text if parse_instant(text) == epoch else epoch
 
 
 def _import_module(name: str, module: str) -> str:
