@@ -278,16 +278,20 @@ async def recover() -> list[RunHandle]:
 
 
 def configure(*, store: str | None = None, durability: str | None = None,
-              read_only: bool | None = None, concurrency: int | None = None) -> None:
-    """Choose the store (a path or ``":memory:"``), durability (``"sync"``/``"relaxed"``)
-    and how many step attempts may run at once (``concurrency``; default: no cap).
+              read_only: bool | None = None, concurrency: int | None = None,
+              lease: DurationLike | None = None) -> None:
+    """Choose the store (a path, ``":memory:"`` or a ``postgresql://`` URL), durability
+    (``"sync"``/``"relaxed"``), how many step attempts may run at once (``concurrency``;
+    default: no cap) and, in a PostgreSQL store that processes share, how long this
+    process's hold on its runs lasts unless renewed (``lease``, default 30 s): another
+    process takes a run over that long after its process died.
 
     Call before first use; calling it later closes the current engine (runs resume on the
     next start). The store defaults to ``$PYWORKFLOW_NB_STORE`` or
     ``.pyworkflow_nb/store.duckdb`` in the working directory.
     """
     runtime.configure(store=store, durability=durability, read_only=read_only,
-                      concurrency=concurrency)
+                      concurrency=concurrency, lease=lease)
 
 
 def shutdown() -> None:

@@ -21,16 +21,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .durations import parse_duration
 from .engine import Clock, Engine, time_domain
 from .engine.steps import LocalStepExecutor
 from .errors import InvalidInput
-from .store import DuckDBStore
+from .store import DuckDBStore, SharedStore
 from .store.postgres_store import PostgresStore, is_postgres_url
 from .store.writer import Durability
 
 T = TypeVar("T")
 DEFAULT_STORE = Path(".pyworkflow_nb") / "store.duckdb"
 STORE_ENV = "PYWORKFLOW_NB_STORE"
+MIN_LEASE = 1.0  # seconds: a shorter lease could lapse between two renewals on a busy machine
 NOTEBOOK_ENV = "JPY_SESSION_NAME"  # jupyter-server sets it in a kernel: the notebook's path
 
 
@@ -111,6 +113,7 @@ class Config:
     read_only: bool = False
     clock: Clock | None = None
     concurrency: int | None = None  # step attempts at once (None: no cap)
+    lease: float | None = None  # seconds a shared store's lease lasts (None: the store's)
 
     def store_path(self) -> str:
         if self.store is not None:
@@ -142,6 +145,12 @@ class Runtime:
         if concurrency is not None and (isinstance(concurrency, bool)
                                         or not isinstance(concurrency, int) or concurrency < 1):
             raise InvalidInput(f"concurrency must be an int >= 1, got {concurrency!r}")
+        lease = changes.get("lease")
+        if lease is not None:
+            changes["lease"] = parse_duration(lease, what="lease")
+            if changes["lease"] < MIN_LEASE:
+                raise InvalidInput(f"lease must be at least {MIN_LEASE:g} s (it is renewed "
+                                   f"every third of it), got {lease!r}")
         store = changes.get("store")
         if store is not None:
             if not isinstance(store, (str, os.PathLike)) or not os.fspath(store):
@@ -179,6 +188,8 @@ class Runtime:
             if self.store is None or self.store.source != self.config.store_path():
                 self.store = open_store(self.config.store_path(), self.config.read_only)
             store, config = self.store, self.config
+            if config.lease is not None and isinstance(store, SharedStore):
+                store.lease_seconds = config.lease
             time_domain.claim(store, config.clock or Clock())
             loop = None if in_kernel() or in_marimo() else caller_loop
             in_thread = loop is None

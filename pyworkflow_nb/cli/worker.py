@@ -47,7 +47,7 @@ def serve(apps: list[str], define: Any) -> str:
     runtime.on_start.append(lambda engine: engine.listeners.append(report))
     resumed = SyncClient().recover()
     engine = runtime.ensure()
-    _say(f"worker: store {runtime.config.store_path()}, workflows "
+    _say(f"worker: store {engine.store.path}, workflows "
          f"{', '.join(sorted(registry.workflows))}; resumed {len(resumed)} runs; "
          "stop with SIGTERM or Ctrl-C")
     stop.wait()

@@ -30,11 +30,12 @@ from ..errors import (
 )
 from ..history import vocabulary as ev
 from ..serde import decode, decode_error, encode
-from ..store import DefinitionRow, EventRow, EventStore, RunRow, Writer
+from ..store import DefinitionRow, EventRow, EventStore, RunRow, SharedStore, Writer
 from ..store.writer import Durability
 from .clock import Clock
 from .dormancy import Dormancy
 from .ending import Ending
+from .leases import Leases
 from .metrics import RUNS_LIVE, TIMERS_PENDING, EngineMetrics, Family, Sample
 from .offline import query_history
 from .run import Run
@@ -120,6 +121,8 @@ class Engine:
         self._recovery: asyncio.Future[None] | None = None  # set while recover() loads runs
         self._loaded = False  # recover() read the store's unfinished runs
         self.dormancy = Dormancy(self)
+        self.leases = (Leases(self, store)
+                       if isinstance(store, SharedStore) and not store.read_only else None)
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
         # recovered runs that ended before replaying their history (e.g. NonDeterminismError):
@@ -290,12 +293,14 @@ class Engine:
     # -- recovery ------------------------------------------------------------------------------
 
     async def recover(self) -> list[Run]:
-        """Resume every unfinished run of the store.
+        """Resume every unfinished run of the store (of a shared store: those it can lease).
 
         Returns the unfinished runs that came from the store (this call's and earlier ones'),
         once each has replayed its history up to where it is live again, and those that ended
         before they got there (their code no longer matches their history). The store is read
-        once: after that, every unfinished run is in memory (this engine is its only writer).
+        once: after that, every unfinished run is in memory (this engine is its only writer),
+        except in a shared store, where :class:`Leases` takes over more runs as their
+        processes stop.
         """
         if self.store.read_only:  # inspecting a store resumes nothing and writes nothing
             return []
@@ -303,26 +308,34 @@ class Engine:
         self._recovery = self.loop.create_future()
         try:
             await self.writer.flush()
-            histories = [] if self._loaded else self.store.unfinished_histories()
+            if not self._loaded:
+                self.adopt_stored(self.leases.claim() if self.leases is not None
+                                  else self.store.unfinished_histories())
             self._loaded = True
-            for row, events in histories:
-                if row.run_id in self.runs:
-                    continue
-                run = Run.from_store(self, row, events)
-                run.recovered = True
-                self.runs[row.run_id] = run
-                self.metrics.recovered(row.workflow)
-                workflow = self.registry.workflow(row.workflow)
-                if workflow is None:
-                    run.set_status(ev.WAITING_FOR_DEFINITION)
-                else:
-                    self._resume(run, workflow)
         finally:
             self._recovery.set_result(None)
             self._recovery = None
         recovered = [r for r in self.runs.values() if r.recovered]
         self.scheduler.start()
+        if self.leases is not None:
+            self.leases.start()
         return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
+
+    def adopt_stored(self, histories: list[tuple[RunRow, list[EventRow]]]) -> None:
+        """Resume runs read from the store (recovered, or taken over from a process that
+        stopped), each from its history; runs this engine already holds are skipped."""
+        for row, events in histories:
+            if row.run_id in self.runs or row.run_id in self.dormancy.runs:
+                continue
+            run = Run.from_store(self, row, events)
+            run.recovered = True
+            self.runs[row.run_id] = run
+            self.metrics.recovered(row.workflow)
+            workflow = self.registry.workflow(row.workflow)
+            if workflow is None:
+                run.set_status(ev.WAITING_FOR_DEFINITION)
+            else:
+                self._resume(run, workflow)
 
     async def _recovered(self) -> None:
         """Wait for a recovery under way, so no call sees a half-loaded engine."""
@@ -670,5 +683,7 @@ class Engine:
         try:
             await self.writer.flush()
         finally:
+            if self.leases is not None:
+                await self.leases.close()
             self.writer.close()
             self.step_executor.shutdown()

@@ -7,9 +7,10 @@ from .base import (
     EventStore,
     RunRow,
     ScheduleRow,
+    SharedStore,
 )
 from .duckdb_store import DuckDBStore
 from .writer import Writer
 
 __all__ = ["Batch", "DefinitionRow", "DuckDBStore", "EventRow",
-           "EventStore", "RunRow", "ScheduleRow", "Writer"]
+           "EventStore", "RunRow", "ScheduleRow", "SharedStore", "Writer"]

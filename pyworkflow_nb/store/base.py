@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import astuple, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..history.rows import EventRow
 from ..history.vocabulary import TERMINAL_STATUSES
@@ -141,6 +141,27 @@ class _PlainUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"a journal record names {module}.{name}: refused")
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """A store several processes use at once: each unfinished run is leased to one of them
+    (its ``owner``), which renews its leases while it lives; a commit touching a run leased
+    to another process fails."""
+
+    path: str
+    owner: str  # this process's name in the leases
+    lease_seconds: float  # how long a lease lasts unless renewed
+
+    def claim_histories(self, workflows: list[str]) -> list[tuple[RunRow, list[EventRow]]]:
+        """Lease to this process the unfinished runs of ``workflows`` (with their child runs)
+        that no live process holds, and return them with their histories."""
+
+    def renew_leases(self) -> None:
+        """Extend every lease this process holds."""
+
+    def release_leases(self) -> None:
+        """Give up every lease this process holds (it stops), so others take over now."""
 
 
 class EventStore(Protocol):

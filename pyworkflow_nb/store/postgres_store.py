@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import secrets
+import socket
 import threading
 from importlib import resources
 from typing import Any
@@ -37,6 +40,8 @@ from .sql_rows import (
 __all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 
 SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
+PG_REVISION = 1  # PostgreSQL-only additions on top of it (1: leases)
+LEASE_SECONDS = 30.0  # how long a process's hold on its runs lasts unless renewed
 _RUN_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in RUN_TIMES else c
                         for c in RUN_COLUMNS)
 _RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = %s' for c in RUN_MUTABLE)} "
@@ -44,6 +49,7 @@ _RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = %s' for c in RUN_MUTABLE)} "
 _EVENT_SELECT = "run_id, seq, extract(epoch FROM ts)::float8, type, step, attempt, data"
 _SCHEDULE_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in SCHEDULE_TIMES else c
                              for c in SCHEDULE_COLUMNS)
+_STATUS = RUN_COLUMNS.index("status")
 _MIGRATION_LOCK = 7_466_226_301  # pg_advisory_xact_lock key: one migration at a time
 
 
@@ -79,6 +85,8 @@ class PostgresStore:
         self.path = _shown(url)
         self.read_only = read_only
         self.behind = False  # every commit is in the database when it returns
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.lease_seconds = LEASE_SECONDS
         self._psycopg = psycopg
         self._lock = threading.RLock()
         try:
@@ -103,7 +111,8 @@ class PostgresStore:
                     "SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
             except psycopg.errors.UndefinedTable:
                 row = None
-            if row is not None and int(row[0]) == SCHEMA_VERSION:
+            if row is not None and int(row[0]) == SCHEMA_VERSION and self._revision() >= \
+                    PG_REVISION:
                 return
             if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(
@@ -124,9 +133,15 @@ class PostgresStore:
             with self._con.transaction():
                 self._con.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
                 self._con.execute(script)
-                self._con.execute(
-                    "INSERT INTO pw_meta VALUES ('schema_version', %s) ON CONFLICT (key) "
-                    "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
+                self._con.cursor().executemany(
+                    "INSERT INTO pw_meta VALUES (%s, %s) ON CONFLICT (key) "
+                    "DO UPDATE SET value = excluded.value",
+                    [("schema_version", str(SCHEMA_VERSION)),
+                     ("pg_revision", str(PG_REVISION))])
+
+    def _revision(self) -> int:
+        row = self._con.execute("SELECT value FROM pw_meta WHERE key = 'pg_revision'").fetchone()
+        return int(row[0]) if row is not None else 0
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -137,6 +152,7 @@ class PostgresStore:
         try:
             with self._lock, self._con.transaction():
                 cur = self._con.cursor()
+                self._check_leases(cur, batch)
                 if batch.events:
                     cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s)",
                                     [(r, s, timestamp(t), ty, st, a, d)
@@ -156,8 +172,39 @@ class PostgresStore:
                          for d in batch.definitions])
                 if batch.schedules:
                     self._write_schedules(cur, batch.schedules)
+                self._lease_new(cur, batch)
         except psycopg.Error as exc:
             raise StoreError(f"writing to the store {self.path} failed: {exc}") from exc
+
+    def _check_leases(self, cur: Any, batch: Batch) -> None:
+        """Refuse the batch when a run it writes is leased to another process (this one
+        stalled past its lease and was taken over). The leases read stay locked until the
+        commit, so a takeover waits for it and reads the history it wrote."""
+        ids = sorted({e[0] for e in batch.events} | set(batch.changed_runs))
+        if not ids:
+            return
+        held = cur.execute("SELECT run_id, owner FROM leases WHERE run_id = ANY(%s) "
+                           "ORDER BY run_id FOR SHARE", [ids]).fetchall()
+        lost = [f"{run_id} (now {owner})" for run_id, owner in held if owner != self.owner]
+        if lost:
+            raise StoreError(
+                f"this process ({self.owner}) no longer holds the lease of {', '.join(lost)}: "
+                f"it did not renew it within {self.lease_seconds:g} s and another process "
+                "took the run over. Nothing of this batch was written; restart this process.")
+
+    def _lease_new(self, cur: Any, batch: Batch) -> None:
+        """Lease the batch's new (and revived) unfinished runs to this process; drop the
+        leases of runs that ended."""
+        rows = [*batch.new_runs.items(), *batch.changed_runs.items()]
+        live = [run_id for run_id, row in rows if row[_STATUS] not in TERMINAL_STATUSES]
+        ended = [run_id for run_id, row in rows if row[_STATUS] in TERMINAL_STATUSES]
+        if live:
+            cur.execute("INSERT INTO leases SELECT id, %s, now() + %s * interval '1 second' "
+                        "FROM unnest(%s::text[]) AS id ON CONFLICT (run_id) DO NOTHING",
+                        [self.owner, self.lease_seconds, live])
+        if ended:
+            cur.execute("DELETE FROM leases WHERE run_id = ANY(%s) AND owner = %s",
+                        [ended, self.owner])
 
     def _write_schedules(self, cur: Any, rows: dict[str, tuple[Any, ...] | None]) -> None:
         cur.execute("DELETE FROM schedules WHERE schedule_id = ANY(%s)", [list(rows)])
@@ -202,6 +249,60 @@ class PostgresStore:
         events = {run_id: list(group)
                   for run_id, group in itertools.groupby(rows, key=lambda r: r[0])}
         return [(run, events.get(run.run_id, [])) for run in runs]
+
+    # -- leases -------------------------------------------------------------------------------
+
+    def claim_histories(self, workflows: list[str]) -> list[tuple[RunRow, list[EventRow]]]:
+        """Lease to this process the unfinished top-level runs of ``workflows`` that no live
+        process holds (no lease, or one expired), with their unfinished child runs, and
+        return them with their histories.
+
+        Rows are leased in run id order (a parent before its children), so two processes
+        claiming at once never split a tree: the second waits on the parent's row, then
+        finds its lease live and skips it."""
+        self._writable()
+        if not workflows:
+            return []
+        with self._lock, self._con.transaction():
+            claimed = [run_id for (run_id,) in self._con.execute(
+                f"""
+                WITH roots AS (
+                    SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
+                    WHERE r.status NOT IN {TERMINAL} AND r.parent_run_id IS NULL
+                      AND r.workflow = ANY(%(workflows)s)
+                      AND (l.run_id IS NULL OR (l.expires_at < now() AND l.owner <> %(me)s))
+                ), tree AS (
+                    SELECT r.run_id FROM runs r JOIN roots
+                      ON r.run_id = roots.run_id OR starts_with(r.run_id, roots.run_id || '/')
+                    WHERE r.status NOT IN {TERMINAL}
+                )
+                INSERT INTO leases
+                SELECT run_id, %(me)s, now() + %(ttl)s * interval '1 second' FROM tree
+                ORDER BY run_id
+                ON CONFLICT (run_id) DO UPDATE
+                    SET owner = excluded.owner, expires_at = excluded.expires_at
+                    WHERE leases.expires_at < now()
+                RETURNING run_id""",
+                {"workflows": workflows, "me": self.owner, "ttl": self.lease_seconds}
+            ).fetchall()]
+        if not claimed:
+            return []
+        runs = self._runs("WHERE run_id = ANY(%s)", [claimed], "ORDER BY created_at")
+        events = self.load_histories(claimed)
+        return [(run, events.get(run.run_id, [])) for run in runs]
+
+    def renew_leases(self) -> None:
+        """Extend every lease this process holds by ``lease_seconds`` from now."""
+        self._writable()
+        with self._lock:
+            self._con.execute("UPDATE leases SET expires_at = now() + %s * interval '1 second' "
+                              "WHERE owner = %s", [self.lease_seconds, self.owner])
+
+    def release_leases(self) -> None:
+        """Give up every lease this process holds, so other processes take its runs now."""
+        self._writable()
+        with self._lock:
+            self._con.execute("DELETE FROM leases WHERE owner = %s", [self.owner])
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRow]:
         return [RunRow(*row) for row in

@@ -7,6 +7,16 @@ CREATE TABLE IF NOT EXISTS pw_meta (
     value TEXT
 );
 
+-- PostgreSQL only: which process executes an unfinished run, until when. The owner renews
+-- its leases while it lives; another process takes a run over once its lease expired.
+CREATE TABLE IF NOT EXISTS leases (
+    run_id     TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id          TEXT PRIMARY KEY,
     workflow        TEXT NOT NULL,
