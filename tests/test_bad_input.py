@@ -79,6 +79,11 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
      pw.InvalidInput, 'durability must be "sync" or "relaxed"'),
     ("configure zero concurrency", lambda w: pw.configure(concurrency=0),
      pw.InvalidInput, "concurrency must be an int >= 1, got 0"),
+    ("configure short lease", lambda w: pw.configure(lease="200ms"),
+     pw.InvalidInput, "lease must be at least 1 s (it is renewed every third of it), "
+                      "got '200ms'"),
+    ("configure lease not a duration", lambda w: pw.configure(lease="soon"),
+     pw.InvalidInput, "invalid lease 'soon': expected a duration like"),
     ("start too many arguments", lambda w: w.client.start(bad_input_target, 1, 2, 3),
      pw.InvalidInput, "too many positional arguments; it takes bad_input_target(a, b=1)"),
     ("start unknown keyword", lambda w: w.client.start(bad_input_target, 1, c=3),

@@ -469,6 +469,7 @@ class Engine:
         run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
+            self._refuse_held_elsewhere(row, f"send event {name!r} to")
             raise InvalidInput(
                 f"run {run_id!r} is {row.status}; events can only be sent to unfinished runs")
         ts = run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(
@@ -535,7 +536,7 @@ class Engine:
         await self._recovered()
         run = self.live_run(run_id)
         if run is None:
-            self.get_row(run_id)
+            self._refuse_held_elsewhere(self.get_row(run_id), "cancel")
             return
         if run.cancel_requested or run.terminating:
             return
@@ -570,9 +571,23 @@ class Engine:
         run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
+            self._refuse_held_elsewhere(row, action)
             raise InvalidInput(f"cannot {action} run {run_id!r}: it already ended "
                                f"({row.status})")
         return run
+
+    def _refuse_held_elsewhere(self, row: RunRow, action: str) -> None:
+        """In a shared store, an unfinished run not here is executed by another process
+        (or by none, until one defining its workflow takes it)."""
+        if self.leases is None or row.status in ev.TERMINAL_STATUSES:
+            return
+        holder = self.leases.store.holder(row.run_id)
+        where = (f"process {holder} executes it" if holder else
+                 f"no process defining {row.workflow!r} holds it now")
+        raise InvalidInput(
+            f"cannot {action} run {row.run_id!r} from here: it is {row.status} and {where} "
+            f"(the store {self.store.path} is shared); for now, steer a run from the process "
+            "that executes it")
 
     async def terminate(self, run_id: str, reason: str | None = None) -> None:
         """End a run in flight at once (see ``Run.terminate``); refused for a finished run."""

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 from pg_server import fresh_database
 
+import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import Config, runtime
+
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
 
 RUNS, STEPS, GATE = 8, 10, 3
@@ -28,13 +31,14 @@ import os
 
 import pyworkflow_nb as pw
 
-pw.configure(lease="{LEASE}s")
+pw.configure(lease=os.environ.get("TAKEOVER_LEASE", "{LEASE}s"))
 HERE = os.path.dirname(os.path.abspath(__file__))
+LOG = os.path.join(HERE, "steps.log")
 
 
 @pw.step
 async def work(run, i):
-    with open(os.path.join(HERE, "steps.log"), "a") as f:
+    with open(LOG, "a") as f:
         f.write(f"{{os.getpid()}} {{run}} {{i}}\\n")
     while i == {GATE} and not os.path.exists(os.path.join(HERE, "go")):
         await asyncio.sleep(0.02)
@@ -42,7 +46,7 @@ async def work(run, i):
 
 
 @pw.workflow
-async def chain(run):
+async def takeover_chain(run):
     total = 0
     for i in range({STEPS}):
         total += await work(run, i)
@@ -50,14 +54,21 @@ async def chain(run):
 '''
 
 STARTER = f'''
+import sys
 import time
 import pyworkflow_nb as pw
 import app
 client = pw.SyncClient()
-for n in range({RUNS}):
-    client.start(app.chain, f"r{{n}}", run_id=f"r{{n}}")
+for n in range(int(sys.argv[1])):
+    client.start(app.takeover_chain, f"r{{n}}", run_id=f"r{{n}}")
 print("started", flush=True)
-time.sleep(600)  # the runs go on until the test kills this process
+if sys.argv[2] == "shutdown":
+    while len(open(app.LOG).read().splitlines()) < int(sys.argv[1]) * {GATE + 1}:
+        time.sleep(0.02)  # every run is at the gate
+    pw.shutdown()
+    print("stopped", flush=True)
+else:
+    time.sleep(600)  # the runs go on until the test kills this process
 '''
 
 
@@ -88,9 +99,9 @@ def test_a_worker_takes_over_the_runs_of_a_killed_process(tmp_path: Path,
     (tmp_path / "app.py").write_text(textwrap.dedent(APP))
     env = {**os.environ, "PYWORKFLOW_NB_STORE": url, "PYTHONPATH": str(tmp_path)}
     log = tmp_path / "steps.log"
-    starter = subprocess.Popen([sys.executable, "-c", textwrap.dedent(STARTER)], cwd=tmp_path,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    starter = subprocess.Popen([sys.executable, "-c", textwrap.dedent(STARTER), str(RUNS),
+                                "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
     worker = None
     try:
         assert starter.stdout is not None
@@ -108,6 +119,16 @@ def test_a_worker_takes_over_the_runs_of_a_killed_process(tmp_path: Path,
                "the starter to renew its leases while the worker runs")
         assert {pid for pid, _, _ in _executions(log)} == {starter.pid}, \
             "the worker leaves the runs of a live process alone"
+        holder = _one(url, "SELECT owner FROM leases WHERE run_id = 'r0'")
+        assert str(holder).split(":")[1] == str(starter.pid)
+        pw.configure(store=url)
+        try:
+            with pytest.raises(pw.InvalidInput) as refused:
+                pw.SyncClient().get_run("r0").cancel()
+        finally:
+            pw.shutdown()
+            runtime.config = Config()
+        assert f"process {holder} executes it" in str(refused.value)
 
         starter.send_signal(signal.SIGKILL)
         starter.wait(timeout=30)
@@ -134,3 +155,29 @@ def test_a_worker_takes_over_the_runs_of_a_killed_process(tmp_path: Path,
             by_worker.setdefault(run, []).append(i)
     assert by_worker == {f"r{n}": list(range(GATE, STEPS)) for n in range(RUNS)}, \
         "the worker runs exactly the steps whose completion was not committed"
+
+
+def test_a_clean_stop_gives_the_leases_up_and_a_worker_takes_the_runs_at_once(
+        tmp_path: Path, pg_server: str) -> None:
+    url = fresh_database(pg_server)
+    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    env = {**os.environ, "PYWORKFLOW_NB_STORE": url, "PYTHONPATH": str(tmp_path),
+           "TAKEOVER_LEASE": "10m"}  # only a release lets the worker take them now
+    stopped = subprocess.run([sys.executable, "-c", textwrap.dedent(STARTER), "2", "shutdown"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.stdout.split() == ["started", "stopped"], stopped.stdout + stopped.stderr
+    assert _one(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 2
+    assert _one(url, "SELECT count(*) FROM leases") == 0
+
+    (tmp_path / "go").touch()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pyworkflow_nb", "worker", "--app", "app"], cwd=tmp_path,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert worker.stdout is not None
+        assert "resumed 2 runs" in worker.stdout.readline()
+        _until(lambda: _one(url, "SELECT count(*) FROM runs WHERE status = 'completed'") == 2,
+               "the worker to complete the runs")
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
