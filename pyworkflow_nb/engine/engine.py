@@ -35,6 +35,7 @@ from ..store.writer import Durability
 from .clock import Clock
 from .dormancy import Dormancy
 from .ending import Ending
+from .inbox import Inbox
 from .leases import Leases
 from .metrics import RUNS_LIVE, TIMERS_PENDING, EngineMetrics, Family, Sample
 from .offline import query_history
@@ -47,6 +48,10 @@ EventListener = Callable[[EventRow], None]
 StatusListener = Callable[[RunRow], None]
 T = TypeVar("T")
 _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
+
+
+#: How often a result awaited here, of a run another process executes, is read from the store.
+ELSEWHERE_POLL = 0.1
 
 
 def _warn_if_other_call(wf: Workflow, existing: RunRow, args: tuple[Any, ...],
@@ -121,8 +126,9 @@ class Engine:
         self._recovery: asyncio.Future[None] | None = None  # set while recover() loads runs
         self._loaded = False  # recover() read the store's unfinished runs
         self.dormancy = Dormancy(self)
-        self.leases = (Leases(self, store)
-                       if isinstance(store, SharedStore) and not store.read_only else None)
+        shared = store if isinstance(store, SharedStore) and not store.read_only else None
+        self.leases = Leases(self, shared) if shared is not None else None
+        self.inbox = Inbox(self, shared) if shared is not None else None
         self._known_versions = store.known_versions() if not store.read_only else set()
         self._recent: OrderedDict[str, tuple[RunRow, BaseException | None]] = OrderedDict()
         # recovered runs that ended before replaying their history (e.g. NonDeterminismError):
@@ -304,7 +310,7 @@ class Engine:
         """
         if self.store.read_only:  # inspecting a store resumes nothing and writes nothing
             return []
-        await self._recovered()
+        await self.wait_recovered()
         self._recovery = self.loop.create_future()
         try:
             await self.writer.flush()
@@ -317,8 +323,9 @@ class Engine:
             self._recovery = None
         recovered = [r for r in self.runs.values() if r.recovered]
         self.scheduler.start()
-        if self.leases is not None:
+        if self.leases is not None and self.inbox is not None:
             self.leases.start()
+            self.inbox.start()
         return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
 
     def adopt_stored(self, histories: list[tuple[RunRow, list[EventRow]]]) -> None:
@@ -336,8 +343,10 @@ class Engine:
                 run.set_status(ev.WAITING_FOR_DEFINITION)
             else:
                 self._resume(run, workflow)
+        if histories and self.inbox is not None:
+            self.inbox.drain_soon()  # messages sent while no process held them
 
-    async def _recovered(self) -> None:
+    async def wait_recovered(self) -> None:
         """Wait for a recovery under way, so no call sees a half-loaded engine."""
         while self._recovery is not None:
             await asyncio.shield(self._recovery)
@@ -406,7 +415,7 @@ class Engine:
                      follow: bool = True) -> Any:
         """The run's result (following a continued run's chain to its last run unless
         ``follow`` is False); raises WorkflowFailed / WorkflowCancelled / TimeoutError."""
-        await self._recovered()
+        await self.wait_recovered()
         deadline = None if timeout is None else self.loop.time() + timeout
         while True:
             run = self.runs.get(run_id)
@@ -422,6 +431,12 @@ class Engine:
             row = self.get_row(run_id)
             if not row.finished and (run_id in self.runs or run_id in self.dormancy.runs):
                 continue  # restarted meanwhile: the same run
+            if done is None and self._elsewhere(row):  # another process executes it
+                if deadline is not None and self.loop.time() >= deadline:
+                    raise TimeoutError(f"run {run_id!r} did not finish within {timeout} s; it "
+                                       "keeps running in another process")
+                await asyncio.sleep(ELSEWHERE_POLL)
+                continue
             if not (follow and row.status == ev.CONTINUED):
                 return self._outcome(row)
             run_id = decode(row.result)
@@ -465,15 +480,16 @@ class Engine:
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"an event name must be a non-empty string, got {name!r}")
         self.require_writable("send an event")
-        await self._recovered()
+        await self.wait_recovered()
+        payload_json = encode(payload, where=f"the payload of event {name!r}")
+        if await self._posted("event", run_id, name, payload_json):
+            return
         run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
-            self._refuse_held_elsewhere(row, f"send event {name!r} to")
             raise InvalidInput(
                 f"run {run_id!r} is {row.status}; events can only be sent to unfinished runs")
-        ts = run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(
-            name, encode(payload, where=f"the payload of event {name!r}")))
+        ts = run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(name, payload_json))
         seq = run.seq
         await self.writer.durable()
         run.receive(name, payload, seq, ts)
@@ -483,6 +499,10 @@ class Engine:
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput(f"a signal name must be a non-empty string, got {name!r}")
         args_json = encode(list(args), where=f"the arguments of signal {name!r}")
+        self.require_writable(f"signal {name!r} to a run")
+        await self.wait_recovered()
+        if await self._posted("signal", run_id, name, args_json):
+            return
         run = await self._in_flight(run_id, f"signal {name!r} to")
         ts = run.emit(ev.SIGNAL_RECEIVED, None, None, ev.signal_received(name, args_json))
         seq = run.seq
@@ -503,7 +523,7 @@ class Engine:
         elif not isinstance(update_id, str) or not update_id.strip():
             raise InvalidInput(f"update_id must be a non-empty string, got {update_id!r}")
         args_json = encode(list(args), where=f"the arguments of update {name!r}")
-        run = await self._in_flight(run_id, f"update {name!r} on")
+        run = await self._in_flight(run_id, f"update {name!r} on", reply=True)
         known = run.updates.get(update_id)
         if known is None:
             if run.task is None:
@@ -523,7 +543,7 @@ class Engine:
 
     async def query(self, run_id: str, name: str, args: tuple[Any, ...] = ()) -> Any:
         """Answer query ``name`` from the run's state; a run not in memory is replayed first."""
-        await self._recovered()
+        await self.wait_recovered()
         run = self.runs.get(run_id)
         if run is not None and run.task is not None:
             return run.answer_query(name, args)
@@ -533,10 +553,12 @@ class Engine:
     async def cancel(self, run_id: str, reason: str | None = None) -> None:
         _check_reason(reason, "cancel")
         self.require_writable("cancel a run")
-        await self._recovered()
+        await self.wait_recovered()
+        if await self._posted("cancel", run_id, None, encode(reason)):
+            return
         run = self.live_run(run_id)
         if run is None:
-            self._refuse_held_elsewhere(self.get_row(run_id), "cancel")
+            self.get_row(run_id)
             return
         if run.cancel_requested or run.terminating:
             return
@@ -553,6 +575,9 @@ class Engine:
 
     async def pause(self, run_id: str) -> None:
         """Hold back new work of a run in flight until :meth:`resume` (see ``Pausing``)."""
+        self.require_writable("pause a run")
+        if await self._posted("pause", run_id):
+            return
         run = await self._in_flight(run_id, "pause")
         if not (run.paused or run.terminating):
             run.pause()
@@ -560,38 +585,58 @@ class Engine:
 
     async def resume(self, run_id: str) -> None:
         """Let a paused run go on; a run that is not paused is left as it is."""
+        self.require_writable("resume a run")
+        if await self._posted("resume", run_id):
+            return
         run = await self._in_flight(run_id, "resume")
         if run.paused and not run.terminating:
             run.resume()
             await self.writer.durable()
 
-    async def _in_flight(self, run_id: str, action: str) -> Run:
+    async def _in_flight(self, run_id: str, action: str, *, reply: bool = False) -> Run:
         self.require_writable(f"{action} a run")
-        await self._recovered()
+        await self.wait_recovered()
         run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
-            self._refuse_held_elsewhere(row, action)
+            if reply and self._elsewhere(row):
+                raise InvalidInput(
+                    f"cannot {action} run {run_id!r} from here: it is {row.status} in another "
+                    f"process sharing the store {self.store.path} "
+                    f"({self._holder(row)}), and an update's answer does not cross processes "
+                    "yet; send it from that process, or send a signal (it does)")
             raise InvalidInput(f"cannot {action} run {run_id!r}: it already ended "
                                f"({row.status})")
         return run
 
-    def _refuse_held_elsewhere(self, row: RunRow, action: str) -> None:
+    def _elsewhere(self, row: RunRow) -> bool:
         """In a shared store, an unfinished run not here is executed by another process
-        (or by none, until one defining its workflow takes it)."""
-        if self.leases is None or row.status in ev.TERMINAL_STATUSES:
-            return
-        holder = self.leases.store.holder(row.run_id)
-        where = (f"process {holder} executes it" if holder else
-                 f"no process defining {row.workflow!r} holds it now")
-        raise InvalidInput(
-            f"cannot {action} run {row.run_id!r} from here: it is {row.status} and {where} "
-            f"(the store {self.store.path} is shared); for now, steer a run from the process "
-            "that executes it")
+        (or by none, until one defining its workflow takes it over)."""
+        return self.inbox is not None and row.status not in ev.TERMINAL_STATUSES
+
+    def _holder(self, row: RunRow) -> str:
+        holder = self.leases.store.holder(row.run_id) if self.leases is not None else None
+        return (f"process {holder} executes it" if holder else
+                f"no process defining {row.workflow!r} holds it now")
+
+    async def _posted(self, kind: str, run_id: str, name: str | None = None,
+                      data: str | None = None) -> bool:
+        """Whether the run is another process's: then the message is stored in the shared
+        store's inbox (durably, before this returns) for that process to apply."""
+        if self.inbox is None or self.live_run(run_id) is not None:
+            return False
+        row = self.get_row(run_id)
+        if not self._elsewhere(row):
+            return False
+        await self.loop.run_in_executor(None, self.inbox.store.post, run_id, kind, name, data)
+        return True
 
     async def terminate(self, run_id: str, reason: str | None = None) -> None:
         """End a run in flight at once (see ``Run.terminate``); refused for a finished run."""
         _check_reason(reason, "terminate")
+        self.require_writable("terminate a run")
+        if await self._posted("terminate", run_id, None, encode(reason)):
+            return
         run = await self._in_flight(run_id, "terminate")
         if not run.terminating:
             await run.terminate(reason)
@@ -698,6 +743,8 @@ class Engine:
         try:
             await self.writer.flush()
         finally:
+            if self.inbox is not None:
+                self.inbox.close()
             if self.leases is not None:
                 await self.leases.close()
             self.writer.close()

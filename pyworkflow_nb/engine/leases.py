@@ -54,8 +54,12 @@ class Leases:
                 log.warning("pyworkflow_nb: could not renew leases in %s: %s",
                             self.store.path, exc)
                 continue
-            if claimed and not self.engine.closing:
+            if self.engine.closing:
+                return
+            if claimed:
                 self.engine.adopt_stored(claimed)
+            if self.engine.inbox is not None:  # a notification may have been missed
+                self.engine.inbox.drain_soon()
 
     async def close(self) -> None:
         """Stop renewing and give the leases up, so other processes take the runs now."""

@@ -5,6 +5,7 @@ from .base import (
     DefinitionRow,
     EventRow,
     EventStore,
+    InboxRow,
     RunRow,
     ScheduleRow,
     SharedStore,
@@ -13,4 +14,4 @@ from .duckdb_store import DuckDBStore
 from .writer import Writer
 
 __all__ = ["Batch", "DefinitionRow", "DuckDBStore", "EventRow",
-           "EventStore", "RunRow", "ScheduleRow", "SharedStore", "Writer"]
+           "EventStore", "InboxRow", "RunRow", "ScheduleRow", "SharedStore", "Writer"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -101,10 +102,12 @@ class Batch:
     schedules: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
     # (run_id, step_id, DataFrame): step results also written as tables (see frames.py)
     frames: list[tuple[str, str, Any]] = field(default_factory=list)
+    # ids of inbox messages applied by this batch's events, deleted with them (shared stores)
+    consumed: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.new_runs or self.changed_runs or self.definitions
-                    or self.schedules or self.frames)
+                    or self.schedules or self.frames or self.consumed)
 
     def merge(self, later: Batch) -> None:
         """Add ``later``'s writes after this batch's, as if both were one batch."""
@@ -118,11 +121,13 @@ class Batch:
         self.definitions.extend(later.definitions)
         self.schedules.update(later.schedules)
         self.frames.extend(later.frames)
+        self.consumed.extend(later.consumed)
 
     def encode(self) -> bytes:
         """The batch as bytes for the journal (it must hold no frames: they are not plain
         values and go straight to the database)."""
         assert not self.frames, "a batch with frames is not journalled"
+        assert not self.consumed, "only shared stores have an inbox"
         return pickle.dumps((self.events, self.new_runs, self.changed_runs,
                              [astuple(d) for d in self.definitions], self.schedules),
                             protocol=5)
@@ -141,6 +146,18 @@ class _PlainUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"a journal record names {module}.{name}: refused")
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """A message another process stored for a run (see ``engine/inbox.py``)."""
+
+    id: int
+    run_id: str
+    kind: str  # event, signal, cancel, terminate, pause or resume
+    name: str | None  # the event's or signal's name
+    data: str | None  # the payload, signal arguments or reason, encoded
+    sender: str
 
 
 @runtime_checkable
@@ -165,6 +182,16 @@ class SharedStore(Protocol):
 
     def release_leases(self) -> None:
         """Give up every lease this process holds (it stops), so others take over now."""
+
+    def post(self, run_id: str, kind: str, name: str | None, data: str | None) -> None:
+        """Store a message for a run another process executes, and notify the listeners."""
+
+    def held_messages(self) -> list[InboxRow]:
+        """The stored messages for the runs this process holds, oldest first."""
+
+    def listen(self, notified: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``notified(run_id)`` (on a thread of the store's) when a message is posted;
+        returns the function that stops listening."""
 
 
 class EventStore(Protocol):

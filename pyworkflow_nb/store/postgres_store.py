@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import InvalidInput, StoreError
 from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
 from . import user_sql
-from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
+from .base import Batch, DefinitionRow, EventRow, InboxRow, RunRow, ScheduleRow
 from .sql_rows import (
     RUN_COLUMNS,
     RUN_MUTABLE,
@@ -39,8 +41,11 @@ from .sql_rows import (
 
 __all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 
+log = logging.getLogger("pyworkflow_nb")
+
 SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
-PG_REVISION = 1  # PostgreSQL-only additions on top of it (1: leases)
+PG_REVISION = 2  # PostgreSQL-only additions on top of it (1: leases, 2: inbox)
+INBOX_CHANNEL = "pyworkflow_nb_inbox"  # NOTIFY channel: a message was posted (payload: run id)
 LEASE_SECONDS = 30.0  # how long a process's hold on its runs lasts unless renewed
 _RUN_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in RUN_TIMES else c
                         for c in RUN_COLUMNS)
@@ -173,6 +178,8 @@ class PostgresStore:
                 if batch.schedules:
                     self._write_schedules(cur, batch.schedules)
                 self._lease_new(cur, batch)
+                if batch.consumed:
+                    cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", [batch.consumed])
         except psycopg.Error as exc:
             raise StoreError(f"writing to the store {self.path} failed: {exc}") from exc
 
@@ -303,6 +310,52 @@ class PostgresStore:
         rows = self._fetch("SELECT owner FROM leases WHERE run_id = %s AND expires_at >= now()",
                            [run_id])
         return rows[0][0] if rows else None
+
+    # -- messages between processes ----------------------------------------------------------
+
+    def post(self, run_id: str, kind: str, name: str | None, data: str | None) -> None:
+        """Store a message for a run another process executes; the listening processes are
+        notified when it commits."""
+        self._writable()
+        with self._lock, self._con.transaction():
+            self._con.execute("INSERT INTO inbox (run_id, kind, name, data, sender) "
+                              "VALUES (%s, %s, %s, %s, %s)",
+                              [run_id, kind, name, data, self.owner])
+            self._con.execute("SELECT pg_notify(%s, %s)", [INBOX_CHANNEL, run_id])
+
+    def held_messages(self) -> list[InboxRow]:
+        """The stored messages for the runs this process holds, oldest first."""
+        return [InboxRow(*row) for row in self._fetch(
+            "SELECT id, run_id, kind, name, data, sender FROM inbox WHERE run_id IN "
+            "(SELECT run_id FROM leases WHERE owner = %s) ORDER BY id", [self.owner])]
+
+    def listen(self, notified: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``notified(run_id)`` on a thread of its own, with a connection of its own, for
+        every message posted; returns the function that stops it."""
+        psycopg = self._psycopg
+        con = psycopg.connect(self.source, autocommit=True)
+        con.execute(f"LISTEN {INBOX_CHANNEL}")
+        stop = threading.Event()
+
+        def listening() -> None:
+            try:
+                while not stop.is_set():
+                    for note in con.notifies(timeout=0.25):
+                        notified(note.payload)
+            except psycopg.Error as exc:
+                if not stop.is_set():  # the periodic lease round still reads the inbox
+                    log.warning("pyworkflow_nb: stopped listening to %s: %s", self.path, exc)
+            finally:
+                con.close()
+
+        thread = threading.Thread(target=listening, name="pyworkflow_nb-listen", daemon=True)
+        thread.start()
+
+        def stop_listening() -> None:
+            stop.set()
+            thread.join(timeout=5)
+
+        return stop_listening
 
     def release_leases(self) -> None:
         """Give up every lease this process holds, so other processes take its runs now."""

@@ -17,6 +17,20 @@ CREATE TABLE IF NOT EXISTS leases (
 
 CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
 
+-- PostgreSQL only: messages (events, signals, cancels, ...) another process sent to a run;
+-- the run's owner applies each one and deletes it in the commit of what it recorded.
+CREATE TABLE IF NOT EXISTS inbox (
+    id      BIGSERIAL PRIMARY KEY,
+    run_id  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    name    TEXT,
+    data    TEXT,
+    sender  TEXT NOT NULL,
+    sent_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS inbox_run ON inbox (run_id);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id          TEXT PRIMARY KEY,
     workflow        TEXT NOT NULL,

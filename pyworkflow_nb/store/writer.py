@@ -98,6 +98,11 @@ class Writer:
         self._batch.schedules[row.schedule_id] = row.snapshot()
         self._schedule()
 
+    def consume_message(self, message_id: int) -> None:
+        """Delete an inbox message with the commit of what is appended next (what it did)."""
+        self._batch.consumed.append(message_id)
+        self._schedule()
+
     def schedule_deleted(self, schedule_id: str) -> None:
         self._batch.schedules[schedule_id] = None
         self._schedule()

@@ -1,0 +1,119 @@
+"""Messages between processes sharing a store: events, signals, cancels, terminates, pauses
+and resumes for runs another process executes.
+
+The sender stores the message in the store's inbox (then the server notifies every listening
+process) and returns: the message is durable, and reaches the run wherever it executes, now
+or once a process takes the run over. The process holding the run applies it as the call
+would have been applied there, and the inbox row is deleted in the same commit as the event
+it records, so a message is applied exactly once across crashes and takeovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PyWorkflowError
+from ..serde import decode
+from ..store import InboxRow, SharedStore
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["KINDS", "Inbox"]
+
+log = logging.getLogger("pyworkflow_nb")
+
+#: What another process may send to a run; an update needs a reply and is not among them.
+KINDS = ("event", "signal", "cancel", "terminate", "pause", "resume")
+
+
+class Inbox:
+    """Applies the messages other processes stored for the runs this engine holds."""
+
+    def __init__(self, engine: Engine, store: SharedStore) -> None:
+        self.engine, self.store = engine, store
+        self._stop_listening: Callable[[], None] | None = None
+        self._draining: asyncio.Task[None] | None = None
+        self._again = False
+
+    def start(self) -> None:
+        """Listen for the server's notifications, and apply what waits already."""
+        if self._stop_listening is None:
+            self._stop_listening = self.store.listen(self._notified)
+        self.drain_soon()
+
+    def _notified(self, run_id: str) -> None:  # the listening thread
+        loop = self.engine.loop
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._maybe_drain, run_id)
+
+    def _maybe_drain(self, run_id: str) -> None:
+        if run_id in self.engine.runs or run_id in self.engine.dormancy.runs:
+            self.drain_soon()
+
+    def drain_soon(self) -> None:
+        """Apply the stored messages for this engine's runs (once more if already doing so)."""
+        if self.engine.closing:
+            return
+        if self._draining is not None:
+            self._again = True
+            return
+        self._draining = self.engine.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        engine = self.engine
+        try:
+            while True:
+                self._again = False
+                rows = await engine.loop.run_in_executor(None, self.store.held_messages)
+                for row in rows:
+                    if engine.closing:
+                        return
+                    await self._apply(row)
+                # the rows' deletions are committed before the next read could see them again
+                await engine.writer.durable()
+                if not self._again:
+                    return
+        except Exception as exc:  # the server is away: the next notification or round retries
+            log.warning("pyworkflow_nb: could not read the inbox of %s: %s", self.store.path, exc)
+        finally:
+            self._draining = None
+
+    async def _apply(self, row: InboxRow) -> None:
+        engine = self.engine
+        await engine.wait_recovered()
+        # no suspension from here to the call's first event: the row's deletion commits with it
+        engine.writer.consume_message(row.id)
+        if engine.live_run(row.run_id) is None:
+            return  # it ended (or was lost) since: the message has nothing to reach
+        call = self._call(row)
+        try:
+            await call
+        except PyWorkflowError as exc:
+            log.info("pyworkflow_nb: %s for run %s from %s not applied: %s", row.kind,
+                     row.run_id, row.sender, exc)
+
+    def _call(self, row: InboxRow) -> Any:
+        engine, data = self.engine, decode(row.data) if row.data else None
+        if row.kind == "event":
+            return engine.send_event(row.run_id, str(row.name), data)
+        if row.kind == "signal":
+            return engine.signal(row.run_id, str(row.name), tuple(data or ()))
+        if row.kind == "cancel":
+            return engine.cancel(row.run_id, data)
+        if row.kind == "terminate":
+            return engine.terminate(row.run_id, data)
+        if row.kind == "pause":
+            return engine.pause(row.run_id)
+        return engine.resume(row.run_id)
+
+    def close(self) -> None:
+        """Stop listening (the messages not applied stay in the store)."""
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
+        if self._draining is not None:
+            self._draining.cancel()
