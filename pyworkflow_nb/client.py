@@ -208,14 +208,17 @@ class RunHandle(BaseRunHandle):
 
 
 async def start(workflow: Workflow | str, *args: Any, run_id: str | None = None,
-                idempotency_key: str | None = None, **kwargs: Any) -> RunHandle:
+                idempotency_key: str | None = None, executor: str | None = None,
+                **kwargs: Any) -> RunHandle:
     """Start a run of ``workflow`` and return its handle at once.
 
     With an existing ``run_id`` (or an ``idempotency_key`` already used for this workflow),
-    returns the existing run instead of starting a second one.
+    returns the existing run instead of starting a second one. ``executor="workers"`` leaves
+    the run to the worker processes of a shared store (default: ``pw.configure(executor=)``).
     """
     row = await runtime.call(lambda e: e.start(workflow, args, kwargs, run_id=run_id,
-                                               idempotency_key=idempotency_key))
+                                               idempotency_key=idempotency_key,
+                                               executor=executor))
     return RunHandle(row.run_id)
 
 
@@ -279,19 +282,21 @@ async def recover() -> list[RunHandle]:
 
 def configure(*, store: str | None = None, durability: str | None = None,
               read_only: bool | None = None, concurrency: int | None = None,
-              lease: DurationLike | None = None) -> None:
+              lease: DurationLike | None = None, executor: str | None = None) -> None:
     """Choose the store (a path, ``":memory:"`` or a ``postgresql://`` URL), durability
     (``"sync"``/``"relaxed"``), how many step attempts may run at once (``concurrency``;
     default: no cap) and, in a PostgreSQL store that processes share, how long this
     process's hold on its runs lasts unless renewed (``lease``, default 30 s): another
-    process takes a run over that long after its process died.
+    process takes a run over that long after its process died. ``executor="workers"`` makes
+    runs started here wait for the worker processes of that store (``pyworkflow-nb worker``)
+    instead of running in this process.
 
     Call before first use; calling it later closes the current engine (runs resume on the
     next start). The store defaults to ``$PYWORKFLOW_NB_STORE`` or
     ``.pyworkflow_nb/store.duckdb`` in the working directory.
     """
     runtime.configure(store=store, durability=durability, read_only=read_only,
-                      concurrency=concurrency, lease=lease)
+                      concurrency=concurrency, lease=lease, executor=executor)
 
 
 def shutdown() -> None:

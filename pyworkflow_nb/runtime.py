@@ -114,6 +114,8 @@ class Config:
     clock: Clock | None = None
     concurrency: int | None = None  # step attempts at once (None: no cap)
     lease: float | None = None  # seconds a shared store's lease lasts (None: the store's)
+    executor: str = "here"  # where runs started here execute: "here" or "workers"
+    worker: bool = False  # this process takes the runs left for workers (the worker command)
 
     def store_path(self) -> str:
         if self.store is not None:
@@ -145,6 +147,9 @@ class Runtime:
         if concurrency is not None and (isinstance(concurrency, bool)
                                         or not isinstance(concurrency, int) or concurrency < 1):
             raise InvalidInput(f"concurrency must be an int >= 1, got {concurrency!r}")
+        executor = changes.get("executor")
+        if executor is not None and executor not in ("here", "workers"):
+            raise InvalidInput(f'executor must be "here" or "workers", got {executor!r}')
         lease = changes.get("lease")
         if lease is not None:
             changes["lease"] = parse_duration(lease, what="lease")
@@ -198,7 +203,9 @@ class Runtime:
 
             def create() -> Engine:
                 engine = Engine(store, loop, durability=config.durability, clock=config.clock,
-                                step_executor=LocalStepExecutor(config.concurrency))
+                                step_executor=LocalStepExecutor(config.concurrency),
+                                executor="workers" if config.executor == "workers" else "here",
+                                worker=config.worker)
                 for hook in self.on_start:
                     hook(engine)
                 if not store.read_only:

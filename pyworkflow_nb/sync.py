@@ -106,7 +106,8 @@ class SyncClient:
     """The blocking twin of the module-level async API."""
 
     def start(self, workflow: Workflow | str, *args: Any, run_id: str | None = None,
-              idempotency_key: str | None = None, **kwargs: Any) -> SyncRunHandle:
+              idempotency_key: str | None = None, executor: str | None = None,
+              **kwargs: Any) -> SyncRunHandle:
         """Start a run and return its handle (see ``pw.start``).
 
         A new run (no ``run_id``, no ``idempotency_key``) started from another thread than the
@@ -117,16 +118,17 @@ class SyncClient:
         """
         engine = runtime.ensure(after_handed=False)
         if run_id is None and idempotency_key is None and runtime.engine_thread_is_another():
-            engine.check_start(workflow, args, kwargs)
+            engine.check_start(workflow, args, kwargs, executor)
             new_id = uuid.uuid4().hex[:12]
 
             def start() -> asyncio.Future[None]:
-                engine.start_now(workflow, args, kwargs, new_run_id=new_id)
+                engine.start_now(workflow, args, kwargs, new_run_id=new_id, executor=executor)
                 return engine.writer.durable()
 
             return SyncRunHandle(new_id, runtime.hand_over(engine, start))
         row = runtime.call_sync(lambda e: e.start(workflow, args, kwargs, run_id=run_id,
-                                                  idempotency_key=idempotency_key))
+                                                  idempotency_key=idempotency_key,
+                                                  executor=executor))
         return SyncRunHandle(row.run_id)
 
     def run(self, workflow: Workflow | str, *args: Any, run_id: str | None = None,

@@ -26,7 +26,7 @@ from ..durations import iso_utc, parse_duration
 from ..errors import InvalidInput, PyWorkflowError
 from ..history import vocabulary as ev
 from ..replayer import Replayer, unfinished_run_ids
-from ..runtime import STORE_ENV
+from ..runtime import STORE_ENV, runtime
 from ..schedules import get_schedule
 from ..sync import SyncClient
 from . import output
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         reads = args.command in READS or (args.command == "hooks" and args.action == "list")
         if args.command == "worker":
             pw.configure(store=args.store, concurrency=args.concurrency)
+            runtime.configure(worker=True)  # it takes the runs left for workers
         elif args.store is not None or reads:
             pw.configure(store=args.store, read_only=reads)
         try:

@@ -13,7 +13,7 @@ import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..definitions import Definition, Registry, Workflow, check_call, registry
 from ..errors import (
@@ -36,7 +36,7 @@ from .clock import Clock
 from .dormancy import Dormancy
 from .ending import Ending
 from .inbox import Inbox
-from .leases import Leases
+from .leases import CLAIM_BATCH, Leases
 from .metrics import RUNS_LIVE, TIMERS_PENDING, EngineMetrics, Family, Sample
 from .offline import query_history
 from .run import Run
@@ -45,6 +45,7 @@ from .steps import LocalStepExecutor, StepExecutor
 from .timers import Timers
 
 EventListener = Callable[[EventRow], None]
+Executor = Literal["here", "workers"]
 StatusListener = Callable[[RunRow], None]
 T = TypeVar("T")
 _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches up
@@ -108,8 +109,13 @@ class Engine:
     def __init__(self, store: EventStore, loop: asyncio.AbstractEventLoop, *,
                  durability: Durability = "sync", clock: Clock | None = None,
                  definitions: Registry = registry,
-                 step_executor: StepExecutor | None = None) -> None:
+                 step_executor: StepExecutor | None = None, executor: Executor = "here",
+                 worker: bool = False) -> None:
+        """``executor``: where runs started here execute by default (``"workers"``: worker
+        processes of a shared store take them); ``worker``: this engine takes such runs."""
         self.store = store
+        self.executor: Executor = executor
+        self.worker = worker
         self.loop = loop
         self.clock = clock or Clock()
         self.metrics = EngineMetrics()
@@ -172,7 +178,7 @@ class Engine:
                     kwargs: dict[str, Any] | None = None, *, run_id: str | None = None,
                     idempotency_key: str | None = None, parent_run_id: str | None = None,
                     schedule_id: str | None = None, scheduled_at: float | None = None,
-                    continued_from: str | None = None) -> RunRow:
+                    continued_from: str | None = None, executor: str | None = None) -> RunRow:
         """Start a run, or return the existing one with this ``run_id``/idempotency key.
 
         With ``durability="sync"`` it returns once the start is durable: starts made meanwhile
@@ -181,17 +187,18 @@ class Engine:
         row = self.start_now(workflow, args, kwargs, run_id=run_id,
                              idempotency_key=idempotency_key, parent_run_id=parent_run_id,
                              schedule_id=schedule_id, scheduled_at=scheduled_at,
-                             continued_from=continued_from)
+                             continued_from=continued_from, executor=executor)
         if self.writer.sync:
             await self.writer.durable()
         return row
 
     def check_start(self, workflow: Workflow | str, args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> Workflow:
+                    kwargs: dict[str, Any], executor: str | None = None) -> Workflow:
         """Refuse a start of a new run that :meth:`start_now` would refuse, from any thread:
         an unknown workflow, arguments its signature does not take, an input that cannot be
-        stored, a read-only store."""
+        stored, a read-only store, an executor this store has not."""
         self.require_writable("start a run")
+        self._executor(executor)
         wf = self._resolve(workflow)
         check_call(wf, args, kwargs)
         _encode_input(wf, args, kwargs)
@@ -201,13 +208,16 @@ class Engine:
                   kwargs: dict[str, Any] | None = None, *, run_id: str | None = None,
                   idempotency_key: str | None = None, parent_run_id: str | None = None,
                   schedule_id: str | None = None, scheduled_at: float | None = None,
-                  continued_from: str | None = None, new_run_id: str | None = None) -> RunRow:
+                  continued_from: str | None = None, new_run_id: str | None = None,
+                  executor: str | None = None) -> RunRow:
         """:meth:`start` without a loop turn (on the engine's loop), so what the caller
         records in the same turn goes into the same commit as the run's start.
 
         ``new_run_id``: the id for the new run when ``run_id`` is not given, made by the
-        caller (so it is not looked up)."""
+        caller (so it is not looked up). ``executor="workers"`` records the start and leaves
+        the run to the worker processes of a shared store."""
         self.require_writable("start a run")
+        for_workers = self._executor(executor) == "workers" and parent_run_id is None
         wf = self._resolve(workflow)
         kwargs = kwargs or {}
         existing = self._existing(wf.name, run_id, idempotency_key)
@@ -218,18 +228,34 @@ class Engine:
         run_id = run_id or new_run_id or uuid.uuid4().hex[:12]
         input_json = _encode_input(wf, args, kwargs)
         now = self.clock.now()
-        row = RunRow(run_id, wf.name, wf.version, ev.RUNNING, input_json,
-                     parent_run_id=parent_run_id, schedule_id=schedule_id,
+        row = RunRow(run_id, wf.name, wf.version, ev.PENDING if for_workers else ev.RUNNING,
+                     input_json, parent_run_id=parent_run_id, schedule_id=schedule_id,
                      scheduled_at=scheduled_at, idempotency_key=idempotency_key,
-                     created_at=now, started_at=now, updated_at=now,
+                     created_at=now, started_at=None if for_workers else now, updated_at=now,
                      continued_from=continued_from)
         run = Run(self, row, None, tuple(args), kwargs)
         self.runs[run_id] = run
         self.writer.run_created(row)
         run.emit(ev.WORKFLOW_STARTED, None, None, ev.workflow_started(
             wf.name, wf.version, parent_run_id, schedule_id, input_json))
+        if for_workers:
+            del self.runs[run_id]
+            self.writer.for_workers(run_id)
+            return row
         run.begin(wf)
         return row
+
+    def _executor(self, executor: str | None) -> Executor:
+        """Where a run starts: ``executor`` if given, else this engine's default."""
+        chosen = self.executor if executor is None else executor
+        if chosen not in ("here", "workers"):
+            raise InvalidInput(f'executor must be "here" or "workers", got {executor!r}')
+        if chosen == "workers" and self.inbox is None:
+            raise InvalidInput(
+                f'executor="workers" needs a store that worker processes share (a '
+                f'postgresql:// URL), not {self.store.path}; run the workflow here, or '
+                'pw.configure(store="postgresql://...")')
+        return "workers" if chosen == "workers" else "here"
 
     def _resolve(self, workflow: Workflow | str) -> Workflow:
         if isinstance(workflow, Workflow):
@@ -315,17 +341,17 @@ class Engine:
         try:
             await self.writer.flush()
             if not self._loaded:
-                self.adopt_stored(self.leases.claim() if self.leases is not None
-                                  else self.store.unfinished_histories())
+                self.adopt_stored(
+                    self.store.unfinished_histories() if self.leases is None
+                    else self.leases.claim(CLAIM_BATCH if self.worker else None))
             self._loaded = True
         finally:
             self._recovery.set_result(None)
             self._recovery = None
         recovered = [r for r in self.runs.values() if r.recovered]
         self.scheduler.start()
-        if self.leases is not None and self.inbox is not None:
+        if self.leases is not None:
             self.leases.start()
-            self.inbox.start()
         return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
 
     def adopt_stored(self, histories: list[tuple[RunRow, list[EventRow]]]) -> None:
@@ -354,6 +380,7 @@ class Engine:
     def _resume(self, run: Run, workflow: Workflow) -> None:
         run.row.status = ev.PAUSED if run.paused else ev.RUNNING
         run.row.updated_at = self.clock.now()
+        run.row.started_at = run.row.started_at or run.row.updated_at  # left for workers
         self.writer.run_changed(run.row)
         run.begin(workflow)
 
@@ -684,6 +711,8 @@ class Engine:
             self._recent.popitem(last=False)
         if run.row.schedule_id is not None:
             self.scheduler.run_ended(run.row.schedule_id, run.run_id)
+        if self.leases is not None:
+            self.leases.run_ended()
         if not run.done.done():
             run.done.set_result(None)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PyWorkflowError
@@ -35,22 +34,11 @@ class Inbox:
 
     def __init__(self, engine: Engine, store: SharedStore) -> None:
         self.engine, self.store = engine, store
-        self._stop_listening: Callable[[], None] | None = None
         self._draining: asyncio.Task[None] | None = None
         self._again = False
 
-    def start(self) -> None:
-        """Listen for the server's notifications, and apply what waits already."""
-        if self._stop_listening is None:
-            self._stop_listening = self.store.listen(self._notified)
-        self.drain_soon()
-
-    def _notified(self, run_id: str) -> None:  # the listening thread
-        loop = self.engine.loop
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(self._maybe_drain, run_id)
-
-    def _maybe_drain(self, run_id: str) -> None:
+    def notified(self, run_id: str) -> None:
+        """The server says a message was posted for ``run_id``."""
         if run_id in self.engine.runs or run_id in self.engine.dormancy.runs:
             self.drain_soon()
 
@@ -111,9 +99,6 @@ class Inbox:
         return engine.resume(row.run_id)
 
     def close(self) -> None:
-        """Stop listening (the messages not applied stay in the store)."""
-        if self._stop_listening is not None:
-            self._stop_listening()
-            self._stop_listening = None
+        """Stop applying messages (those not applied stay in the store)."""
         if self._draining is not None:
             self._draining.cancel()

@@ -104,10 +104,12 @@ class Batch:
     frames: list[tuple[str, str, Any]] = field(default_factory=list)
     # ids of inbox messages applied by this batch's events, deleted with them (shared stores)
     consumed: list[int] = field(default_factory=list)
+    # new runs left for worker processes to take, not run here (shared stores)
+    for_workers: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.new_runs or self.changed_runs or self.definitions
-                    or self.schedules or self.frames or self.consumed)
+                    or self.schedules or self.frames or self.consumed or self.for_workers)
 
     def merge(self, later: Batch) -> None:
         """Add ``later``'s writes after this batch's, as if both were one batch."""
@@ -122,12 +124,13 @@ class Batch:
         self.schedules.update(later.schedules)
         self.frames.extend(later.frames)
         self.consumed.extend(later.consumed)
+        self.for_workers.extend(later.for_workers)
 
     def encode(self) -> bytes:
         """The batch as bytes for the journal (it must hold no frames: they are not plain
         values and go straight to the database)."""
         assert not self.frames, "a batch with frames is not journalled"
-        assert not self.consumed, "only shared stores have an inbox"
+        assert not (self.consumed or self.for_workers), "only shared stores have these"
         return pickle.dumps((self.events, self.new_runs, self.changed_runs,
                              [astuple(d) for d in self.definitions], self.schedules),
                             protocol=5)
@@ -170,9 +173,11 @@ class SharedStore(Protocol):
     owner: str  # this process's name in the leases
     lease_seconds: float  # how long a lease lasts unless renewed
 
-    def claim_histories(self, workflows: list[str]) -> list[tuple[RunRow, list[EventRow]]]:
+    def claim_histories(self, workflows: list[str], *, limit: int | None = None,
+                        for_workers: bool = False) -> list[tuple[RunRow, list[EventRow]]]:
         """Lease to this process the unfinished runs of ``workflows`` (with their child runs)
-        that no live process holds, and return them with their histories."""
+        that no live process holds (and, ``for_workers``, those left for workers), at most
+        ``limit`` top-level runs, oldest first, and return them with their histories."""
 
     def renew_leases(self) -> None:
         """Extend every lease this process holds."""
@@ -189,9 +194,10 @@ class SharedStore(Protocol):
     def held_messages(self) -> list[InboxRow]:
         """The stored messages for the runs this process holds, oldest first."""
 
-    def listen(self, notified: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``notified(run_id)`` (on a thread of the store's) when a message is posted;
-        returns the function that stops listening."""
+    def listen(self, notified: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``notified(channel, run_id)`` (on a thread of the store's) when a message is
+        posted (channel ``"inbox"``) or a run is left for workers (``"runs"``); returns the
+        function that stops listening."""
 
 
 class EventStore(Protocol):

@@ -46,6 +46,8 @@ log = logging.getLogger("pyworkflow_nb")
 SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
 PG_REVISION = 2  # PostgreSQL-only additions on top of it (1: leases, 2: inbox)
 INBOX_CHANNEL = "pyworkflow_nb_inbox"  # NOTIFY channel: a message was posted (payload: run id)
+RUNS_CHANNEL = "pyworkflow_nb_runs"  # NOTIFY channel: a run was left for workers (run id)
+WORKERS = "workers"  # the owner of a run's lease while it waits for a worker to take it
 LEASE_SECONDS = 30.0  # how long a process's hold on its runs lasts unless renewed
 _RUN_SELECT = ", ".join(f"extract(epoch FROM {c})::float8" if c in RUN_TIMES else c
                         for c in RUN_COLUMNS)
@@ -202,6 +204,11 @@ class PostgresStore:
     def _lease_new(self, cur: Any, batch: Batch) -> None:
         """Lease the batch's new (and revived) unfinished runs to this process; drop the
         leases of runs that ended."""
+        if batch.for_workers:
+            cur.execute("INSERT INTO leases SELECT id, %s, 'infinity' FROM unnest(%s::text[]) "
+                        "AS id", [WORKERS, batch.for_workers])
+            cur.execute("SELECT pg_notify(%s, id) FROM unnest(%s::text[]) AS id",
+                        [RUNS_CHANNEL, batch.for_workers])
         rows = [*batch.new_runs.items(), *batch.changed_runs.items()]
         live = [run_id for run_id, row in rows if row[_STATUS] not in TERMINAL_STATUSES]
         ended = [run_id for run_id, row in rows if row[_STATUS] in TERMINAL_STATUSES]
@@ -259,10 +266,12 @@ class PostgresStore:
 
     # -- leases -------------------------------------------------------------------------------
 
-    def claim_histories(self, workflows: list[str]) -> list[tuple[RunRow, list[EventRow]]]:
+    def claim_histories(self, workflows: list[str], *, limit: int | None = None,
+                        for_workers: bool = False) -> list[tuple[RunRow, list[EventRow]]]:
         """Lease to this process the unfinished top-level runs of ``workflows`` that no live
-        process holds (no lease, or one expired), with their unfinished child runs, and
-        return them with their histories.
+        process holds (no lease, or one expired; ``for_workers``: or one left for workers),
+        at most ``limit``, oldest first, with their unfinished child runs, and return them
+        with their histories.
 
         Rows are leased in run id order (a parent before its children), so two processes
         claiming at once never split a tree: the second waits on the parent's row, then
@@ -277,7 +286,10 @@ class PostgresStore:
                     SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
                     WHERE r.status NOT IN {TERMINAL} AND r.parent_run_id IS NULL
                       AND r.workflow = ANY(%(workflows)s)
-                      AND (l.run_id IS NULL OR (l.expires_at < now() AND l.owner <> %(me)s))
+                      AND (l.run_id IS NULL OR (l.expires_at < now() AND l.owner <> %(me)s)
+                           OR (%(pool)s AND l.owner = %(workers)s))
+                    ORDER BY r.created_at, r.run_id
+                    LIMIT %(limit)s
                 ), tree AS (
                     SELECT r.run_id FROM runs r JOIN roots
                       ON r.run_id = roots.run_id OR starts_with(r.run_id, roots.run_id || '/')
@@ -289,8 +301,10 @@ class PostgresStore:
                 ON CONFLICT (run_id) DO UPDATE
                     SET owner = excluded.owner, expires_at = excluded.expires_at
                     WHERE leases.expires_at < now()
+                       OR (%(pool)s AND leases.owner = %(workers)s)
                 RETURNING run_id""",
-                {"workflows": workflows, "me": self.owner, "ttl": self.lease_seconds}
+                {"workflows": workflows, "me": self.owner, "ttl": self.lease_seconds,
+                 "limit": limit, "pool": for_workers, "workers": WORKERS}
             ).fetchall()]
         if not claimed:
             return []
@@ -329,19 +343,22 @@ class PostgresStore:
             "SELECT id, run_id, kind, name, data, sender FROM inbox WHERE run_id IN "
             "(SELECT run_id FROM leases WHERE owner = %s) ORDER BY id", [self.owner])]
 
-    def listen(self, notified: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``notified(run_id)`` on a thread of its own, with a connection of its own, for
-        every message posted; returns the function that stops it."""
+    def listen(self, notified: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``notified(channel, run_id)`` on a thread of its own, with a connection of its
+        own, for every message posted (``"inbox"``) and every run left for workers
+        (``"runs"``); returns the function that stops it."""
         psycopg = self._psycopg
         con = psycopg.connect(self.source, autocommit=True)
-        con.execute(f"LISTEN {INBOX_CHANNEL}")
+        channels = {INBOX_CHANNEL: "inbox", RUNS_CHANNEL: "runs"}
+        for channel in channels:
+            con.execute(f"LISTEN {channel}")
         stop = threading.Event()
 
         def listening() -> None:
             try:
                 while not stop.is_set():
                     for note in con.notifies(timeout=0.25):
-                        notified(note.payload)
+                        notified(channels[note.channel], note.payload)
             except psycopg.Error as exc:
                 if not stop.is_set():  # the periodic lease round still reads the inbox
                     log.warning("pyworkflow_nb: stopped listening to %s: %s", self.path, exc)

@@ -98,6 +98,11 @@ class Writer:
         self._batch.schedules[row.schedule_id] = row.snapshot()
         self._schedule()
 
+    def for_workers(self, run_id: str) -> None:
+        """Leave a new run (appended in this batch) for worker processes to execute."""
+        self._batch.for_workers.append(run_id)
+        self._schedule()
+
     def consume_message(self, message_id: int) -> None:
         """Delete an inbox message with the commit of what is appended next (what it did)."""
         self._batch.consumed.append(message_id)

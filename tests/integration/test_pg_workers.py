@@ -1,0 +1,127 @@
+"""Worker processes sharing a PostgreSQL store: runs started with ``executor="workers"`` are
+taken by the workers in batches, and when one worker is killed -9 mid-way the others take its
+runs over: every run completes, and no step is recorded twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pg_server import fresh_database
+
+import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import Config, runtime
+
+psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
+
+RUNS, STEPS = 500, 3
+
+APP = f'''
+import asyncio
+import os
+
+import pyworkflow_nb as pw
+
+pw.configure(lease="1.5s")
+LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "steps.log")
+
+
+@pw.step
+async def pooled_step(n, i):
+    with open(LOG, "a") as f:
+        f.write(f"{{os.getpid()}} {{n}} {{i}}\\n")
+    await asyncio.sleep(0.2)
+    return n * i
+
+
+@pw.workflow
+async def pooled(n):
+    total = 0
+    for i in range({STEPS}):
+        total += await pooled_step(n, i)
+    return total
+'''
+
+STARTER = f'''
+import pyworkflow_nb as pw
+import app
+pw.configure(executor="workers")
+client = pw.SyncClient()
+handles = [client.start(app.pooled, n, run_id=f"p{{n:03d}}") for n in range({RUNS})]
+print(handles[-1].status(), flush=True)
+pw.shutdown()
+'''
+
+
+def _count(url: str, query: str) -> int:
+    with psycopg.connect(url) as con:
+        row = con.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _until(check: object, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_three_workers_share_runs_and_survive_a_kill(tmp_path: Path, pg_server: str) -> None:
+    url = fresh_database(pg_server)
+    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    env = {**os.environ, "PYWORKFLOW_NB_STORE": url, "PYTHONPATH": str(tmp_path)}
+    workers = [subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app",
+                                 "app"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            assert "resumed 0 runs" in worker.stdout.readline()
+        starter = subprocess.Popen([sys.executable, "-c", textwrap.dedent(STARTER)],
+                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        completed = "SELECT count(*) FROM runs WHERE status = 'completed'"
+        victim = workers[0]
+        held = f"SELECT count(*) FROM leases WHERE owner LIKE '%:{victim.pid}:%'"
+        _until(lambda: _count(url, completed) >= RUNS // 4 and _count(url, held) > 0,
+               "a quarter of the runs, and runs in flight in the first worker")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        assert starter.communicate(timeout=60)[0].split()[-1] in ("pending", "running",
+                                                                  "completed")
+        _until(lambda: _count(url, completed) == RUNS, "every run to complete")
+        with psycopg.connect(url) as con:
+            completions = Counter(run_id for (run_id,) in con.execute(
+                "SELECT run_id FROM events WHERE type = 'step.completed'").fetchall())
+            wrong = con.execute("SELECT run_id, result::text FROM runs WHERE result::text <> "
+                                "(CAST(substr(run_id, 2) AS INTEGER) * 3)::text").fetchall()
+            leases = _count(url, "SELECT count(*) FROM leases")
+        pw.configure(store=url)
+        try:
+            assert pw.SyncClient().get_run("p007").result(timeout="10s") == 21, \
+                "another process reads a worker's result"
+        finally:
+            pw.shutdown()
+            runtime.config = Config()
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=30)
+
+    assert completions == Counter({f"p{n:03d}": STEPS for n in range(RUNS)}), \
+        "each step's completion is recorded once"
+    assert wrong == []
+    assert leases == 0
+    runners = Counter(line.split()[0] for line in (tmp_path / "steps.log").read_text()
+                      .splitlines())
+    assert len(runners) == 3, f"the three workers shared the runs: {runners}"
