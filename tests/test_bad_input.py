@@ -79,6 +79,11 @@ ROWS: list[tuple[str, Call, type[BaseException], str]] = [
      pw.InvalidInput, 'durability must be "sync" or "relaxed"'),
     ("configure zero concurrency", lambda w: pw.configure(concurrency=0),
      pw.InvalidInput, "concurrency must be an int >= 1, got 0"),
+    ("configure unknown executor", lambda w: pw.configure(executor="cloud"),
+     pw.InvalidInput, 'executor must be "here" or "workers", got \'cloud\''),
+    ("start for workers on DuckDB", lambda w: w.client.start(bad_input_target, 1,
+                                                              executor="workers"),
+     pw.InvalidInput, 'executor="workers" needs a store that worker processes share'),
     ("configure short lease", lambda w: pw.configure(lease="200ms"),
      pw.InvalidInput, "lease must be at least 1 s (it is renewed every third of it), "
                       "got '200ms'"),

@@ -458,7 +458,7 @@ class Engine:
             row = self.get_row(run_id)
             if not row.finished and (run_id in self.runs or run_id in self.dormancy.runs):
                 continue  # restarted meanwhile: the same run
-            if done is None and self._elsewhere(row):  # another process executes it
+            if done is None and self.elsewhere(row):  # another process executes it
                 if deadline is not None and self.loop.time() >= deadline:
                     raise TimeoutError(f"run {run_id!r} did not finish within {timeout} s; it "
                                        "keeps running in another process")
@@ -626,7 +626,7 @@ class Engine:
         run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
-            if reply and self._elsewhere(row):
+            if reply and self.elsewhere(row):
                 raise InvalidInput(
                     f"cannot {action} run {run_id!r} from here: it is {row.status} in another "
                     f"process sharing the store {self.store.path} "
@@ -636,10 +636,11 @@ class Engine:
                                f"({row.status})")
         return run
 
-    def _elsewhere(self, row: RunRow) -> bool:
-        """In a shared store, an unfinished run not here is executed by another process
-        (or by none, until one defining its workflow takes it over)."""
-        return self.inbox is not None and row.status not in ev.TERMINAL_STATUSES
+    def elsewhere(self, row: RunRow) -> bool:
+        """Whether another process executes this unfinished run: in a shared store, one not
+        here (or none does yet, until a process defining its workflow takes it over)."""
+        return (self.inbox is not None and row.status not in ev.TERMINAL_STATUSES
+                and row.run_id not in self.runs and row.run_id not in self.dormancy.runs)
 
     def _holder(self, row: RunRow) -> str:
         holder = self.leases.store.holder(row.run_id) if self.leases is not None else None
@@ -653,7 +654,7 @@ class Engine:
         if self.inbox is None or self.live_run(run_id) is not None:
             return False
         row = self.get_row(run_id)
-        if not self._elsewhere(row):
+        if not self.elsewhere(row):
             return False
         await self.loop.run_in_executor(None, self.inbox.store.post, run_id, kind, name, data)
         return True

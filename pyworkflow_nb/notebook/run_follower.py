@@ -14,6 +14,7 @@ of a step on request, a link to another run followed on request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 from collections.abc import Callable
@@ -29,12 +30,15 @@ from ..store import EventRow, RunRow
 from .throttle import Throttle
 from .timeline_data import build_state, details_for, diff_state
 
-__all__ = ["TRAIT_EVERY", "RunFollower", "views_gone"]
+__all__ = ["POLL_ELSEWHERE", "TRAIT_EVERY", "RunFollower", "views_gone"]
 
 #: While a run goes, its whole state reaches the ``state`` trait at most this often (seconds),
 #: so front-ends that save widget state (nbclient, Lab's "Save Widget State Automatically")
 #: keep a recent snapshot; views get deltas in between.
 TRAIT_EVERY = 2.0
+#: How often (seconds) the follower of a run another process executes (a shared store's)
+#: reads its new events from the store.
+POLL_ELSEWHERE = 0.25
 _FINAL = frozenset(FINAL_EVENTS.values())
 
 
@@ -62,6 +66,7 @@ class RunFollower:
         self._ended = False  # the run ended before the widget opened
         self._throttle = Throttle(engine.loop, self._update)
         self._trait_sync = Throttle(engine.loop, self._sync_trait, interval=TRAIT_EVERY)
+        self._polling: asyncio.Task[None] | None = None
 
     # -- on the engine's loop ----------------------------------------------------------------
 
@@ -75,6 +80,8 @@ class RunFollower:
         if self.sent["run"]["status"] not in TERMINAL_STATUSES:
             self.engine.listeners.append(self._on_event)
             self.engine.status_listeners.append(self._on_status)
+            if self.engine.elsewhere(self.engine.get_row(run_id)):
+                self._polling = self.engine.loop.create_task(self._poll())
         return self.sent
 
     def open(self) -> None:
@@ -98,6 +105,24 @@ class RunFollower:
             self.engine.status_listeners.remove(self._on_status)
         self._throttle.cancel()
         self._trait_sync.cancel()
+        if self._polling is not None:
+            self._polling.cancel()
+            self._polling = None
+
+    async def _poll(self) -> None:
+        """Feed the events another process records for the run, as if they happened here."""
+        store, loop = self.engine.store, self.engine.loop
+        while True:
+            await asyncio.sleep(POLL_ELSEWHERE)
+            try:
+                stored = await loop.run_in_executor(None, store.load_events, self.run_id)
+            except Exception:  # the server is away: the next poll tries again
+                continue
+            for event in stored:
+                self._on_event(event)
+            row = self.engine.get_row(self.run_id)
+            if self.sent and row.status != self.sent["run"]["status"]:
+                self._throttle.request()  # taken by a worker: pending -> running
 
     def _build(self) -> dict[str, Any]:
         state = build_state(self.events, self.engine.clock.now())
@@ -112,8 +137,8 @@ class RunFollower:
         return state
 
     def _on_event(self, event: EventRow) -> None:
-        if event[0] != self.run_id:
-            return
+        if event[0] != self.run_id or (self.events and event[1] <= self.events[-1]["seq"]):
+            return  # another run's, or read from the store already
         self.events.append(event_dict(event))
         if event[3] in _FINAL:
             self.stop()

@@ -27,7 +27,10 @@ from .static_timeline import render_runs_table_html
 from .throttle import Throttle
 from .timeline_widget import STATIC, with_html
 
-__all__ = ["RunsTable"]
+__all__ = ["TABLE_POLL", "RunsTable"]
+
+#: How often (seconds) the table re-reads a store other processes share, for their changes.
+TABLE_POLL = 1.0
 
 
 class RunsTable(anywidget.AnyWidget):
@@ -54,6 +57,7 @@ class RunsTable(anywidget.AnyWidget):
         self._throttle = Throttle(self.engine.loop, self._refresh)
         self._follower = RunFollower(self, self.engine, on_end=self._timeline_ended)
         self._opened = False
+        self._polling: asyncio.Task[None] | None = None
         super().__init__(runs=self.engine.on_loop(self._listen),
                          _timeline_esm=(STATIC / "timeline.js").read_text(encoding="utf-8"))
         self.on_msg(self._on_msg)
@@ -68,6 +72,13 @@ class RunsTable(anywidget.AnyWidget):
         self._opened = True
         self._follower.open()
         self._refresh()
+        if self.engine.inbox is not None:  # a shared store: other processes change runs too
+            self._polling = self.engine.loop.create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(TABLE_POLL)
+            self._throttle.request()
 
     def _rows(self) -> list[dict[str, Any]]:
         """The store's runs with the live runs' in-memory rows (newer than the store's)."""
@@ -122,6 +133,9 @@ class RunsTable(anywidget.AnyWidget):
         if self._on_status in self.engine.status_listeners:
             self.engine.status_listeners.remove(self._on_status)
         self._throttle.cancel()
+        if self._polling is not None:
+            self._polling.cancel()
+            self._polling = None
 
     # -- actions -----------------------------------------------------------------------------
 

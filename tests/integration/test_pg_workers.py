@@ -1,10 +1,12 @@
 """Worker processes sharing a PostgreSQL store: runs started with ``executor="workers"`` are
 taken by the workers in batches, and when one worker is killed -9 mid-way the others take its
-runs over: every run completes, and no step is recorded twice.
+runs over: every run completes, and no step is recorded twice. A notebook that hands a run to
+a worker watches its timeline live and sends it events.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -13,14 +15,22 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from notebook_kernel import kernel_name
 from pg_server import fresh_database
+from widget_kernel import widget_kernel
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.notebook.timeline_data import apply_delta
 from pyworkflow_nb.runtime import Config, runtime
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
+
+__all__ = ["kernel_name"]
+TIMELINE = "pyworkflow_nb.notebook.timeline_widget.TimelineWidget"
+TABLE = "pyworkflow_nb.notebook.runs_table_widget.RunsTable"
 
 RUNS, STEPS = 500, 3
 
@@ -125,3 +135,66 @@ def test_three_workers_share_runs_and_survive_a_kill(tmp_path: Path, pg_server: 
     runners = Counter(line.split()[0] for line in (tmp_path / "steps.log").read_text()
                       .splitlines())
     assert len(runners) == 3, f"the three workers shared the runs: {runners}"
+
+
+HANDED_APP = '''
+import pyworkflow_nb as pw
+
+
+@pw.step
+async def handed_step(i):
+    return i * 10
+
+
+@pw.workflow
+async def handed(n):
+    total = 0
+    for i in range(n):
+        total += await handed_step(i)
+    return total + await pw.wait_for_event("go")
+'''
+
+
+def test_a_notebook_hands_a_run_to_a_worker_and_watches_it_live(
+        tmp_path: Path, pg_server: str, kernel_name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url = fresh_database(pg_server)
+    (tmp_path / "app.py").write_text(textwrap.dedent(HANDED_APP))
+    monkeypatch.setenv("PYWORKFLOW_NB_STORE", url)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    worker = subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app", "app"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        assert worker.stdout is not None
+        assert "resumed 0 runs" in worker.stdout.readline()
+        with widget_kernel(tmp_path, kernel_name) as k:
+            k.execute("%load_ext pyworkflow_nb\nimport pyworkflow_nb as pw\nimport app\n"
+                      "pw.configure(executor='workers')")
+            k.execute("h = pw.SyncClient().start(app.handed, 3)\nh")
+            widget = k.model_of(TIMELINE)
+            state = copy.deepcopy(k.opened[widget]["state"])
+            seen = 0
+
+            def applied() -> dict[str, Any]:
+                nonlocal state, seen
+                for content in k.replies(widget, "delta")[seen:]:
+                    state = apply_delta(state, content["delta"])
+                    seen += 1
+                return state
+
+            k.pump(lambda: applied()["run"]["status"] == "waiting", timeout=30)
+            assert applied()["progress"]["done"] == 3, "the worker's steps show as they end"
+            k.execute("pw.runs_table()")
+            table = k.model_of(TABLE)
+            assert [r["status"] for r in k.models[table]["runs"]] == ["waiting"]
+            k.execute("h.send_event('go', 5)")
+            k.pump(lambda: applied()["run"]["status"] == "completed", timeout=30)
+            k.pump(lambda: [r["status"] for r in k.models[table]["runs"]] == ["completed"],
+                   timeout=10)
+            k.pump(lambda: widget in k.closed)
+            assert "completed" in k.displays[-1]["text/html"], "settled into the static view"
+            assert k.execute("print(h.result())").strip() == "35"
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
