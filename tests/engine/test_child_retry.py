@@ -4,7 +4,6 @@ child that takes too long is terminated, under the virtual clock."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -38,7 +37,7 @@ def _child_events(handle: pw.SyncRunHandle) -> list[tuple[str, int | None]]:
     return [(e["type"], e["attempt"]) for e in handle.events() if e["type"].startswith("child.")]
 
 
-def test_a_failed_child_run_is_retried_in_a_new_run_after_its_delay(vstore: Path) -> None:
+def test_a_failed_child_run_is_retried_in_a_new_run_after_its_delay(any_vstore: str) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_parent, 2, {"max_retries": 2, "retry_delay": "1h"})
     c.skip("59m")
@@ -60,7 +59,7 @@ def test_a_failed_child_run_is_retried_in_a_new_run_after_its_delay(vstore: Path
     assert row["run_id"] == f"{base}@3"
 
 
-def test_the_last_failure_reaches_the_parent_once_the_retries_are_spent(vstore: Path) -> None:
+def test_the_last_failure_reaches_the_parent_once_the_retries_are_spent(any_vstore: str) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_parent, 5, 1)
     c.skip("1m")
@@ -88,7 +87,7 @@ async def cr_times_out() -> str:
 
 
 def test_a_child_past_its_timeout_is_terminated_and_the_parent_gets_timeout_error(
-        vstore: Path) -> None:
+        any_vstore: str) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_times_out)
     c.skip("30m")
@@ -111,7 +110,7 @@ async def cr_retry_then_time_out() -> str:
         return "timed out"
 
 
-def test_the_timeout_counts_every_attempt_and_no_retry_starts_after_it(vstore: Path) -> None:
+def test_the_timeout_counts_every_attempt_and_no_retry_starts_after_it(any_vstore: str) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_retry_then_time_out)
     c.skip("2h")
@@ -138,20 +137,20 @@ async def cr_gated_parent() -> str:
                                 timeout="1d")
 
 
-def test_a_restart_during_the_retry_wait_goes_on_with_the_next_attempt(vstore: Path) -> None:
+def test_a_restart_during_the_retry_wait_goes_on_with_the_next_attempt(any_vstore: str) -> None:
     c = pw.SyncClient()
     parent = c.start(cr_gated_parent)
     c.skip("1m")
     assert len(tries) == 1 and parent.status() == "sleeping"
     pw.shutdown()
-    pw.configure(store=str(vstore))
+    pw.configure(store=any_vstore)
     c = pw.SyncClient()
     c.recover()
     c.skip("10m")
     second = c.get_run(f"{parent.run_id}/cr_gated#1@2")
     assert second.status() == "waiting"
     pw.shutdown()
-    pw.configure(store=str(vstore))
+    pw.configure(store=any_vstore)
     c = pw.SyncClient()
     c.recover()
     second.send_event("go", "done")
@@ -176,7 +175,8 @@ async def cr_bad(option: str) -> None:
     ("kind", "start_child(retry=...) must be a number of retries or a dict"),
     ("timeout", "start_child timeout must not be negative, got '-1s'"),
 ])
-def test_bad_child_options_fail_the_run_saying_why(vstore: Path, option: str, said: str) -> None:
+def test_bad_child_options_fail_the_run_saying_why(any_vstore: str, option: str,
+                                                   said: str) -> None:
     with pytest.raises(pw.WorkflowFailed) as bad:
         pw.SyncClient().run(cr_bad, option)
     assert said in str(bad.value.__cause__)

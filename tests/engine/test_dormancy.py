@@ -46,13 +46,13 @@ def _types(handle: pw.SyncRunHandle) -> list[str]:
 
 
 def test_a_long_sleeper_leaves_memory_and_wakes_when_its_timer_fires(
-        vclient: pw.SyncClient) -> None:
+        any_vclient: pw.SyncClient) -> None:
     CALLS.clear()
-    handle = vclient.start(naps, 1)
+    handle = any_vclient.start(naps, 1)
     _wait_dormant(handle)
     assert handle.status() == "sleeping"
     assert pw.metrics().value("runs_live", status="sleeping") == 1
-    vclient.skip("2h")
+    any_vclient.skip("2h")
     assert handle.result(timeout=5) == 20
     assert CALLS == [1], "the step before the sleep ran again when the run woke"
     assert not _dormant(handle.run_id)
@@ -61,20 +61,20 @@ def test_a_long_sleeper_leaves_memory_and_wakes_when_its_timer_fires(
     assert pw.Replayer([naps]).replay(handle).ok
 
 
-def test_a_sleeper_due_soon_stays_in_memory(vclient: pw.SyncClient) -> None:
+def test_a_sleeper_due_soon_stays_in_memory(any_vclient: pw.SyncClient) -> None:
     nap = f"{int(DORMANT_AFTER) - 1}s"
-    handle = vclient.start(naps, 2, nap)
+    handle = any_vclient.start(naps, 2, nap)
     wait_status(handle, "sleeping")
     engine = runtime.ensure()
     engine.on_loop(lambda: None)  # the look at it, queued behind its sleep, has happened
     assert not _dormant(handle.run_id)
-    vclient.skip(nap)
+    any_vclient.skip(nap)
     assert handle.result(timeout=5) == 30
 
 
 @pytest.mark.parametrize("action", ["cancel", "terminate"])
-def test_a_dormant_run_is_rebuilt_to_be_stopped(vclient: pw.SyncClient, action: str) -> None:
-    handle = vclient.start(naps, 3)
+def test_a_dormant_run_is_rebuilt_to_be_stopped(any_vclient: pw.SyncClient, action: str) -> None:
+    handle = any_vclient.start(naps, 3)
     _wait_dormant(handle)
     getattr(handle, action)("not needed")
     error = pw.WorkflowCancelled if action == "cancel" else pw.WorkflowTerminated
@@ -84,18 +84,18 @@ def test_a_dormant_run_is_rebuilt_to_be_stopped(vclient: pw.SyncClient, action: 
 
 
 def test_a_caller_waiting_for_the_result_gets_it_across_dormancy(
-        vclient: pw.SyncClient) -> None:
-    handle = vclient.start(naps, 4)
+        any_vclient: pw.SyncClient) -> None:
+    handle = any_vclient.start(naps, 4)
     got: list[Any] = []
     waiter = threading.Thread(target=lambda: got.append(handle.result(timeout=10)))
     waiter.start()
     _wait_dormant(handle)
-    vclient.skip("2h")
+    any_vclient.skip("2h")
     waiter.join(10)
     assert got == [50]
 
 
-def test_dormant_runs_come_back_after_a_restart(vstore: Any) -> None:
+def test_dormant_runs_come_back_after_a_restart(any_vstore: str) -> None:
     handle = pw.SyncClient().start(naps, 5)
     _wait_dormant(handle)
     pw.shutdown()
@@ -118,23 +118,23 @@ async def naps_guarded() -> str:
 
 
 def test_a_body_sleeping_inside_try_stays_in_memory_so_its_cleanup_runs_once(
-        vclient: pw.SyncClient) -> None:
+        any_vclient: pw.SyncClient) -> None:
     CLEANUPS.clear()
-    handle = vclient.start(naps_guarded)
+    handle = any_vclient.start(naps_guarded)
     wait_status(handle, "sleeping")
     runtime.ensure().on_loop(lambda: None)
     assert not _dormant(handle.run_id), "dropping it would run its finally block for nothing"
-    vclient.skip("2h")
+    any_vclient.skip("2h")
     assert handle.result(timeout=5) == "woke"
     assert CLEANUPS == ["cleaned"]
 
 
-def test_many_dormant_runs_whose_timers_fire_together_all_wake(vclient: pw.SyncClient) -> None:
+def test_many_dormant_runs_whose_timers_fire_together_all_wake(any_vclient: pw.SyncClient) -> None:
     CALLS.clear()
-    handles = [vclient.start(naps, i) for i in range(40)]
+    handles = [any_vclient.start(naps, i) for i in range(40)]
     for handle in handles:
         _wait_dormant(handle)
-    vclient.skip("2h")
+    any_vclient.skip("2h")
     assert [h.result(timeout=5) for h in handles] == [(i + 1) * 10 for i in range(40)]
     assert sorted(CALLS) == list(range(40)), "a step before the sleep ran again"
 
@@ -145,23 +145,23 @@ async def naps_then_waits() -> str:
     return str(await pw.wait_for_event("go"))
 
 
-def test_an_event_sent_to_a_dormant_run_waits_for_it_there(vclient: pw.SyncClient) -> None:
-    handle = vclient.start(naps_then_waits)
+def test_an_event_sent_to_a_dormant_run_waits_for_it_there(any_vclient: pw.SyncClient) -> None:
+    handle = any_vclient.start(naps_then_waits)
     _wait_dormant(handle)
     handle.send_event("go", "early")
-    vclient.skip("2h")
+    any_vclient.skip("2h")
     assert handle.result(timeout=5) == "early"
 
 
-def test_a_dormant_run_restarts_from_scratch(vclient: pw.SyncClient) -> None:
+def test_a_dormant_run_restarts_from_scratch(any_vclient: pw.SyncClient) -> None:
     CALLS.clear()
-    handle = vclient.start(naps, 6)
+    handle = any_vclient.start(naps, 6)
     _wait_dormant(handle)
     handle.restart("again")
     engine = runtime.ensure()
     assert engine.on_loop(lambda: handle.run_id not in engine.dormancy.runs), (
         "the old attempt is still dormant beside the new one")
-    vclient.skip("2h")
+    any_vclient.skip("2h")
     assert handle.result(timeout=5) == 70
     assert CALLS == [6, 6], "the restarted attempt runs its step anew"
     assert handle.row().attempt_of is None

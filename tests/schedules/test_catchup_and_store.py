@@ -34,7 +34,7 @@ def restart_at(hours: float) -> None:
 
 @pytest.mark.parametrize(("catchup", "fired"), [
     ("latest", [1, 5]), ("all", [1, 2, 3, 4, 5]), ("none", [1])])
-def test_catchup_after_restart(vstore: Path, catchup: str, fired: list[int]):
+def test_catchup_after_restart(any_vstore: str, catchup: str, fired: list[int]):
     pw.schedule(report, every="1h", catchup=catchup)
     pw.skip("1h")
     restart_at(5.5)  # down from +1h to +5.5h: fires at +2h..+5h were missed
@@ -47,7 +47,7 @@ def test_catchup_after_restart(vstore: Path, catchup: str, fired: list[int]):
     assert len(reasons) - reasons.count("schedule") == expected_catchup  # catchup/buffered
 
 
-def test_restart_keeps_overlap_tracking_and_buffered_fires(vstore: Path):
+def test_restart_keeps_overlap_tracking_and_buffered_fires(any_vstore: str):
     pw.schedule(long_job, every="1h", overlap="buffer_one", catchup="none")
     pw.skip("2h")  # +1h runs (sleeps until +2.5h); +2h is buffered
     assert pw.get_schedule("long_job").describe()["buffered"] == ["2025-01-01T02:00:00.000Z"]

@@ -28,7 +28,7 @@ def release(handle: pw.RunHandle) -> None:
     pw.skip(0)
 
 
-def test_cron_fires_in_order_with_schedule_id_and_scheduled_time(vstore):
+def test_cron_fires_in_order_with_schedule_id_and_scheduled_time(any_vstore):
     sched = pw.schedule(tick, cron="0 9 * * *", args=[7])
     pw.skip("3d")
     runs = runs_of("tick")
@@ -46,7 +46,7 @@ def test_cron_fires_in_order_with_schedule_id_and_scheduled_time(vstore):
     assert next(r["run_id"] for r in info["last_runs"]) == "tick@20250103T090000Z"
 
 
-def test_every_with_start_at_and_end_at(vstore):
+def test_every_with_start_at_and_end_at(any_vstore):
     start = START + timedelta(hours=1)
     sched = pw.schedule(tick, every="30m", start_at=start, end_at=start + timedelta(hours=2))
     pw.skip("1d")
@@ -56,7 +56,7 @@ def test_every_with_start_at_and_end_at(vstore):
     assert pw.sql("SELECT next_fire_at FROM schedules").fetchall() == [(None,)]
 
 
-def test_overlap_skip(vstore):
+def test_overlap_skip(any_vstore):
     pw.schedule(hold, every="1h", overlap="skip")
     pw.skip("3h")
     runs = runs_of("hold")
@@ -68,7 +68,7 @@ def test_overlap_skip(vstore):
     assert len(runs_of("hold")) == 2
 
 
-def test_overlap_buffer_one_keeps_one_fire(vstore):
+def test_overlap_buffer_one_keeps_one_fire(any_vstore):
     pw.schedule(hold, every="1h", overlap="buffer_one")
     pw.skip("3h")  # fires at +1h (runs), +2h (buffered), +3h (skipped: buffer full)
     assert len(runs_of("hold")) == 1
@@ -80,7 +80,7 @@ def test_overlap_buffer_one_keeps_one_fire(vstore):
     assert runs[1].row().scheduled_at == (START + timedelta(hours=2)).timestamp()
 
 
-def test_overlap_buffer_all_runs_each_in_turn(vstore):
+def test_overlap_buffer_all_runs_each_in_turn(any_vstore):
     pw.schedule(hold, every="1h", overlap="buffer_all")
     pw.skip("3h")
     assert len(runs_of("hold")) == 1
@@ -90,7 +90,7 @@ def test_overlap_buffer_all_runs_each_in_turn(vstore):
     assert pw.get_schedule("hold").describe()["buffered"] == []
 
 
-def test_overlap_cancel_other(vstore):
+def test_overlap_cancel_other(any_vstore):
     pw.schedule(hold, every="1h", overlap="cancel_other")
     pw.skip("2h")
     first, second = runs_of("hold")
@@ -98,13 +98,13 @@ def test_overlap_cancel_other(vstore):
     assert second.status() == "waiting"
 
 
-def test_overlap_allow_runs_concurrently(vstore):
+def test_overlap_allow_runs_concurrently(any_vstore):
     pw.schedule(hold, every="1h", overlap="allow")
     pw.skip("3h")
     assert [r.status() for r in runs_of("hold")] == ["waiting"] * 3
 
 
-def test_jitter_is_deterministic_and_recorded(vstore):
+def test_jitter_is_deterministic_and_recorded(any_vstore):
     pw.schedule(tick, every="1h", jitter="10m")
     pw.skip("5h10m")
     fired = [d for t, d in schedule_events("tick") if t == "schedule.fired"]
@@ -119,7 +119,7 @@ def test_jitter_is_deterministic_and_recorded(vstore):
     assert [spec.jitter_for("tick", d["scheduled_at"]) for d in fired] == jitters
 
 
-def test_timezone_follows_dst(vstore):
+def test_timezone_follows_dst(any_vstore):
     pw.shutdown()
     pw.use_virtual_clock(datetime(2025, 3, 28, 12, tzinfo=timezone.utc))
     pw.schedule(tick, cron="0 9 * * *", timezone="Europe/Paris")
@@ -135,7 +135,7 @@ def test_timezone_follows_dst(vstore):
                                                        "01 00:30"]
 
 
-def test_timezone_fires_once_when_dst_ends(vstore):
+def test_timezone_fires_once_when_dst_ends(any_vstore):
     pw.shutdown()
     pw.use_virtual_clock(datetime(2025, 10, 25, 12, tzinfo=timezone.utc))
     pw.schedule(tick, cron="30 2 * * *", timezone="Europe/Paris")
@@ -145,7 +145,7 @@ def test_timezone_fires_once_when_dst_ends(vstore):
     assert days == ["26 00:30", "27 01:30"]  # 02:30 happens twice on the 26th: fired once
 
 
-def test_pause_and_resume(vstore):
+def test_pause_and_resume(any_vstore):
     sched = pw.schedule(tick, every="1h")
     pw.skip("1h")
     sched.pause(note="maintenance")
@@ -161,7 +161,7 @@ def test_pause_and_resume(vstore):
     assert notes == [("schedule.paused", "maintenance"), ("schedule.resumed", "done")]
 
 
-def test_backfill_range_is_inclusive_and_idempotent(vstore):
+def test_backfill_range_is_inclusive_and_idempotent(any_vstore):
     sched = pw.schedule(tick, cron="0 6 * * *", args=[1])
     start, end = datetime(2024, 12, 1, 6, tzinfo=timezone.utc), "2024-12-04T06:00:00Z"
     handles = sched.backfill(start, end)
@@ -175,7 +175,7 @@ def test_backfill_range_is_inclusive_and_idempotent(vstore):
     assert sched.backfill("2024-12-04T07:00:00Z", "2024-12-04T08:00:00Z") == []
 
 
-def test_trigger_update_delete(vstore):
+def test_trigger_update_delete(any_vstore):
     sched = pw.schedule(tick, every="1h", args=[1])
     sched.pause()
     run = sched.trigger()
@@ -197,7 +197,7 @@ def test_trigger_update_delete(vstore):
     assert len(runs_of("tick")) == 2
 
 
-def test_schedule_call_is_idempotent(vstore):
+def test_schedule_call_is_idempotent(any_vstore):
     a = pw.schedule(tick, cron="0 * * * *")
     b = pw.schedule(tick, cron="0 * * * *")
     assert a == b and len(pw.list_schedules()) == 1
@@ -207,7 +207,7 @@ def test_schedule_call_is_idempotent(vstore):
     assert pw.get_schedule("tick").describe()["cron"] == "30 * * * *"
 
 
-def test_decorator_forms(vstore):
+def test_decorator_forms(any_vstore):
     @pw.schedule(every="1h", schedule_id="deco")
     @pw.workflow(name="deco_wf")
     async def deco_wf() -> str:
@@ -267,13 +267,13 @@ def test_decorator_before_the_engine_starts(tmp_path, monkeypatch):
     ({"every": "1h", "args": "abc"}, "schedule args must be a list"),
     ({"every": "1h", "schedule_id": "a/b"}, "invalid schedule_id 'a/b'"),
 ])
-def test_bad_input_is_rejected_with_a_clear_message(vstore, options, message):
+def test_bad_input_is_rejected_with_a_clear_message(any_vstore, options, message):
     with pytest.raises(pw.InvalidInput, match=message):
         pw.schedule(tick, **options)
     assert pw.list_schedules() == []
 
 
-def test_bad_target_and_bad_update(vstore):
+def test_bad_target_and_bad_update(any_vstore):
     with pytest.raises(pw.InvalidInput, match=r"put @pw\.schedule"):
         pw.schedule(cron="0 9 * * *")(lambda: None)
     with pytest.raises(pw.InvalidInput, match="no schedule with id 'nope'"):
