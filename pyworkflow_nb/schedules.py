@@ -248,7 +248,7 @@ def _workflow_name(wf: Any) -> str:
 
 def list_schedules() -> list[ScheduleHandle]:
     """Every schedule of the store, oldest first."""
-    return [ScheduleHandle(sid) for sid in _on_engine(lambda e: list(e.scheduler.schedules))]
+    return [ScheduleHandle(sid) for sid in _on_engine(lambda e: e.scheduler.names())]
 
 
 def get_schedule(schedule_id: str) -> ScheduleHandle:

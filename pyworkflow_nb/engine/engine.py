@@ -40,7 +40,7 @@ from .leases import CLAIM_BATCH, Leases
 from .metrics import RUNS_LIVE, TIMERS_PENDING, EngineMetrics, Family, Sample
 from .offline import query_history
 from .run import Run
-from .scheduler import Scheduler
+from .scheduler import SCHEDULER_ROLE, Scheduler
 from .steps import LocalStepExecutor, StepExecutor
 from .timers import Timers
 
@@ -349,6 +349,8 @@ class Engine:
             self._recovery.set_result(None)
             self._recovery = None
         recovered = [r for r in self.runs.values() if r.recovered]
+        if self.leases is not None:
+            self.scheduler.leading = self.leases.store.hold_role(SCHEDULER_ROLE)
         self.scheduler.start()
         if self.leases is not None:
             self.leases.start()

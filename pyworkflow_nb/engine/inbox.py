@@ -11,6 +11,8 @@ it records, so a message is applied exactly once across crashes and takeovers.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,8 @@ class Inbox:
 
     def notified(self, run_id: str) -> None:
         """The server says a message was posted for ``run_id``."""
-        if run_id in self.engine.runs or run_id in self.engine.dormancy.runs:
+        if (run_id in self.engine.runs or run_id in self.engine.dormancy.runs
+                or (run_id.startswith("schedule:") and self.engine.scheduler.leading)):
             self.drain_soon()
 
     def drain_soon(self) -> None:
@@ -56,7 +59,9 @@ class Inbox:
         try:
             while True:
                 self._again = False
-                rows = await engine.loop.run_in_executor(None, self.store.held_messages)
+                rows = await engine.loop.run_in_executor(
+                    None, functools.partial(self.store.held_messages,
+                                            scheduler=engine.scheduler.leading))
                 for row in rows:
                     if engine.closing:
                         return
@@ -73,8 +78,13 @@ class Inbox:
     async def _apply(self, row: InboxRow) -> None:
         engine = self.engine
         await engine.wait_recovered()
+        if row.kind == "schedule" and not engine.scheduler.leading:
+            return  # leadership moved meanwhile: the new leader applies it
         # no suspension from here to the call's first event: the row's deletion commits with it
         engine.writer.consume_message(row.id)
+        if row.kind == "schedule":
+            self._schedule(row)
+            return
         if engine.live_run(row.run_id) is None:
             return  # it ended (or was lost) since: the message has nothing to reach
         call = self._call(row)
@@ -83,6 +93,15 @@ class Inbox:
         except PyWorkflowError as exc:
             log.info("pyworkflow_nb: %s for run %s from %s not applied: %s", row.kind,
                      row.run_id, row.sender, exc)
+
+    def _schedule(self, row: InboxRow) -> None:
+        scheduler = self.engine.scheduler
+        try:
+            scheduler.apply_handed(str(row.name), row.run_id.removeprefix("schedule:"),
+                                   json.loads(row.data or "{}"))
+        except PyWorkflowError as exc:
+            log.info("pyworkflow_nb: schedule change %s from %s not applied: %s", row.name,
+                     row.sender, exc)
 
     def _call(self, row: InboxRow) -> Any:
         engine, data = self.engine, decode(row.data) if row.data else None

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..store import EventRow, RunRow, SharedStore
+from .scheduler import SCHEDULER_ROLE
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -74,10 +75,22 @@ class Leases:
             await asyncio.sleep(self.store.lease_seconds / 3)
             try:
                 await loop.run_in_executor(None, self.store.renew_leases)
+                leading = await loop.run_in_executor(None, self.store.hold_role,
+                                                     SCHEDULER_ROLE)
+                if leading:
+                    unfinished = await loop.run_in_executor(
+                        None, self.store.unfinished_schedule_runs)
             except Exception as exc:  # the server is away: keep trying, commits will tell
                 log.warning("pyworkflow_nb: could not renew leases in %s: %s",
                             self.store.path, exc)
                 continue
+            if self.engine.closing:
+                return
+            scheduler = self.engine.scheduler
+            if scheduler.started_at is not None:
+                scheduler.lead(leading)
+                if leading:
+                    scheduler.sync_active(unfinished)
             self.claim_soon()
             if self.engine.inbox is not None:  # a notification may have been missed
                 self.engine.inbox.drain_soon()

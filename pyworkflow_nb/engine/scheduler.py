@@ -46,6 +46,11 @@ def _us(seconds: float) -> int:
     return round(seconds * _US)
 
 
+#: The role (see ``SharedStore.hold_role``) of the one process that fires a shared store's
+#: schedules.
+SCHEDULER_ROLE = "scheduler"
+
+
 @dataclass(frozen=True)
 class ScheduleSpec:
     """When a schedule fires and how it treats overlaps, missed fires and jitter."""
@@ -205,6 +210,9 @@ class Scheduler:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
+        #: in a store processes share, only the process playing the ``scheduler`` role fires
+        #: schedules and changes them; the others hand their changes to it (``leading``)
+        self.leading = True
 
     @property
     def busy(self) -> bool:
@@ -216,8 +224,17 @@ class Scheduler:
         """Load the store's schedules and start firing (once; missed fires catch up)."""
         if self.started_at is not None or self.engine.store.read_only:
             return
+        self.started_at = self.engine.clock.now()
+        self._load()
+        self.engine.registry.subscribe(self._on_definition)
+        for apply in pending.pop_all():
+            apply(self)
+        self.fire_due()
+
+    def _load(self) -> None:
+        """(Re)read the schedules and their event counts from the store."""
         engine = self.engine
-        self.started_at = engine.clock.now()
+        self.schedules = {}
         seqs = engine.store.schedule_seqs()
         for row in engine.store.load_schedules():
             seq = seqs.get(row.schedule_id, 0)
@@ -233,10 +250,39 @@ class Scheduler:
             sched = self.schedules.get(run.row.schedule_id or "")
             if sched is not None:
                 sched.active.add(run.run_id)
-        engine.registry.subscribe(self._on_definition)
-        for apply in pending.pop_all():
-            apply(self)
-        self.fire_due()
+
+    def lead(self, leading: bool) -> None:
+        """This process took the ``scheduler`` role of a shared store (fire from the store's
+        state now), or lost it (stop firing)."""
+        if leading == self.leading:
+            return
+        self.leading = leading
+        if leading and self.started_at is not None:
+            self._load()
+            self.fire_due()
+        elif self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            self._armed_for = None
+
+    def sync_active(self, unfinished: list[tuple[str, str]]) -> None:
+        """The leader learns which schedule runs are unfinished in any process (``(schedule
+        id, run id)`` pairs read from the store); runs that ended elsewhere end here."""
+        elsewhere: dict[str, set[str]] = {}
+        for schedule_id, run_id in unfinished:
+            elsewhere.setdefault(schedule_id, set()).add(run_id)
+        for sched in list(self.schedules.values()):
+            known = elsewhere.get(sched.schedule_id, set())
+            sched.active |= known
+            for run_id in list(sched.active - known):
+                if run_id not in self.engine.runs:
+                    self.run_ended(sched.schedule_id, run_id)
+
+    def names(self) -> list[str]:
+        """The schedules' ids, oldest first (read from the store when another process leads)."""
+        if not self.leading:
+            self._load()
+        return list(self.schedules)
 
     def close(self) -> None:
         self.engine.registry.unsubscribe(self._on_definition)
@@ -265,7 +311,7 @@ class Scheduler:
 
     def _arm(self) -> None:
         engine = self.engine
-        if engine.clock.virtual or engine.closing:
+        if engine.clock.virtual or engine.closing or not self.leading:
             return
         wake = self.next_wake()
         if wake == self._armed_for:
@@ -285,7 +331,7 @@ class Scheduler:
 
     def fire_due(self) -> None:
         """Fire every schedule whose due time the clock has reached, earliest first."""
-        if self.started_at is None or self.engine.closing:
+        if self.started_at is None or self.engine.closing or not self.leading:
             return
         now = self.engine.clock.now()
         while True:
@@ -414,8 +460,8 @@ class Scheduler:
     def run_ended(self, schedule_id: str, run_id: str) -> None:
         """A run of the schedule ended (the engine tells, as it records the end)."""
         sched = self.schedules.get(schedule_id)
-        if sched is None or run_id not in sched.active:
-            return
+        if sched is None or run_id not in sched.active or not self.leading:
+            return  # (the process leading a shared store's schedules learns it from the store)
         sched.active.discard(run_id)
         if not sched.active and sched.buffered and not self.engine.closing:
             nominal = sched.buffered.pop(0)
@@ -444,6 +490,8 @@ class Scheduler:
     # -- commands ------------------------------------------------------------------------------
 
     def get(self, schedule_id: str) -> Schedule:
+        if not self.leading:
+            self._load()
         sched = self.schedules.get(schedule_id)
         if sched is None:
             known = ", ".join(sorted(self.schedules)) or "none"
@@ -455,6 +503,10 @@ class Scheduler:
               *, paused: bool = False, note: str | None = None) -> Schedule:
         """Create the schedule, or update it if its spec or input changed (idempotent)."""
         self.engine.require_writable("create or change a schedule")
+        if not self.leading:
+            return self._hand_over("apply", schedule_id, {
+                "workflow": workflow, "spec": spec.to_json(), "input": input_json,
+                "paused": paused, "note": note})
         sched = self.schedules.get(schedule_id)
         if sched is None:
             now = self.engine.clock.now()
@@ -472,9 +524,12 @@ class Scheduler:
         return sched
 
     def update(self, schedule_id: str, spec: ScheduleSpec, *, workflow: str | None = None,
-               input_json: str | None = None) -> Schedule:
+               input_json: str | None = None) -> Any:
         self.engine.require_writable("change a schedule")
         sched = self.get(schedule_id)
+        if not self.leading:
+            return self._hand_over("update", schedule_id, {
+                "spec": spec.to_json(), "workflow": workflow, "input": input_json})
         row = sched.row
         changes: dict[str, Any] = {k: v for k, v in asdict(spec).items()
                                    if getattr(sched.spec, k) != v}
@@ -491,9 +546,11 @@ class Scheduler:
         self.fire_due()
         return sched
 
-    def set_status(self, schedule_id: str, status: str, note: str | None) -> None:
+    def set_status(self, schedule_id: str, status: str, note: str | None) -> Any:
         self.engine.require_writable("pause or resume a schedule")
         sched = self.get(schedule_id)
+        if not self.leading:
+            return self._hand_over("set_status", schedule_id, {"status": status, "note": note})
         row = sched.row
         if row.status == status:
             return
@@ -508,11 +565,13 @@ class Scheduler:
     def trigger(self, schedule_id: str) -> str:
         """Start a run now, whatever the overlap policy and the pause state."""
         self.engine.require_writable("trigger a schedule")
+        self._refuse_if_led_elsewhere("trigger")
         return self._start(self.get(schedule_id), None, "trigger")
 
     def backfill(self, schedule_id: str, start: float, end: float) -> list[str]:
         """Start the runs of every nominal fire time in ``[start, end]``."""
         self.engine.require_writable("backfill a schedule")
+        self._refuse_if_led_elsewhere("backfill")
         sched = self.get(schedule_id)
         if end < start:
             raise InvalidInput("backfill end must not be earlier than its start "
@@ -535,10 +594,47 @@ class Scheduler:
     def delete(self, schedule_id: str) -> None:
         self.engine.require_writable("delete a schedule")
         sched = self.get(schedule_id)
+        if not self.leading:
+            return self._hand_over("delete", schedule_id, {})
         self._emit(sched, ev.SCHEDULE_DELETED, {})
         del self.schedules[schedule_id]
         self.engine.writer.schedule_deleted(schedule_id)
         self._arm()
+
+
+    # -- a store processes share -----------------------------------------------------------
+
+    def _hand_over(self, command: str, schedule_id: str, payload: dict[str, Any]) -> Any:
+        """Store a change for the process that leads the schedules (it applies it); returns
+        the wait for it to be stored."""
+        inbox = self.engine.inbox
+        assert inbox is not None, "only a shared store's scheduler follows another"
+        return self.engine.loop.run_in_executor(
+            None, inbox.store.post, f"schedule:{schedule_id}", "schedule", command,
+            json.dumps(payload))
+
+    def apply_handed(self, command: str, schedule_id: str, payload: dict[str, Any]) -> None:
+        """Apply a change another process handed over (this process leads the schedules)."""
+        if command == "apply":
+            self.apply(schedule_id, payload["workflow"], ScheduleSpec.from_json(payload["spec"]),
+                       payload["input"], paused=payload["paused"], note=payload["note"])
+        elif command == "update":
+            self.update(schedule_id, ScheduleSpec.from_json(payload["spec"]),
+                        workflow=payload["workflow"], input_json=payload["input"])
+        elif command == "set_status":
+            self.set_status(schedule_id, payload["status"], payload["note"])
+        elif command == "delete":
+            self.delete(schedule_id)
+
+    def _refuse_if_led_elsewhere(self, action: str) -> None:
+        if self.leading:
+            return
+        inbox = self.engine.inbox
+        holder = inbox.store.role_holder(SCHEDULER_ROLE) if inbox is not None else None
+        raise InvalidInput(
+            f"cannot {action} a schedule from here: the store {self.engine.store.path} is "
+            f"shared and process {holder or '(none right now)'} runs its schedules; {action} "
+            "it from that process (pause, resume, update and delete work from any process)")
 
 
 class PendingSchedules:

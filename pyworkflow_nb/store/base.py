@@ -157,7 +157,7 @@ class InboxRow:
 
     id: int
     run_id: str
-    kind: str  # event, signal, cancel, terminate, pause or resume
+    kind: str  # event, signal, cancel, terminate, pause, resume or schedule
     name: str | None  # the event's or signal's name
     data: str | None  # the payload, signal arguments or reason, encoded
     sender: str
@@ -191,8 +191,18 @@ class SharedStore(Protocol):
     def post(self, run_id: str, kind: str, name: str | None, data: str | None) -> None:
         """Store a message for a run another process executes, and notify the listeners."""
 
-    def held_messages(self) -> list[InboxRow]:
-        """The stored messages for the runs this process holds, oldest first."""
+    def held_messages(self, *, scheduler: bool = False) -> list[InboxRow]:
+        """The stored messages for the runs this process holds (and, ``scheduler``, those for
+        the schedules), oldest first."""
+
+    def hold_role(self, role: str) -> bool:
+        """Take ``role`` for this process, or renew it, unless another live process has it."""
+
+    def role_holder(self, role: str) -> str | None:
+        """The process playing ``role`` now, if any."""
+
+    def unfinished_schedule_runs(self) -> list[tuple[str, str]]:
+        """``(schedule_id, run_id)`` of every unfinished run a schedule started."""
 
     def listen(self, notified: Callable[[str, str], None]) -> Callable[[], None]:
         """Call ``notified(channel, run_id)`` (on a thread of the store's) when a message is

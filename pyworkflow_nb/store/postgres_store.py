@@ -44,7 +44,7 @@ __all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 log = logging.getLogger("pyworkflow_nb")
 
 SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
-PG_REVISION = 2  # PostgreSQL-only additions on top of it (1: leases, 2: inbox)
+PG_REVISION = 3  # PostgreSQL-only additions on top of it (1: leases, 2: inbox, 3: roles)
 INBOX_CHANNEL = "pyworkflow_nb_inbox"  # NOTIFY channel: a message was posted (payload: run id)
 RUNS_CHANNEL = "pyworkflow_nb_runs"  # NOTIFY channel: a run was left for workers (run id)
 WORKERS = "workers"  # the owner of a run's lease while it waits for a worker to take it
@@ -190,6 +190,15 @@ class PostgresStore:
         stalled past its lease and was taken over). The leases read stay locked until the
         commit, so a takeover waits for it and reads the history it wrote."""
         ids = sorted({e[0] for e in batch.events} | set(batch.changed_runs))
+        if batch.schedules or any(run_id.startswith("schedule:") for run_id in ids):
+            held = cur.execute("SELECT owner FROM roles WHERE role = 'scheduler' FOR SHARE"
+                               ).fetchone()
+            if held is not None and held[0] != self.owner:
+                raise StoreError(
+                    f"this process ({self.owner}) no longer runs the schedules of the store "
+                    f"(now {held[0]}): it did not renew its role within "
+                    f"{self.lease_seconds:g} s. Nothing of this batch was written; restart "
+                    "this process.")
         if not ids:
             return
         held = cur.execute("SELECT run_id, owner FROM leases WHERE run_id = ANY(%s) "
@@ -337,11 +346,13 @@ class PostgresStore:
                               [run_id, kind, name, data, self.owner])
             self._con.execute("SELECT pg_notify(%s, %s)", [INBOX_CHANNEL, run_id])
 
-    def held_messages(self) -> list[InboxRow]:
-        """The stored messages for the runs this process holds, oldest first."""
+    def held_messages(self, *, scheduler: bool = False) -> list[InboxRow]:
+        """The stored messages for the runs this process holds (and, ``scheduler``, those for
+        the schedules), oldest first."""
         return [InboxRow(*row) for row in self._fetch(
             "SELECT id, run_id, kind, name, data, sender FROM inbox WHERE run_id IN "
-            "(SELECT run_id FROM leases WHERE owner = %s) ORDER BY id", [self.owner])]
+            "(SELECT run_id FROM leases WHERE owner = %s) OR (%s AND kind = 'schedule') "
+            "ORDER BY id", [self.owner, scheduler])]
 
     def listen(self, notified: Callable[[str, str], None]) -> Callable[[], None]:
         """Call ``notified(channel, run_id)`` on a thread of its own, with a connection of its
@@ -375,10 +386,34 @@ class PostgresStore:
         return stop_listening
 
     def release_leases(self) -> None:
-        """Give up every lease this process holds, so other processes take its runs now."""
+        """Give up every lease (and role) this process holds, so others take over now."""
+        self._writable()
+        with self._lock, self._con.transaction():
+            self._con.execute("DELETE FROM leases WHERE owner = %s", [self.owner])
+            self._con.execute("DELETE FROM roles WHERE owner = %s", [self.owner])
+
+    def hold_role(self, role: str) -> bool:
+        """Take ``role`` for this process, or renew it, unless another live process has it."""
         self._writable()
         with self._lock:
-            self._con.execute("DELETE FROM leases WHERE owner = %s", [self.owner])
+            return self._con.execute(
+                "INSERT INTO roles VALUES (%s, %s, now() + %s * interval '1 second') "
+                "ON CONFLICT (role) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at "
+                "WHERE roles.owner = excluded.owner OR roles.expires_at < now() "
+                "RETURNING owner", [role, self.owner, self.lease_seconds]).fetchone() is not None
+
+    def role_holder(self, role: str) -> str | None:
+        """The process playing ``role`` now, if any."""
+        rows = self._fetch("SELECT owner FROM roles WHERE role = %s AND expires_at >= now()",
+                           [role])
+        return rows[0][0] if rows else None
+
+    def unfinished_schedule_runs(self) -> list[tuple[str, str]]:
+        """``(schedule_id, run_id)`` of every unfinished run a schedule started."""
+        return [(sid, run_id) for sid, run_id in self._fetch(
+            f"SELECT schedule_id, run_id FROM runs WHERE schedule_id IS NOT NULL "
+            f"AND status NOT IN {TERMINAL}")]
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRow]:
         return [RunRow(*row) for row in

@@ -31,6 +31,14 @@ CREATE TABLE IF NOT EXISTS inbox (
 
 CREATE INDEX IF NOT EXISTS inbox_run ON inbox (run_id);
 
+-- PostgreSQL only: which process plays a role for the whole store (the scheduler: it alone
+-- fires schedules), until when; renewed like a lease, taken over once expired.
+CREATE TABLE IF NOT EXISTS roles (
+    role       TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id          TEXT PRIMARY KEY,
     workflow        TEXT NOT NULL,
