@@ -2,7 +2,8 @@
 
 The notebook's definitions go to a module with what they use (imports, helpers, constants);
 their code hashes stay the notebook's, so the run started in the notebook resumes from the
-module with no divergence, as a worker process would resume it.
+module with no divergence: in a fresh script on the notebook's DuckDB file, and in the worker
+command on a PostgreSQL store the notebook still uses.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
+import pytest
 from jupyter_client.manager import start_new_kernel
-from notebook_kernel import execute, kernel_name
+from notebook_kernel import client, execute, kernel_name, text
+from pg_server import fresh_database
 
 __all__ = ["kernel_name"]
 
@@ -93,3 +97,35 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "PYWORKFLOW_NB_STORE"}
+
+
+def test_a_notebook_run_resumes_in_a_worker_from_the_export_and_takes_the_notebooks_event(
+        tmp_path: Path, kernel_name: str, pg_server: str) -> None:
+    """The production path end to end on PostgreSQL: nbclient runs the notebook, which starts
+    a run and exports; the notebook steps back (``pw.shutdown()`` gives its lease up); the
+    worker command resumes the run from the module; the notebook sends it the event."""
+    pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
+    url = fresh_database(pg_server)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
+        *CELLS, "%wf export flows.py gated", "pw.shutdown()",
+        "h = pw.SyncClient().get_run('g-1')\nh.send_event('approve', {'by': 'bo'})\n"
+        "print(json.loads(h.result(timeout='60s')))"]])
+    nbclient = client(nb, tmp_path, kernel_name)
+    env = {**_env(), "PYWORKFLOW_NB_STORE": url, "PYTHONPATH": str(tmp_path)}
+    worker = None
+    with nbclient.setup_kernel(env=env):
+        for index in range(len(nb.cells) - 1):
+            nbclient.execute_cell(nb.cells[index], index)
+        assert "could not export" not in text(nb.cells[-3])
+        worker = subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app",
+                                   "flows"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            assert worker.stdout is not None
+            assert "resumed 1 runs" in worker.stdout.readline(), "the notebook's run"
+            nbclient.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+            assert worker.stdout.readline().strip() == "run g-1 completed"
+        finally:
+            worker.kill()
+            worker.wait(timeout=30)
+    assert text(nb.cells[-1]).strip() == str({"v": ["run", 6.0, "bo"]})
