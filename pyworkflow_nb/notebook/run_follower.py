@@ -111,17 +111,21 @@ class RunFollower:
 
     async def _poll(self) -> None:
         """Feed the events another process records for the run, as if they happened here."""
-        store, loop = self.engine.store, self.engine.loop
+        store, loop, run_id = self.engine.store, self.engine.loop, self.run_id
+
+        def read(after: int) -> tuple[list[EventRow], RunRow | None]:
+            return store.load_events(run_id, after), store.get_run(run_id)
+
         while True:
             await asyncio.sleep(POLL_ELSEWHERE)
             try:
-                stored = await loop.run_in_executor(None, store.load_events, self.run_id)
+                stored, row = await loop.run_in_executor(
+                    None, read, self.events[-1]["seq"] if self.events else -1)
             except Exception:  # the server is away: the next poll tries again
                 continue
             for event in stored:
                 self._on_event(event)
-            row = self.engine.get_row(self.run_id)
-            if self.sent and row.status != self.sent["run"]["status"]:
+            if row is not None and self.sent and row.status != self.sent["run"]["status"]:
                 self._throttle.request()  # taken by a worker: pending -> running
 
     def _build(self) -> dict[str, Any]:

@@ -231,8 +231,9 @@ class EventStore(Protocol):
     def catch_up(self) -> None:
         """Feed the database every durable batch it does not hold yet."""
 
-    def load_events(self, run_id: str) -> list[EventRow]:
-        """The committed events of one run, in ``seq`` order."""
+    def load_events(self, run_id: str, after: int = -1) -> list[EventRow]:
+        """The committed events of one run (those after ``seq`` ``after``), in ``seq``
+        order."""
 
     def load_histories(self, run_ids: list[str]) -> dict[str, list[EventRow]]:
         """The committed events of several runs (run id -> events in ``seq`` order), in one

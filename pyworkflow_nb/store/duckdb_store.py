@@ -382,11 +382,11 @@ class DuckDBStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def load_events(self, run_id: str) -> list[EventRow]:
+    def load_events(self, run_id: str, after: int = -1) -> list[EventRow]:
         self.catch_up()
         return self._cursor().execute(
-            f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ? ORDER BY seq",
-            [run_id]).fetchall()
+            f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+            [run_id, after]).fetchall()
 
     def load_histories(self, run_ids: list[str]) -> dict[str, list[EventRow]]:
         self.catch_up()

@@ -252,9 +252,9 @@ class PostgresStore:
         with self._lock:
             return self._con.execute(query, params).fetchall()
 
-    def load_events(self, run_id: str) -> list[EventRow]:
-        return self._fetch(f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = %s ORDER BY seq",
-                           [run_id])
+    def load_events(self, run_id: str, after: int = -1) -> list[EventRow]:
+        return self._fetch(f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = %s AND seq > %s "
+                           "ORDER BY seq", [run_id, after])
 
     def load_histories(self, run_ids: list[str]) -> dict[str, list[EventRow]]:
         rows = self._fetch(f"SELECT {_EVENT_SELECT} FROM events WHERE run_id = ANY(%s) "
