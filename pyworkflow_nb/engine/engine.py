@@ -22,6 +22,7 @@ from ..errors import (
     PyWorkflowWarning,
     RunNotFound,
     SerializationError,
+    UpdateFailed,
     UpdateRejected,
     WorkflowCancelled,
     WorkflowContinued,
@@ -53,6 +54,7 @@ _RECENT_LIMIT = 10_000  # finished runs kept in memory while the store catches u
 
 #: How often a result awaited here, of a run another process executes, is read from the store.
 ELSEWHERE_POLL = 0.1
+_UPDATE_ENDS = frozenset((ev.UPDATE_COMPLETED, ev.UPDATE_FAILED, ev.UPDATE_REJECTED))
 
 
 def _warn_if_other_call(wf: Workflow, existing: RunRow, args: tuple[Any, ...],
@@ -539,11 +541,13 @@ class Engine:
         run.receive_signal(name, tuple(args), seq, ts)
 
     async def update(self, run_id: str, name: str, args: tuple[Any, ...] = (),
-                     update_id: str | None = None) -> Any:
+                     update_id: str | None = None, *, wait: bool = True) -> Any:
         """Send update ``name`` to a run in flight and return what its handler returns.
 
         The validator runs first (a refusal is recorded and raised as ``UpdateRejected``);
         an ``update_id`` the run already accepted is answered with that update's outcome.
+        A run another process executes gets it through the store, and the answer comes back
+        from the events it records. ``wait=False`` returns once the update is accepted.
         """
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput(f"an update name must be a non-empty string, got {name!r}")
@@ -552,7 +556,12 @@ class Engine:
         elif not isinstance(update_id, str) or not update_id.strip():
             raise InvalidInput(f"update_id must be a non-empty string, got {update_id!r}")
         args_json = encode(list(args), where=f"the arguments of update {name!r}")
-        run = await self._in_flight(run_id, f"update {name!r} on", reply=True)
+        self.require_writable(f"update {name!r} on a run")
+        await self.wait_recovered()
+        if await self._posted("update", run_id, name,
+                              json.dumps({"args": args_json, "update_id": update_id})):
+            return await self._answer_from_elsewhere(run_id, name, update_id)
+        run = await self._in_flight(run_id, f"update {name!r} on")
         known = run.updates.get(update_id)
         if known is None:
             if run.task is None:
@@ -568,7 +577,35 @@ class Engine:
                           ev.update_accepted(name, args_json))
             await self.writer.durable()
             run.receive_update(update_id, name, tuple(args), ts)
+        if not wait:
+            return None
         return await asyncio.shield(known)
+
+    async def _answer_from_elsewhere(self, run_id: str, name: str, update_id: str) -> Any:
+        """The outcome of an update handed to another process, read from the run's events."""
+        seen = -1
+        while True:
+            events = await self.loop.run_in_executor(None, self.store.load_events, run_id, seen)
+            seen = events[-1][1] if events else seen
+            for event in events:
+                if event[4] != update_id or event[3] not in _UPDATE_ENDS:
+                    continue
+                data = ev.parse(event[6])
+                if event[3] == ev.UPDATE_COMPLETED:
+                    return ev.recorded_value(data)
+                cause = decode_error(data["error"])
+                if isinstance(cause, InvalidInput):  # as it is raised here: no such handler
+                    raise InvalidInput(str(cause))
+                kind = UpdateRejected if event[3] == ev.UPDATE_REJECTED else UpdateFailed
+                said = "was refused" if kind is UpdateRejected else "failed"
+                raise kind(f"update {name!r} of run {run_id!r} {said}: {cause}",
+                           run_id=run_id, update_id=update_id) from cause
+            row = await self.loop.run_in_executor(None, self.store.get_run, run_id)
+            if row is None or row.status in ev.TERMINAL_STATUSES:
+                raise UpdateFailed(f"run {run_id!r} ended ({row.status if row else 'gone'}) "
+                                   f"before update {update_id!r} finished", run_id=run_id,
+                                   update_id=update_id)
+            await asyncio.sleep(ELSEWHERE_POLL)
 
     async def query(self, run_id: str, name: str, args: tuple[Any, ...] = ()) -> Any:
         """Answer query ``name`` from the run's state; a run not in memory is replayed first."""
@@ -622,18 +659,12 @@ class Engine:
             run.resume()
             await self.writer.durable()
 
-    async def _in_flight(self, run_id: str, action: str, *, reply: bool = False) -> Run:
+    async def _in_flight(self, run_id: str, action: str) -> Run:
         self.require_writable(f"{action} a run")
         await self.wait_recovered()
         run = self.live_run(run_id)
         if run is None:
             row = self.get_row(run_id)
-            if reply and self.elsewhere(row):
-                raise InvalidInput(
-                    f"cannot {action} run {run_id!r} from here: it is {row.status} in another "
-                    f"process sharing the store {self.store.path} "
-                    f"({self._holder(row)}), and an update's answer does not cross processes "
-                    "yet; send it from that process, or send a signal (it does)")
             raise InvalidInput(f"cannot {action} run {run_id!r}: it already ended "
                                f"({row.status})")
         return run
@@ -643,11 +674,6 @@ class Engine:
         here (or none does yet, until a process defining its workflow takes it over)."""
         return (self.inbox is not None and row.status not in ev.TERMINAL_STATUSES
                 and row.run_id not in self.runs and row.run_id not in self.dormancy.runs)
-
-    def _holder(self, row: RunRow) -> str:
-        holder = self.leases.store.holder(row.run_id) if self.leases is not None else None
-        return (f"process {holder} executes it" if holder else
-                f"no process defining {row.workflow!r} holds it now")
 
     async def _posted(self, kind: str, run_id: str, name: str | None = None,
                       data: str | None = None) -> bool:

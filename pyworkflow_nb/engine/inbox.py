@@ -16,8 +16,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PyWorkflowError
-from ..serde import decode
+from ..errors import InvalidInput, PyWorkflowError
+from ..history import vocabulary as ev
+from ..serde import decode, encode_error
 from ..store import InboxRow, SharedStore
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ __all__ = ["KINDS", "Inbox"]
 
 log = logging.getLogger("pyworkflow_nb")
 
-#: What another process may send to a run; an update needs a reply and is not among them.
-KINDS = ("event", "signal", "cancel", "terminate", "pause", "resume")
+#: What another process may send to a run (an update's answer goes back in the run's events).
+KINDS = ("event", "signal", "update", "cancel", "terminate", "pause", "resume")
 
 
 class Inbox:
@@ -90,6 +91,9 @@ class Inbox:
         call = self._call(row)
         try:
             await call
+        except InvalidInput as exc:
+            if row.kind == "update":  # no such handler: the sender reads the refusal
+                self._refuse_update(row, exc)
         except PyWorkflowError as exc:
             log.info("pyworkflow_nb: %s for run %s from %s not applied: %s", row.kind,
                      row.run_id, row.sender, exc)
@@ -103,12 +107,24 @@ class Inbox:
             log.info("pyworkflow_nb: schedule change %s from %s not applied: %s", row.name,
                      row.sender, exc)
 
+    def _refuse_update(self, row: InboxRow, exc: InvalidInput) -> None:
+        run = self.engine.live_run(row.run_id)
+        if run is not None:
+            update_id = json.loads(row.data or "{}")["update_id"]
+            run.emit(ev.UPDATE_REJECTED, update_id, None,
+                     ev.update_rejected(str(row.name), encode_error(exc)))
+
     def _call(self, row: InboxRow) -> Any:
-        engine, data = self.engine, decode(row.data) if row.data else None
+        engine = self.engine
+        data = decode(row.data) if row.data and row.kind != "update" else None
         if row.kind == "event":
             return engine.send_event(row.run_id, str(row.name), data)
         if row.kind == "signal":
             return engine.signal(row.run_id, str(row.name), tuple(data or ()))
+        if row.kind == "update":
+            sent = json.loads(row.data or "{}")
+            return engine.update(row.run_id, str(row.name), tuple(decode(sent["args"]) or ()),
+                                 sent["update_id"], wait=False)
         if row.kind == "cancel":
             return engine.cancel(row.run_id, data)
         if row.kind == "terminate":

@@ -182,8 +182,6 @@ class SharedStore(Protocol):
     def renew_leases(self) -> None:
         """Extend every lease this process holds."""
 
-    def holder(self, run_id: str) -> str | None:
-        """The process holding ``run_id``'s live lease, if any."""
 
     def release_leases(self) -> None:
         """Give up every lease this process holds (it stops), so others take over now."""

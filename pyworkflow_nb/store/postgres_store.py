@@ -328,12 +328,6 @@ class PostgresStore:
             self._con.execute("UPDATE leases SET expires_at = now() + %s * interval '1 second' "
                               "WHERE owner = %s", [self.lease_seconds, self.owner])
 
-    def holder(self, run_id: str) -> str | None:
-        """The process holding ``run_id``'s live lease, if any."""
-        rows = self._fetch("SELECT owner FROM leases WHERE run_id = %s AND expires_at >= now()",
-                           [run_id])
-        return rows[0][0] if rows else None
-
     # -- messages between processes ----------------------------------------------------------
 
     def post(self, run_id: str, kind: str, name: str | None, data: str | None) -> None:

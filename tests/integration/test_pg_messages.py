@@ -1,6 +1,7 @@
-"""Messages across processes sharing a PostgreSQL store: events, signals, cancels, terminates,
-pauses and resumes sent from one process reach a run another process executes (stored, then
-notified), exactly once, and wait in the store while no process holds the run.
+"""Messages across processes sharing a PostgreSQL store: events, signals, updates, cancels,
+terminates, pauses and resumes sent from one process reach a run another process executes
+(stored, then notified), exactly once, and wait in the store while no process holds the run;
+an update's answer comes back from the events it records.
 """
 
 from __future__ import annotations
@@ -34,10 +35,16 @@ async def wrap(items):
     return "+".join(items)
 
 
+def at_least_none(limit):
+    if limit < 0:
+        raise ValueError(f"take at least 0 items, not {limit}")
+
+
 @pw.workflow
 async def messaged_cart(needed):
     items = []
     pw.set_signal_handler("add", items.append)
+    pw.set_update_handler("take", lambda limit: items[:limit], validator=at_least_none)
     got = await pw.wait_for_event("approve")
     await pw.wait_condition(lambda: len(items) >= needed)
     return {"by": got["by"], "items": await wrap(items)}
@@ -111,6 +118,9 @@ def test_calls_from_another_process_reach_the_run_where_it_executes(
         client = pw.SyncClient()
         cart = client.get_run("cart-1")
         cart.signal("add", "tea")
+        assert cart.update("take", 5) == ["tea"], "the answer comes back from the worker"
+        with pytest.raises(pw.UpdateRejected, match="take at least 0 items, not -1"):
+            cart.update("take", -1)
         cart.send_event("approve", {"by": "ana"})
         cart.signal("add", "milk")
         assert cart.result(timeout="30s") == {"by": "ana", "items": "tea+milk"}
@@ -122,7 +132,7 @@ def test_calls_from_another_process_reach_the_run_where_it_executes(
         _until(lambda: idle3.status() == "paused", "the pause")
         idle3.resume()
         _until(lambda: idle3.status() == "waiting", "the resume")
-        with pytest.raises(pw.InvalidInput, match="an update's answer does not cross"):
+        with pytest.raises(pw.InvalidInput, match="anything"):
             idle3.update("anything")
         assert idle3.status() == "waiting"
         cancelled, terminated = (client.get_run(r) for r in ("idle-1", "idle-2"))

@@ -17,9 +17,6 @@ from pathlib import Path
 import pytest
 from pg_server import fresh_database
 
-import pyworkflow_nb as pw
-from pyworkflow_nb.runtime import Config, runtime
-
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
 
 RUNS, STEPS, GATE = 8, 10, 3
@@ -120,15 +117,7 @@ def test_a_worker_takes_over_the_runs_of_a_killed_process(tmp_path: Path,
         assert {pid for pid, _, _ in _executions(log)} == {starter.pid}, \
             "the worker leaves the runs of a live process alone"
         holder = _one(url, "SELECT owner FROM leases WHERE run_id = 'r0'")
-        assert str(holder).split(":")[1] == str(starter.pid)
-        pw.configure(store=url)
-        try:
-            with pytest.raises(pw.InvalidInput) as refused:
-                pw.SyncClient().get_run("r0").update("more")  # (an answer cannot cross yet)
-        finally:
-            pw.shutdown()
-            runtime.config = Config()
-        assert f"process {holder} executes it" in str(refused.value)
+        assert str(holder).split(":")[1] == str(starter.pid), "host:pid:tag"
 
         starter.send_signal(signal.SIGKILL)
         starter.wait(timeout=30)
