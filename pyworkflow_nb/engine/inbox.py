@@ -1,11 +1,13 @@
-"""Messages between processes sharing a store: events, signals, cancels, terminates, pauses
-and resumes for runs another process executes.
+"""Messages between processes sharing a store: events, signals, updates, cancels, terminates,
+pauses and resumes for runs another process executes, and schedule changes for the process
+that runs the schedules.
 
 The sender stores the message in the store's inbox (then the server notifies every listening
 process) and returns: the message is durable, and reaches the run wherever it executes, now
 or once a process takes the run over. The process holding the run applies it as the call
 would have been applied there, and the inbox row is deleted in the same commit as the event
-it records, so a message is applied exactly once across crashes and takeovers.
+it records, so a message is applied exactly once across crashes and takeovers. An update's
+caller reads its answer from the events the run records.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import functools
 import json
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, PyWorkflowError
@@ -24,12 +27,9 @@ from ..store import InboxRow, SharedStore
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["KINDS", "Inbox"]
+__all__ = ["Inbox"]
 
 log = logging.getLogger("pyworkflow_nb")
-
-#: What another process may send to a run (an update's answer goes back in the run's events).
-KINDS = ("event", "signal", "update", "cancel", "terminate", "pause", "resume")
 
 
 class Inbox:
@@ -88,13 +88,11 @@ class Inbox:
             return
         if engine.live_run(row.run_id) is None:
             return  # it ended (or was lost) since: the message has nothing to reach
-        call = self._call(row)
         try:
-            await call
-        except InvalidInput as exc:
-            if row.kind == "update":  # no such handler: the sender reads the refusal
-                self._refuse_update(row, exc)
+            await self._call(row)
         except PyWorkflowError as exc:
+            if row.kind == "update" and isinstance(exc, InvalidInput):
+                self._refuse_update(row, exc)  # no such handler: the sender reads the refusal
             log.info("pyworkflow_nb: %s for run %s from %s not applied: %s", row.kind,
                      row.run_id, row.sender, exc)
 
@@ -114,24 +112,28 @@ class Inbox:
             run.emit(ev.UPDATE_REJECTED, update_id, None,
                      ev.update_rejected(str(row.name), encode_error(exc)))
 
-    def _call(self, row: InboxRow) -> Any:
-        engine = self.engine
-        data = decode(row.data) if row.data and row.kind != "update" else None
-        if row.kind == "event":
-            return engine.send_event(row.run_id, str(row.name), data)
-        if row.kind == "signal":
-            return engine.signal(row.run_id, str(row.name), tuple(data or ()))
+    def _call(self, row: InboxRow) -> Awaitable[Any]:
+        """The engine call a message stands for (started, not awaited)."""
+        engine, run_id, name = self.engine, row.run_id, str(row.name)
         if row.kind == "update":
             sent = json.loads(row.data or "{}")
-            return engine.update(row.run_id, str(row.name), tuple(decode(sent["args"]) or ()),
+            return engine.update(run_id, name, tuple(decode(sent["args"]) or ()),
                                  sent["update_id"], wait=False)
+        data = decode(row.data) if row.data else None
+        if row.kind == "event":
+            return engine.send_event(run_id, name, data)
+        if row.kind == "signal":
+            return engine.signal(run_id, name, tuple(data or ()))
         if row.kind == "cancel":
-            return engine.cancel(row.run_id, data)
+            return engine.cancel(run_id, data)
         if row.kind == "terminate":
-            return engine.terminate(row.run_id, data)
+            return engine.terminate(run_id, data)
         if row.kind == "pause":
-            return engine.pause(row.run_id)
-        return engine.resume(row.run_id)
+            return engine.pause(run_id)
+        if row.kind == "resume":
+            return engine.resume(run_id)
+        raise InvalidInput(f"a message of unknown kind {row.kind!r} (from a newer "
+                           "pyworkflow_nb?); it is dropped")
 
     def close(self) -> None:
         """Stop applying messages (those not applied stay in the store)."""

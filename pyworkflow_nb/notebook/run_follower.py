@@ -67,20 +67,23 @@ class RunFollower:
         self._throttle = Throttle(engine.loop, self._update)
         self._trait_sync = Throttle(engine.loop, self._sync_trait, interval=TRAIT_EVERY)
         self._polling: asyncio.Task[None] | None = None
+        self._polled: RunRow | None = None  # the row read with the events polled last
 
     # -- on the engine's loop ----------------------------------------------------------------
 
     def follow(self, run_id: str) -> dict[str, Any]:
         """Read ``run_id`` and follow it while it runs (instead of the run followed so far);
         returns its state. Raises :class:`RunNotFound` before dropping the old run."""
+        row = self.engine.get_row(run_id)  # first: the events read next are at least as new
         events = [event_dict(e) for e in self.engine.events(run_id)]
         self.stop()
         self.run_id, self.events = run_id, events
+        self._polled = row if self.engine.elsewhere(row) else None
         self.sent = self._build()
         if self.sent["run"]["status"] not in TERMINAL_STATUSES:
             self.engine.listeners.append(self._on_event)
             self.engine.status_listeners.append(self._on_status)
-            if self.engine.elsewhere(self.engine.get_row(run_id)):
+            if self._polled is not None:
                 self._polling = self.engine.loop.create_task(self._poll())
         return self.sent
 
@@ -107,14 +110,15 @@ class RunFollower:
         self._trait_sync.cancel()
         if self._polling is not None:
             self._polling.cancel()
-            self._polling = None
+            self._polling = self._polled = None
 
     async def _poll(self) -> None:
         """Feed the events another process records for the run, as if they happened here."""
         store, loop, run_id = self.engine.store, self.engine.loop, self.run_id
 
         def read(after: int) -> tuple[list[EventRow], RunRow | None]:
-            return store.load_events(run_id, after), store.get_run(run_id)
+            row = store.get_run(run_id)  # first: the events read next are at least as new
+            return store.load_events(run_id, after), row
 
         while True:
             await asyncio.sleep(POLL_ELSEWHERE)
@@ -123,6 +127,7 @@ class RunFollower:
                     None, read, self.events[-1]["seq"] if self.events else -1)
             except Exception:  # the server is away: the next poll tries again
                 continue
+            self._polled = row
             for event in stored:
                 self._on_event(event)
             if row is not None and self.sent and row.status != self.sent["run"]["status"]:
@@ -130,7 +135,9 @@ class RunFollower:
 
     def _build(self) -> dict[str, Any]:
         state = build_state(self.events, self.engine.clock.now())
-        row = self.engine.get_row(self.run_id)
+        polled = self._polled  # (another process executes the run: read with the events)
+        row = polled if polled is not None and self.run_id not in self.engine.runs \
+            else self.engine.get_row(self.run_id)
         state["run"]["status"] = row.status
         if row.parent_run_id:
             state["run"]["parent_run_id"] = row.parent_run_id
