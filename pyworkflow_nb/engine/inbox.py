@@ -12,7 +12,6 @@ caller reads its answer from the events the run records.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -23,6 +22,7 @@ from ..errors import InvalidInput, PyWorkflowError
 from ..history import vocabulary as ev
 from ..serde import decode, encode_error
 from ..store import InboxRow, SharedStore
+from .one_at_a_time import OneAtATime
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -37,8 +37,8 @@ class Inbox:
 
     def __init__(self, engine: Engine, store: SharedStore) -> None:
         self.engine, self.store = engine, store
-        self._draining: asyncio.Task[None] | None = None
-        self._again = False
+        self._draining = OneAtATime(engine.loop, self._drain,
+                                    f"read the inbox of {store.path}")
 
     def notified(self, run_id: str) -> None:
         """The server says a message was posted for ``run_id``."""
@@ -48,33 +48,21 @@ class Inbox:
 
     def drain_soon(self) -> None:
         """Apply the stored messages for this engine's runs (once more if already doing so)."""
-        if self.engine.closing:
-            return
-        if self._draining is not None:
-            self._again = True
-            return
-        self._draining = self.engine.loop.create_task(self._drain())
+        if not self.engine.closing:
+            self._draining.request()
 
-    async def _drain(self) -> None:
+    async def _drain(self) -> bool:
         engine = self.engine
-        try:
-            while True:
-                self._again = False
-                rows = await engine.loop.run_in_executor(
-                    None, functools.partial(self.store.held_messages,
-                                            scheduler=engine.scheduler.leading))
-                for row in rows:
-                    if engine.closing:
-                        return
-                    await self._apply(row)
-                # the rows' deletions are committed before the next read could see them again
-                await engine.writer.durable()
-                if not self._again:
-                    return
-        except Exception as exc:  # the server is away: the next notification or round retries
-            log.warning("pyworkflow_nb: could not read the inbox of %s: %s", self.store.path, exc)
-        finally:
-            self._draining = None
+        rows = await engine.loop.run_in_executor(
+            None, functools.partial(self.store.held_messages,
+                                    scheduler=engine.scheduler.leading))
+        for row in rows:
+            if engine.closing:
+                return False
+            await self._apply(row)
+        # the rows' deletions are committed before the next read could see them again
+        await engine.writer.durable()
+        return False
 
     async def _apply(self, row: InboxRow) -> None:
         engine = self.engine
@@ -137,5 +125,4 @@ class Inbox:
 
     def close(self) -> None:
         """Stop applying messages (those not applied stay in the store)."""
-        if self._draining is not None:
-            self._draining.cancel()
+        self._draining.cancel()

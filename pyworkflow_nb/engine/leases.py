@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..store import EventRow, RunRow, SharedStore
+from .one_at_a_time import OneAtATime
 from .scheduler import SCHEDULER_ROLE
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ class Leases:
     def __init__(self, engine: Engine, store: SharedStore) -> None:
         self.engine, self.store = engine, store
         self._task: asyncio.Task[None] | None = None
-        self._claiming: asyncio.Task[None] | None = None
-        self._again = False
+        self._claiming = OneAtATime(engine.loop, self._claim, f"claim runs in {store.path}")
         self._stop_listening: Callable[[], None] | None = None
 
     def claim(self, limit: int | None = None) -> list[tuple[RunRow, list[EventRow]]]:
@@ -102,40 +102,29 @@ class Leases:
 
     def claim_soon(self) -> None:
         """Claim runs to take over (once more if a claim is under way)."""
-        if self.engine.closing or self._task is None:
-            return
-        if self._claiming is not None:
-            self._again = True
-            return
-        self._claiming = self.engine.loop.create_task(self._claim())
+        if not self.engine.closing and self._task is not None:
+            self._claiming.request()
 
-    async def _claim(self) -> None:
+    async def _claim(self) -> bool:
+        """One claim; whether to claim again at once (a worker found a full batch and still
+        has room)."""
         engine = self.engine
-        try:
-            while True:
-                self._again = False
-                claimed = await engine.loop.run_in_executor(None, self.claim, CLAIM_BATCH)
-                if engine.closing:
-                    return
-                engine.adopt_stored(claimed)
-                if not (self._again or (len(claimed) == CLAIM_BATCH and engine.worker
-                        and len(engine.runs) < CLAIM_BATCH)):
-                    return
-        except Exception as exc:  # the server is away: the next round retries
-            log.warning("pyworkflow_nb: could not claim runs in %s: %s", self.store.path, exc)
-        finally:
-            self._claiming = None
+        claimed = await engine.loop.run_in_executor(None, self.claim, CLAIM_BATCH)
+        if engine.closing:
+            return False
+        engine.adopt_stored(claimed)
+        return len(claimed) == CLAIM_BATCH and engine.worker and len(engine.runs) < CLAIM_BATCH
 
     async def close(self) -> None:
         """Stop renewing and give the leases up, so other processes take the runs now."""
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
-        for task in (self._task, self._claiming):
+        for task in (self._task, self._claiming.cancel()):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._task = self._claiming = None
+        self._task = None
         try:
             await self.engine.loop.run_in_executor(None, self.store.release_leases)
         except Exception as exc:

@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
 from notebook_kernel import client, execute, kernel_name, text
+from pg_processes import start_worker
 from pg_server import fresh_database
 
 __all__ = ["kernel_name"]
@@ -117,9 +118,7 @@ def test_a_notebook_run_resumes_in_a_worker_from_the_export_and_takes_the_notebo
         for index in range(len(nb.cells) - 1):
             nbclient.execute_cell(nb.cells[index], index)
         assert "could not export" not in text(nb.cells[-3])
-        worker = subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app",
-                                   "flows"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+        worker = start_worker(tmp_path, env, app="flows")
         try:
             assert worker.stdout is not None
             assert "resumed 1 runs" in worker.stdout.readline(), "the notebook's run"

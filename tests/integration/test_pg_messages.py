@@ -11,10 +11,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from pg_processes import pg_execute, pg_rows, start_worker, until
 from pg_server import fresh_database
 
 import pyworkflow_nb as pw
@@ -70,25 +70,8 @@ time.sleep(600)  # runs go on until the test stops this process
 '''
 
 
-def _until(check: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _rows(url: str, query: str) -> list[tuple[object, ...]]:
-    with psycopg.connect(url) as con:
-        return con.execute(query).fetchall()
-
-
-def _execute(url: str, statement: str) -> None:
-    with psycopg.connect(url) as con:
-        con.execute(statement)
-
-
 def _status(url: str, run_id: str) -> object:
-    rows = _rows(url, f"SELECT status FROM runs WHERE run_id = '{run_id}'")
+    rows = pg_rows(url, f"SELECT status FROM runs WHERE run_id = '{run_id}'")
     return rows[0][0] if rows else None
 
 
@@ -129,14 +112,14 @@ def test_calls_from_another_process_reach_the_run_where_it_executes(
         client.get_run("idle-2").terminate(reason="gone")
         idle3 = client.get_run("idle-3")
         idle3.pause()
-        _until(lambda: idle3.status() == "paused", "the pause")
+        until(lambda: idle3.status() == "paused", "the pause")
         idle3.resume()
-        _until(lambda: idle3.status() == "waiting", "the resume")
+        until(lambda: idle3.status() == "waiting", "the resume")
         with pytest.raises(pw.InvalidInput, match="anything"):
             idle3.update("anything")
         assert idle3.status() == "waiting"
         cancelled, terminated = (client.get_run(r) for r in ("idle-1", "idle-2"))
-        _until(lambda: (cancelled.status(), terminated.status()) == ("cancelled", "terminated"),
+        until(lambda: (cancelled.status(), terminated.status()) == ("cancelled", "terminated"),
                "the cancel and the terminate")
     finally:
         pw.shutdown()
@@ -144,10 +127,10 @@ def test_calls_from_another_process_reach_the_run_where_it_executes(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
-    received = _rows(url, "SELECT type, count(*) FROM events WHERE run_id = 'cart-1' AND type "
+    received = pg_rows(url, "SELECT type, count(*) FROM events WHERE run_id = 'cart-1' AND type "
                           "IN ('event.received', 'signal.received') GROUP BY type ORDER BY type")
     assert received == [("event.received", 1), ("signal.received", 2)], "each message once"
-    assert _rows(url, "SELECT count(*) FROM inbox") == [(0,)], "applied messages are deleted"
+    assert pg_rows(url, "SELECT count(*) FROM inbox") == [(0,)], "applied messages are deleted"
 
 
 def test_a_message_waits_in_the_store_until_a_process_takes_the_run(
@@ -157,7 +140,7 @@ def test_a_message_waits_in_the_store_until_a_process_takes_the_run(
     first = _executor(tmp_path, env, "cart-2")
     first.send_signal(signal.SIGKILL)  # holds the lease for ten minutes, executes nothing
     first.wait(timeout=30)
-    _execute(url, "UPDATE leases SET expires_at = now() - interval '1 second'")  # 10 min on
+    pg_execute(url, "UPDATE leases SET expires_at = now() - interval '1 second'")  # 10 min on
 
     pw.configure(store=url)
     try:
@@ -168,17 +151,15 @@ def test_a_message_waits_in_the_store_until_a_process_takes_the_run(
     finally:
         pw.shutdown()
         runtime.config = Config()
-    assert _rows(url, "SELECT kind FROM inbox ORDER BY id") == [("signal",), ("event",),
+    assert pg_rows(url, "SELECT kind FROM inbox ORDER BY id") == [("signal",), ("event",),
                                                                 ("signal",)]
 
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pyworkflow_nb", "worker", "--app", "app"], cwd=tmp_path,
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = start_worker(tmp_path, env)
     try:
-        _until(lambda: _status(url, "cart-2") == "completed", "the worker to take the run")
+        until(lambda: _status(url, "cart-2") == "completed", "the worker to take the run")
     finally:
         worker.kill()
         worker.wait(timeout=30)
-    assert _rows(url, "SELECT result ->> 'by', result ->> 'items' FROM runs "
+    assert pg_rows(url, "SELECT result ->> 'by', result ->> 'items' FROM runs "
                       "WHERE run_id = 'cart-2'") == [("bo", "jam+bread")]
-    assert _rows(url, "SELECT count(*) FROM inbox") == [(0,)]
+    assert pg_rows(url, "SELECT count(*) FROM inbox") == [(0,)]

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from pg_processes import pg_rows, start_worker, until
 from pg_server import fresh_database
 
 import pyworkflow_nb as pw
@@ -34,20 +32,8 @@ async def ticked():
 '''
 
 
-def _rows(url: str, query: str) -> list[tuple[object, ...]]:
-    with psycopg.connect(url) as con:
-        return con.execute(query).fetchall()
-
-
 def _fires(url: str) -> int:
-    return int(_rows(url, "SELECT count(*) FROM runs WHERE schedule_id = 'tick'")[0][0])
-
-
-def _until(check: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    return int(pg_rows(url, "SELECT count(*) FROM runs WHERE schedule_id = 'tick'")[0][0])
 
 
 def test_three_processes_fire_a_schedule_once_per_time_and_hand_it_over(
@@ -57,28 +43,26 @@ def test_three_processes_fire_a_schedule_once_per_time_and_hand_it_over(
     env = {**os.environ, "PYWORKFLOW_NB_STORE": url, "PYTHONPATH": str(tmp_path)}
     workers = {}
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app",
-                                 "app"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = start_worker(tmp_path, env)
         workers[proc.pid] = proc
     try:
         for proc in workers.values():
             assert proc.stdout is not None
             assert "worker: store" in proc.stdout.readline()
-        _until(lambda: _fires(url) >= 3, "three fires")
-        leader = int(str(_rows(url, "SELECT owner FROM roles")[0][0]).split(":")[1])
+        until(lambda: _fires(url) >= 3, "three fires")
+        leader = int(str(pg_rows(url, "SELECT owner FROM roles")[0][0]).split(":")[1])
         assert leader in workers
 
         pw.configure(store=url)  # a fourth process, defining nothing
         try:
             tick = pw.get_schedule("tick")
             tick.pause(note="maintenance")
-            _until(lambda: tick.status() == "paused", "the leader to apply the pause")
+            until(lambda: tick.status() == "paused", "the leader to apply the pause")
             paused_at = _fires(url)
             with pytest.raises(pw.InvalidInput, match=f"process [^ ]*:{leader}:"):
                 tick.trigger()
             tick.resume()
-            _until(lambda: _fires(url) > paused_at, "fires again after the resume")
+            until(lambda: _fires(url) > paused_at, "fires again after the resume")
         finally:
             pw.shutdown()
             runtime.config = Config()
@@ -86,8 +70,8 @@ def test_three_processes_fire_a_schedule_once_per_time_and_hand_it_over(
         workers[leader].send_signal(signal.SIGKILL)
         workers[leader].wait(timeout=30)
         before = _fires(url)
-        _until(lambda: _fires(url) >= before + 3, "another process to take the schedules over")
-        successor = str(_rows(url, "SELECT owner FROM roles")[0][0])
+        until(lambda: _fires(url) >= before + 3, "another process to take the schedules over")
+        successor = str(pg_rows(url, "SELECT owner FROM roles")[0][0])
         assert f":{leader}:" not in successor
         alive = [proc for pid, proc in workers.items() if pid != leader]
         assert all(proc.poll() is None for proc in alive), "no process broke on a duplicate"
@@ -97,10 +81,10 @@ def test_three_processes_fire_a_schedule_once_per_time_and_hand_it_over(
                 proc.kill()
                 proc.wait(timeout=30)
 
-    twice = _rows(url, "SELECT scheduled_at, count(*) FROM runs WHERE schedule_id = 'tick' "
+    twice = pg_rows(url, "SELECT scheduled_at, count(*) FROM runs WHERE schedule_id = 'tick' "
                        "GROUP BY scheduled_at HAVING count(*) > 1")
     assert twice == [], "each fire time started one run"
-    events = _rows(url, "SELECT type, data ->> 'note' FROM events WHERE run_id = 'schedule:tick' "
+    events = pg_rows(url, "SELECT type, data ->> 'note' FROM events WHERE run_id = 'schedule:tick' "
                         "AND type IN ('schedule.created', 'schedule.paused', "
                         "'schedule.resumed') ORDER BY seq")
     assert events == [("schedule.created", None), ("schedule.paused", "maintenance"),

@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from pg_processes import pg_value, start_worker, until
 from pg_server import fresh_database
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
@@ -76,20 +76,6 @@ def _executions(log: Path) -> list[tuple[int, str, int]]:
             (line.split() for line in log.read_text().splitlines() if line.count(" ") == 2)]
 
 
-def _until(check: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _one(url: str, query: str) -> object:
-    with psycopg.connect(url) as con:
-        row = con.execute(query).fetchone()
-    assert row is not None
-    return row[0]
-
-
 def test_a_worker_takes_over_the_runs_of_a_killed_process(tmp_path: Path,
                                                            pg_server: str) -> None:
     url = fresh_database(pg_server)
@@ -103,26 +89,24 @@ def test_a_worker_takes_over_the_runs_of_a_killed_process(tmp_path: Path,
     try:
         assert starter.stdout is not None
         assert starter.stdout.readline().strip() == "started"
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "pyworkflow_nb", "worker", "--app", "app"], cwd=tmp_path,
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        worker = start_worker(tmp_path, env)
         assert worker.stdout is not None
         ready = worker.stdout.readline()
         assert "resumed 0 runs" in ready, ready
-        began = _one(url, "SELECT now()")
+        began = pg_value(url, "SELECT now()")
         done_before_gate = "SELECT count(*) FROM events WHERE type = 'step.completed'"
-        _until(lambda: _one(url, done_before_gate) == RUNS * GATE, "the steps before the gate")
-        _until(lambda: _one(url, "SELECT min(expires_at) FROM leases") > began,
+        until(lambda: pg_value(url, done_before_gate) == RUNS * GATE, "the steps before the gate")
+        until(lambda: pg_value(url, "SELECT min(expires_at) FROM leases") > began,
                "the starter to renew its leases while the worker runs")
         assert {pid for pid, _, _ in _executions(log)} == {starter.pid}, \
             "the worker leaves the runs of a live process alone"
-        holder = _one(url, "SELECT owner FROM leases WHERE run_id = 'r0'")
+        holder = pg_value(url, "SELECT owner FROM leases WHERE run_id = 'r0'")
         assert str(holder).split(":")[1] == str(starter.pid), "host:pid:tag"
 
         starter.send_signal(signal.SIGKILL)
         starter.wait(timeout=30)
         (tmp_path / "go").touch()
-        _until(lambda: _one(url, "SELECT count(*) FROM runs WHERE status = 'completed'")
+        until(lambda: pg_value(url, "SELECT count(*) FROM runs WHERE status = 'completed'")
                == RUNS, "the worker to complete every run")
         with psycopg.connect(url) as con:
             results = con.execute("SELECT run_id, result::text FROM runs").fetchall()
@@ -155,17 +139,15 @@ def test_a_clean_stop_gives_the_leases_up_and_a_worker_takes_the_runs_at_once(
     stopped = subprocess.run([sys.executable, "-c", textwrap.dedent(STARTER), "2", "shutdown"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert stopped.stdout.split() == ["started", "stopped"], stopped.stdout + stopped.stderr
-    assert _one(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 2
-    assert _one(url, "SELECT count(*) FROM leases") == 0
+    assert pg_value(url, "SELECT count(*) FROM runs WHERE status = 'running'") == 2
+    assert pg_value(url, "SELECT count(*) FROM leases") == 0
 
     (tmp_path / "go").touch()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pyworkflow_nb", "worker", "--app", "app"], cwd=tmp_path,
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = start_worker(tmp_path, env)
     try:
         assert worker.stdout is not None
         assert "resumed 2 runs" in worker.stdout.readline()
-        _until(lambda: _one(url, "SELECT count(*) FROM runs WHERE status = 'completed'") == 2,
+        until(lambda: pg_value(url, "SELECT count(*) FROM runs WHERE status = 'completed'") == 2,
                "the worker to complete the runs")
     finally:
         worker.kill()

@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from notebook_kernel import kernel_name
+from pg_processes import pg_value, start_worker, until
 from pg_server import fresh_database
 from widget_kernel import widget_kernel
 
@@ -71,27 +71,11 @@ pw.shutdown()
 '''
 
 
-def _count(url: str, query: str) -> int:
-    with psycopg.connect(url) as con:
-        row = con.execute(query).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _until(check: object, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_three_workers_share_runs_and_survive_a_kill(tmp_path: Path, pg_server: str) -> None:
     url = fresh_database(pg_server)
     (tmp_path / "app.py").write_text(textwrap.dedent(APP))
     env = {**os.environ, "PYWORKFLOW_NB_STORE": url, "PYTHONPATH": str(tmp_path)}
-    workers = [subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app",
-                                 "app"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    workers = [start_worker(tmp_path, env) for _ in range(3)]
     try:
         for worker in workers:
             assert worker.stdout is not None
@@ -102,19 +86,19 @@ def test_three_workers_share_runs_and_survive_a_kill(tmp_path: Path, pg_server: 
         completed = "SELECT count(*) FROM runs WHERE status = 'completed'"
         victim = workers[0]
         held = f"SELECT count(*) FROM leases WHERE owner LIKE '%:{victim.pid}:%'"
-        _until(lambda: _count(url, completed) >= RUNS // 4 and _count(url, held) > 0,
-               "a quarter of the runs, and runs in flight in the first worker")
+        until(lambda: pg_value(url, completed) >= RUNS // 4 and pg_value(url, held) > 0,
+              "a quarter of the runs, and runs in flight in the first worker", timeout=120)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
         assert starter.communicate(timeout=60)[0].split()[-1] in ("pending", "running",
                                                                   "completed")
-        _until(lambda: _count(url, completed) == RUNS, "every run to complete")
+        until(lambda: pg_value(url, completed) == RUNS, "every run to complete", timeout=120)
         with psycopg.connect(url) as con:
             completions = Counter(run_id for (run_id,) in con.execute(
                 "SELECT run_id FROM events WHERE type = 'step.completed'").fetchall())
             wrong = con.execute("SELECT run_id, result::text FROM runs WHERE result::text <> "
                                 "(CAST(substr(run_id, 2) AS INTEGER) * 3)::text").fetchall()
-            leases = _count(url, "SELECT count(*) FROM leases")
+            leases = pg_value(url, "SELECT count(*) FROM leases")
         pw.configure(store=url)
         try:
             assert pw.SyncClient().get_run("p007").result(timeout="10s") == 21, \
@@ -162,9 +146,7 @@ def test_a_notebook_hands_a_run_to_a_worker_and_watches_it_live(
     (tmp_path / "app.py").write_text(textwrap.dedent(HANDED_APP))
     monkeypatch.setenv("PYWORKFLOW_NB_STORE", url)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    worker = subprocess.Popen([sys.executable, "-m", "pyworkflow_nb", "worker", "--app", "app"],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+    worker = start_worker(tmp_path)
     try:
         assert worker.stdout is not None
         assert "resumed 0 runs" in worker.stdout.readline()
