@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from .durations import parse_duration
 from .engine import Clock, Engine, time_domain
-from .engine.steps import LocalStepExecutor
+from .engine.steps import LocalStepExecutor, StepExecutor
 from .errors import InvalidInput
 from .store import DuckDBStore, SharedStore
 from .store.postgres_store import PostgresStore, is_postgres_url
@@ -116,6 +116,8 @@ class Config:
     lease: float | None = None  # seconds a shared store's lease lasts (None: the store's)
     executor: str = "here"  # where runs started here execute: "here" or "workers"
     worker: bool = False  # this process takes the runs left for workers (the worker command)
+    #: makes the engine's step executor from ``concurrency`` (None: steps run in this process)
+    steps: Callable[[int | None], StepExecutor] | None = None
 
     def store_path(self) -> str:
         if self.store is not None:
@@ -203,7 +205,8 @@ class Runtime:
 
             def create() -> Engine:
                 engine = Engine(store, loop, durability=config.durability, clock=config.clock,
-                                step_executor=LocalStepExecutor(config.concurrency),
+                                step_executor=(config.steps or LocalStepExecutor)(
+                                    config.concurrency),
                                 executor="workers" if config.executor == "workers" else "here",
                                 worker=config.worker)
                 for hook in self.on_start:

@@ -21,7 +21,7 @@ LAYERS: dict[str, int] = {
     "runtime": 4,
     "client": 5, "sync": 5, "schedules": 5, "timeskip": 5, "replayer": 5, "displays": 5,
     "telemetry": 5, "prometheus": 5, "exporting": 5, "copying": 5,
-    "notebook": 6, "compat": 6, "cli": 6, "demo": 6, "__main__": 6,
+    "notebook": 6, "compat": 6, "cli": 6, "demo": 6, "__main__": 6, "celery": 6,
 }
 TOP = 7  # the package root wires the layers together and may import any of them
 
