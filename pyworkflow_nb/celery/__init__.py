@@ -6,9 +6,12 @@ In the Celery app module that ``celery -A MODULE worker`` loads::
     pyworkflow_nb.celery.install(app)     # the workers run step attempts
     import flows                          # the workflows and steps (e.g. from %wf export)
 
-and where workflows start (a notebook, a script, a ``pyworkflow-nb worker``)::
+and where workflows run (a notebook, a script, a ``pyworkflow-nb worker``)::
 
     pyworkflow_nb.celery.use(app)         # every step attempt goes to the Celery workers
+
+``install(app, store="postgresql://...")`` makes the Celery worker processes run workflows
+from that shared store as well (see :mod:`.hosting`).
 """
 
 from __future__ import annotations

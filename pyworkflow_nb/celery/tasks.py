@@ -23,16 +23,21 @@ from ..context import current_step, step_attempt
 from ..definitions import registry
 from ..errors import DefinitionError
 from . import wire
+from .hosting import host_workflows
 
 _connections = threading.local()
 
 
-def install(app: Any) -> None:
+def install(app: Any, store: str | None = None) -> None:
     """Register the ``pyworkflow_nb.step`` task on the Celery ``app``, so its workers run the
-    step attempts engines send them (with :func:`pyworkflow_nb.celery.use`)."""
+    step attempts engines send them (with :func:`pyworkflow_nb.celery.use`). With ``store``
+    (a ``postgresql://`` URL), each worker process also runs workflows from that store: the
+    runs started with ``executor="workers"``, and those of processes that died."""
     wire.redis_url(str(app.conf.broker_url))  # a broker we cannot answer through fails here
+    if store is not None:
+        host_workflows(app, store)
 
-    @app.task(name=wire.STEP_TASK, acks_late=True, reject_on_worker_lost=True,
+    @app.task(name=wire.STEP_TASK, shared=False, acks_late=True, reject_on_worker_lost=True,
               ignore_result=True, max_retries=0)
     def step(request: dict[str, Any]) -> None:
         try:

@@ -17,10 +17,13 @@ from typing import Any
 
 import duckdb
 import pytest
+from pg_processes import pg_value, until
+from pg_server import fresh_database
 from redis_server import redis
 from servers import stop
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import Config, runtime
 
 celery = pytest.importorskip("celery", reason="pip install 'celery[redis]' (test extras)")
 import pyworkflow_nb.celery as pw_celery  # noqa: E402
@@ -35,9 +38,11 @@ def broker() -> Iterator[str]:
         yield url
 
 
-def celery_worker(app: str, cwd: Path, broker: str, log: Path) -> subprocess.Popen[Any]:
+def celery_worker(app: str, cwd: Path, broker: str, log: Path,
+                  store: str | None = None) -> subprocess.Popen[Any]:
     """``celery -A app worker`` as a user starts it, once it is ready for tasks."""
-    env = {**os.environ, "CELERY_BROKER_URL": broker, "PYTHONPATH": str(cwd)}
+    env = {**os.environ, "CELERY_BROKER_URL": broker, "PYTHONPATH": str(cwd),
+           "PYWORKFLOW_NB_STORE": store or ""}
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", app, "worker", "--concurrency", "2",
          "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
@@ -175,3 +180,48 @@ def test_a_broker_the_steps_cannot_answer_through_is_refused_without_its_passwor
     assert "secret" not in str(refused.value) and "amqp://" in str(refused.value)
     with pytest.raises(pw.InvalidInput, match="needs a Redis broker"):
         pw_celery.install(app)
+    redis_app = celery.Celery("here", broker="redis://127.0.0.1:1/0")
+    with pytest.raises(pw.InvalidInput, match=r"must be a postgresql:// URL, got 'a\.duckdb'"):
+        pw_celery.install(redis_app, store="a.duckdb")
+    assert "pyworkflow_nb.step" not in redis_app.tasks  # nothing half-installed
+
+
+def test_celery_workers_run_the_workflows_left_for_workers_and_hand_them_on_when_stopped(
+        pg_server: str, test_app: tuple[Any, subprocess.Popen[Any]], broker: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks, other_worker = test_app
+    url = fresh_database(pg_server)
+    monkeypatch.chdir(tmp_path)
+    pw.configure(store=url)
+    try:
+        first = celery_worker("celery_test_app", HERE, broker, tmp_path / "first.log", url)
+        try:
+            client = pw.SyncClient()
+            handles = [client.start(tasks.tally, 3, executor="workers") for _ in range(4)]
+            waiting = client.start(tasks.tally, 1, wait=True, executor="workers")
+            results = [h.result(timeout=60) for h in handles]
+            first_pool, any_pool = children(first.pid), children(other_worker.pid)
+            until(lambda: waiting.status() == "waiting", "the waiting run to wait")
+            assert pg_value(url, "SELECT count(*) FROM leases") == 1
+        finally:
+            stop(first)
+        assert {r["host"] for r in results} <= first_pool  # bodies ran in the pool processes
+        steps = set().union(*(r["steps"] for r in results))
+        assert steps <= first_pool | any_pool  # steps: in any Celery worker of the broker
+        until(lambda: pg_value(url, "SELECT count(*) FROM leases") == 0,
+              "the stopped worker to give its lease up")
+
+        second = celery_worker("celery_test_app", HERE, broker, tmp_path / "second.log", url)
+        try:
+            until(lambda: pg_value(url, "SELECT count(*) FROM leases") == 1,
+                  "a process of the second worker to take the waiting run")
+            waiting.send_event("go")
+            result = waiting.result(timeout=60)
+            assert result["host"] in first_pool  # recorded once, replayed in the second
+            assert pg_value(url, "SELECT count(*) FROM events WHERE run_id = "
+                            f"'{waiting.run_id}' AND type = 'step.completed'") == 1
+        finally:
+            stop(second)
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
