@@ -391,6 +391,22 @@ class Engine:
     # -- reading -------------------------------------------------------------------------------
 
     def get_row(self, run_id: str) -> RunRow:
+        row = self._row_in_memory(run_id) or self.store.get_run(run_id)
+        if row is None:
+            raise RunNotFound(run_id, self.store.path)
+        return row
+
+    async def read_row(self, run_id: str) -> RunRow:
+        """:meth:`get_row` for the loop: a shared store is read on a worker thread, as a
+        round trip to its server the loop must not wait for."""
+        row = self._row_in_memory(run_id)
+        if row is None and self.inbox is not None:
+            row = await self.loop.run_in_executor(None, self.store.get_run, run_id)
+            if row is None:
+                raise RunNotFound(run_id, self.store.path)
+        return row or self.get_row(run_id)
+
+    def _row_in_memory(self, run_id: str) -> RunRow | None:
         run = self.runs.get(run_id)
         if run is not None:
             return run.row
@@ -398,12 +414,7 @@ class Engine:
         if dormant is not None:
             return dormant
         recent = self._recent.get(run_id)
-        if recent is not None:
-            return recent[0]
-        row = self.store.get_run(run_id)
-        if row is None:
-            raise RunNotFound(run_id, self.store.path)
-        return row
+        return None if recent is None else recent[0]
 
     def events(self, run_id: str) -> list[EventRow]:
         """A run's events, committed or about to be (read on the loop thread, where the
@@ -459,7 +470,7 @@ class Engine:
                     raise TimeoutError(
                         f"run {run_id!r} did not finish within {timeout} s; it keeps running"
                     ) from None
-            row = self.get_row(run_id)
+            row = await self.read_row(run_id)
             if not row.finished and (run_id in self.runs or run_id in self.dormancy.runs):
                 continue  # restarted meanwhile: the same run
             if done is None and self.elsewhere(row):  # another process executes it
@@ -517,7 +528,7 @@ class Engine:
             return
         run = self.live_run(run_id)
         if run is None:
-            row = self.get_row(run_id)
+            row = await self.read_row(run_id)
             raise InvalidInput(
                 f"run {run_id!r} is {row.status}; events can only be sent to unfinished runs")
         ts = run.emit(ev.EVENT_RECEIVED, None, None, ev.event_received(name, payload_json))
@@ -613,8 +624,11 @@ class Engine:
         run = self.runs.get(run_id)
         if run is not None and run.task is not None:
             return run.answer_query(name, args)
-        workflow = self.defined_workflow(self.get_row(run_id), "query")
-        return query_history(workflow, self.events(run_id), name, args)
+        workflow = self.defined_workflow(await self.read_row(run_id), "query")
+        stored = None
+        if self.inbox is not None:  # a shared store: read off the loop
+            stored = await self.loop.run_in_executor(None, self.store.load_events, run_id)
+        return query_history(workflow, self.writer.history(run_id, stored), name, args)
 
     async def cancel(self, run_id: str, reason: str | None = None) -> None:
         _check_reason(reason, "cancel")
@@ -624,7 +638,7 @@ class Engine:
             return
         run = self.live_run(run_id)
         if run is None:
-            self.get_row(run_id)
+            await self.read_row(run_id)
             return
         if run.cancel_requested or run.terminating:
             return
@@ -664,7 +678,7 @@ class Engine:
         await self.wait_recovered()
         run = self.live_run(run_id)
         if run is None:
-            row = self.get_row(run_id)
+            row = await self.read_row(run_id)
             raise InvalidInput(f"cannot {action} run {run_id!r}: it already ended "
                                f"({row.status})")
         return run
@@ -681,7 +695,7 @@ class Engine:
         store's inbox (durably, before this returns) for that process to apply."""
         if self.inbox is None or self.live_run(run_id) is not None:
             return False
-        row = self.get_row(run_id)
+        row = await self.read_row(run_id)
         if not self.elsewhere(row):
             return False
         await self.loop.run_in_executor(None, self.inbox.store.post, run_id, kind, name, data)

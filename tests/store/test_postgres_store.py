@@ -8,7 +8,9 @@ the same event, and the store's refusals.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,8 +20,9 @@ import pytest
 from pg_server import fresh_database
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.errors import InvalidInput
 from pyworkflow_nb.runtime import Config, runtime
-from pyworkflow_nb.store import Batch, DefinitionRow, DuckDBStore
+from pyworkflow_nb.store import Batch, DefinitionRow, DuckDBStore, EventRow, RunRow
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
 from psycopg.types.string import TextLoader  # noqa: E402
@@ -91,8 +94,6 @@ def recorded(tmp_path: Path) -> Iterator[DuckDBStore]:
 
 
 def _until(check: Any) -> None:
-    import time
-
     deadline = time.monotonic() + 30
     while not check():
         assert time.monotonic() < deadline, "timed out"
@@ -293,9 +294,17 @@ async def pg_three() -> int:
     return sum([await pg_quick(i) for i in range(3)])
 
 
+async def _worst_lag(seconds: float = 0.6) -> float:
+    """How late a 10 ms sleep on the running loop wakes, at worst, for ``seconds``."""
+    loop, worst = asyncio.get_running_loop(), 0.0
+    for _ in range(int(seconds / 0.01)):
+        began = loop.time()
+        await asyncio.sleep(0.01)
+        worst = max(worst, loop.time() - began - 0.01)
+    return worst
+
+
 def test_commits_to_a_far_server_leave_the_loop_free(pg_server: str) -> None:
-    import asyncio
-    import time
 
     pw.configure(store=fresh_database(pg_server))
     try:
@@ -309,20 +318,43 @@ def test_commits_to_a_far_server_leave_the_loop_free(pg_server: str) -> None:
 
         engine.store.commit = far  # type: ignore[method-assign]
 
-        async def probe() -> float:
-            """How late a 10 ms sleep on the engine's loop wakes, at worst, for 0.6 s."""
-            loop, worst = asyncio.get_running_loop(), 0.0
-            for _ in range(60):
-                began = loop.time()
-                await asyncio.sleep(0.01)
-                worst = max(worst, loop.time() - began - 0.01)
-            return worst
-
         began = time.monotonic()
-        lag = asyncio.run_coroutine_threadsafe(probe(), engine.loop)
+        lag = asyncio.run_coroutine_threadsafe(_worst_lag(), engine.loop)
         assert client.run(pg_three) == 3
         assert time.monotonic() - began >= 0.6, "each step waited for its far commit"
         assert lag.result(timeout=30) < 0.1, "the loop ran on while commits travelled"
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
+
+
+def test_calls_on_a_run_another_process_executes_leave_the_loop_free(pg_server: str) -> None:
+    pw.configure(store=fresh_database(pg_server))
+    try:
+        client = pw.SyncClient()
+        engine = runtime.ensure()
+        handle = client.start(pg_three, executor="workers")  # no worker here takes it
+        get_run, load_events = engine.store.get_run, engine.store.load_events
+
+        def far_row(run_id: str) -> RunRow | None:  # a server 200 ms away
+            time.sleep(0.2)
+            return get_run(run_id)
+
+        def far_events(run_id: str, after: int = -1) -> list[EventRow]:
+            time.sleep(0.2)
+            return load_events(run_id, after)
+
+        engine.store.get_run = far_row  # type: ignore[method-assign]
+        engine.store.load_events = far_events  # type: ignore[method-assign]
+        lag = asyncio.run_coroutine_threadsafe(_worst_lag(2.0), engine.loop)  # for all 3 calls
+        with pytest.raises(TimeoutError, match="keeps running in another process"):
+            handle.result(timeout=0.5)  # polls the run's row
+        handle.send_event("go")  # stored in the inbox for the process that takes the run
+        with pytest.raises(InvalidInput, match="has no query 'progress'"):
+            handle.query("progress")  # replays the stored history here
+        assert lag.result(timeout=30) < 0.1, "the loop ran on while the reads travelled"
+        with psycopg.connect(engine.store.source) as con:
+            assert con.execute("SELECT kind, name FROM inbox").fetchall() == [("event", "go")]
     finally:
         pw.shutdown()
         runtime.config = Config()
@@ -375,9 +407,6 @@ def test_copy_store_refuses_to_write_into_the_store_the_engine_has_open(
 
 
 def test_a_durable_point_waits_for_a_commit_still_travelling(pg_server: str) -> None:
-    import asyncio
-    import time
-
     from pyworkflow_nb.store.writer import Writer
 
     store = PostgresStore(fresh_database(pg_server))
