@@ -235,8 +235,9 @@ class Scheduler:
         """(Re)read the schedules and their event counts from the store."""
         engine = self.engine
         self.schedules = {}
-        seqs = engine.store.schedule_seqs()
-        for row in engine.store.load_schedules():
+        rows = engine.store.load_schedules()
+        seqs = engine.store.schedule_seqs() if rows else {}  # a scan of the events
+        for row in rows:
             seq = seqs.get(row.schedule_id, 0)
             try:
                 self.schedules[row.schedule_id] = Schedule(row, seq)

@@ -15,7 +15,7 @@ import pytest
 import pyworkflow_nb as pw
 from pyworkflow_nb.runtime import Config, runtime
 from pyworkflow_nb.store import Batch, DuckDBStore, RunRow
-from pyworkflow_nb.store.duckdb_store import SCHEMA_VERSION
+from pyworkflow_nb.store.duckdb_store import LISTED_RUNS, SCHEMA_VERSION
 
 
 @pw.step
@@ -172,6 +172,19 @@ def test_unfinished_histories_load_every_unfinished_run_in_one_go(tmp_path: Path
         ("b", [1, 2, 3]), ("c", [1, 2, 3]), ("d", [])]  # oldest run first, seq order, no "a"
     assert all(e[0] == run.run_id for run, evs in loaded for e in evs)
     assert loaded[0][1][0] == _event("b", 1)
+    store.close()
+
+
+def test_unfinished_histories_of_many_runs_come_back_whole_and_in_order(
+        tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")  # more runs than recovery names one by one
+    ids = [f"r{i:03}" for i in range(LISTED_RUNS + 6)]
+    store.commit(Batch(events=[_event(r, s) for s in (2, 3, 1) for r in reversed(ids)],
+                       new_runs={r: _run(r, "sleeping", float(i)) for i, r in enumerate(ids)}))
+    loaded = store.unfinished_histories()
+    assert [(run.run_id, [e[1] for e in evs]) for run, evs in loaded] == [
+        (r, [1, 2, 3]) for r in ids]
+    assert all(e[0] == run.run_id for run, evs in loaded for e in evs)
     store.close()
 
 
