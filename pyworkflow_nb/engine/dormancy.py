@@ -36,6 +36,7 @@ class Dormant:
     row: RunRow
     done: asyncio.Future[Any]  # the run's, carried over to the run rebuilt from it
     wake: asyncio.Future[None]  # its timer, on the engine's heap
+    recovered: bool  # it came from the store (see Engine.recover)
 
 
 class Dormancy:
@@ -74,7 +75,7 @@ class Dormancy:
         run_id = run.run_id
         wake.add_done_callback(lambda fut: None if fut.cancelled() else self._fired(run_id),
                                context=contextvars.Context())
-        self.runs[run_id] = Dormant(run.row, run.done, wake)
+        self.runs[run_id] = Dormant(run.row, run.done, wake, run.recovered)
 
     def row(self, run_id: str) -> RunRow | None:
         dormant = self.runs.get(run_id)
@@ -114,7 +115,7 @@ class Dormancy:
         engine = self.engine
         events = engine.writer.history(run_id, stored)
         run = Run.from_store(engine, dormant.row, events)
-        run.done = dormant.done
+        run.done, run.recovered = dormant.done, dormant.recovered
         engine.runs[run_id] = run
         workflow = engine.registry.workflow(dormant.row.workflow)
         if workflow is None:

@@ -326,12 +326,13 @@ class Engine:
 
     # -- recovery ------------------------------------------------------------------------------
 
-    async def recover(self) -> list[Run]:
+    async def recover(self) -> list[RunRow]:
         """Resume every unfinished run of the store (of a shared store: those it can lease).
 
-        Returns the unfinished runs that came from the store (this call's and earlier ones'),
-        once each has replayed its history up to where it is live again, and those that ended
-        before they got there (their code no longer matches their history). The store is read
+        Returns the rows of the unfinished runs that came from the store (this call's and
+        earlier ones', dormant ones too), once each has replayed its history up to where it is
+        live again, and of those that ended before they got there (their code no longer
+        matches their history). The store is read
         once: after that, every unfinished run is in memory (this engine is its only writer),
         except in a shared store, where :class:`Leases` takes over more runs as their
         processes stop.
@@ -356,7 +357,9 @@ class Engine:
         self.scheduler.start()
         if self.leases is not None:
             self.leases.start()
-        return [*recovered, *(r for r in self._ended_in_replay.values() if r not in recovered)]
+        return [*(r.row for r in recovered),
+                *(d.row for d in self.dormancy.runs.values() if d.recovered),
+                *(r.row for r in self._ended_in_replay.values() if r not in recovered)]
 
     def adopt_stored(self, histories: list[tuple[RunRow, list[EventRow]]]) -> None:
         """Resume runs read from the store (recovered, or taken over from a process that

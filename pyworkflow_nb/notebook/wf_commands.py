@@ -19,6 +19,7 @@ from ..history.vocabulary import WAITING_FOR_DEFINITION
 from ..replayer import Replayer, unfinished_run_ids
 from ..runtime import in_kernel, runtime
 from ..schedules import get_schedule, list_schedules
+from ..store import RunRow
 from ..sync import SyncClient, SyncRunHandle
 from ..telemetry import metrics
 from ..timeskip import skip
@@ -119,21 +120,21 @@ def _parse(line: str) -> argparse.Namespace:
     return args
 
 
-def store_line(recovered: list[Any]) -> str:
+def store_line(recovered: list[RunRow]) -> str:
     """The one line saying which store is open, which runs it resumed and which wait."""
     path = runtime.config.store_path()
     if not recovered:
         return f"pyworkflow_nb: store {path}, no unfinished runs"
-    waiting = [r for r in recovered if r.row.status == WAITING_FOR_DEFINITION]
-    resumed = [r for r in recovered if r.row.status != WAITING_FOR_DEFINITION]
+    waiting = [r for r in recovered if r.status == WAITING_FOR_DEFINITION]
+    resumed = [r for r in recovered if r.status != WAITING_FOR_DEFINITION]
     parts = []
     if resumed:
-        names = ", ".join(f"{r.run_id} ({r.row.workflow}, {r.row.status})" for r in resumed[:5])
+        names = ", ".join(f"{r.run_id} ({r.workflow}, {r.status})" for r in resumed[:5])
         more = f" and {len(resumed) - 5} more" if len(resumed) > 5 else ""
         parts.append(f"resumed {_runs(len(resumed))} from {path}: {names}{more}")
     if waiting:
         one = len(waiting) == 1
-        names = ", ".join(f"{r.run_id} ({r.row.workflow})" for r in waiting[:5])
+        names = ", ".join(f"{r.run_id} ({r.workflow})" for r in waiting[:5])
         more = f" and {len(waiting) - 5} more" if len(waiting) > 5 else ""
         parts.append(f"{_runs(len(waiting))} {'waits' if one else 'wait'} for "
                      f"{'its' if one else 'their'} workflow to be defined: {names}{more}; "

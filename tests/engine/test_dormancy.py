@@ -105,6 +105,20 @@ def test_dormant_runs_come_back_after_a_restart(any_vstore: str) -> None:
     assert client.get_run(handle.run_id).result(timeout=5) == 60
 
 
+def test_recover_lists_the_runs_it_resumed_also_once_they_went_dormant(
+        any_vstore: str) -> None:
+    handles = [pw.SyncClient().start(naps, i) for i in range(3)]
+    for handle in handles:
+        _wait_dormant(handle)
+    pw.shutdown()
+    client = pw.SyncClient()
+    client.recover()  # the engine resumed them on open: this waits for that
+    for handle in handles:
+        _wait_dormant(handle)  # asleep a day away: out of memory again
+    resumed = client.recover()
+    assert sorted(h.run_id for h in resumed) == sorted(h.run_id for h in handles)
+
+
 CLEANUPS: list[str] = []
 
 
