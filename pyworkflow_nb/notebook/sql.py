@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 
 from ..errors import InvalidInput, StoreError
 from ..runtime import runtime
+from ..store.pg_connection import ReadOnlyPgConnection
 from ..store.user_sql import ReadOnlyConnection
 from .display import QueryResult
 
@@ -63,8 +64,9 @@ def _check_read_only(query: str) -> None:
                          "split them into separate cells")
 
 
-def store_connection() -> ReadOnlyConnection:
-    """A read-only connection to the open store, e.g. for jupysql: ``%sql conn --alias pw``."""
+def store_connection() -> ReadOnlyConnection | ReadOnlyPgConnection:
+    """A read-only connection to the open store, e.g. for jupysql: ``%sql conn --alias pw``
+    (on a PostgreSQL store, a session of its own: close it when done)."""
     return runtime.ensure().store.cursor()
 
 

@@ -25,6 +25,7 @@ from ..errors import InvalidInput, StoreError
 from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
 from . import user_sql
 from .base import Batch, DefinitionRow, EventRow, InboxRow, RunRow, ScheduleRow
+from .pg_connection import ReadOnlyPgConnection
 from .sql_rows import (
     RUN_COLUMNS,
     RUN_MUTABLE,
@@ -84,7 +85,6 @@ class PostgresStore:
         to name its writer in."""
         try:
             import psycopg
-            from psycopg.types.string import TextLoader
         except ImportError:
             raise StoreError("a PostgreSQL store needs psycopg 3: pip install "
                              "'pyworkflow_nb[postgres]'") from None
@@ -96,13 +96,7 @@ class PostgresStore:
         self.lease_seconds = LEASE_SECONDS
         self._psycopg = psycopg
         self._lock = threading.RLock()
-        try:
-            self._con = psycopg.connect(url, autocommit=True,
-                                        options="-c TimeZone=UTC")
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot open the store {_shown(url)}: {exc}".strip()) from exc
-        for json_type in ("json", "jsonb"):  # JSON columns read back as their text
-            self._con.adapters.register_loader(json_type, TextLoader)
+        self._con = self._session()
         self._closed = False
         try:
             self._migrate()
@@ -562,10 +556,24 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise InvalidInput(f"SQL error: {exc}".strip()) from None
 
-    def cursor(self) -> Any:
-        raise StoreError(
-            f"the store {self.path} is a PostgreSQL database: connect SQL tools "
-            "such as jupysql to it directly (%sql postgresql://...), with a read-only role")
+    def cursor(self) -> ReadOnlyPgConnection:
+        """A read-only DB-API connection of its own to the store, for tools such as jupysql."""
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed; call pw.configure() again")
+        return ReadOnlyPgConnection(self._session("-c default_transaction_read_only=on"))
+
+    def _session(self, options: str = "") -> Any:
+        """A new autocommit connection to the store, in UTC, JSON read back as text."""
+        from psycopg.types.string import TextLoader
+
+        try:
+            con = self._psycopg.connect(self.source, autocommit=True,
+                                        options=f"-c TimeZone=UTC {options}".strip())
+        except self._psycopg.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}".strip()) from exc
+        for json_type in ("json", "jsonb"):
+            con.adapters.register_loader(json_type, TextLoader)
+        return con
 
     def close(self) -> None:
         if self._closed:

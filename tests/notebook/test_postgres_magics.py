@@ -22,3 +22,20 @@ def test_wf_store_url_and_wfsql_on_postgresql(shell: Shell, pg_server: str,
     assert list(rows.itertuples(index=False, name=None)) == [("twice", "completed")]
     error = shell.fail("%wfsql DELETE FROM runs")
     assert "refused" in str(error)
+
+
+def test_jupysql_reads_a_postgresql_store_through_store_connection_and_cannot_write(
+        shell: Shell, pg_server: str) -> None:
+    shell.run(f"%wf store {fresh_database(pg_server)}")
+    shell.run("@pw.workflow\nasync def counted() -> int:\n    return 7\n\npw.run(counted)")
+    shell.run("%load_ext sql")
+    shell.run("conn = pw.notebook.store_connection()")
+    shell.run("%sql conn --alias pw")
+    result = shell.run("%sql SELECT workflow, status, result::text FROM runs")
+    assert [tuple(row) for row in result] == [("counted", "completed", "7")]
+    for write in ("DELETE FROM runs", "SET default_transaction_read_only = off",
+                  "WITH gone AS (DELETE FROM runs RETURNING 1) SELECT * FROM gone"):
+        shell.fail(f"%sql {write}")
+    result = shell.run("%sql SELECT count(*) FROM runs")
+    assert [tuple(row) for row in result] == [(1,)]
+    shell.run("%sql --close pw")
