@@ -11,6 +11,7 @@ already started it, its late reply is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -68,7 +69,8 @@ class CeleryStepExecutor(StepExecutor):
             await loop.run_in_executor(self._publisher, self._publish, request)
             return wire.outcome(await answered)
         except asyncio.CancelledError:
-            self._publisher.submit(self._revoke, request["id"])
+            with contextlib.suppress(RuntimeError):  # shut down: the workers are told nothing
+                self._publisher.submit(self._revoke, request["id"])
             raise
         finally:
             with self._lock:

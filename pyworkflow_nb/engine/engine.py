@@ -332,10 +332,9 @@ class Engine:
         Returns the rows of the unfinished runs that came from the store (this call's and
         earlier ones', dormant ones too), once each has replayed its history up to where it is
         live again, and of those that ended before they got there (their code no longer
-        matches their history). The store is read
-        once: after that, every unfinished run is in memory (this engine is its only writer),
-        except in a shared store, where :class:`Leases` takes over more runs as their
-        processes stop.
+        matches their history). The store is read once: after that, every unfinished run is
+        in memory (this engine is its only writer), except in a shared store, where
+        :class:`Leases` takes over more runs as their processes stop.
         """
         if self.store.read_only:  # inspecting a store resumes nothing and writes nothing
             return []
