@@ -36,6 +36,7 @@ class CeleryStepExecutor(StepExecutor):
     with ``limit``, at most that many are in flight at once."""
 
     def __init__(self, app: Any, limit: int | None = None) -> None:
+        super().__init__(limit)
         self.app = app
         self.reply_to = f"pyworkflow_nb:replies:{uuid.uuid4().hex}"
         self._redis = redis.Redis.from_url(wire.redis_url(str(app.conf.broker_url)))
@@ -44,20 +45,12 @@ class CeleryStepExecutor(StepExecutor):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._listener: threading.Thread | None = None
-        self._slots = None if limit is None else asyncio.Semaphore(limit)
 
-    def execute(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
-        request = wire.request(request_id=uuid.uuid4().hex, reply_to=self.reply_to,
-                               step=step.name, version=step.version,
-                               step_id=current_step.get(), attempt=step_attempt.get(),
-                               args=args, kwargs=kwargs)
-        if self._slots is not None:
-            return self._in_turn(self._slots, request)
-        return self._attempt(request)
-
-    async def _in_turn(self, slots: asyncio.Semaphore, request: dict[str, Any]) -> Any:
-        async with slots:
-            return await self._attempt(request)
+    def start(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
+        return self._attempt(wire.request(
+            request_id=uuid.uuid4().hex, reply_to=self.reply_to, step=step.name,
+            version=step.version, step_id=current_step.get(), attempt=step_attempt.get(),
+            args=args, kwargs=kwargs))
 
     async def _attempt(self, request: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()

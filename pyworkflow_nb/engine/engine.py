@@ -401,12 +401,13 @@ class Engine:
     async def read_row(self, run_id: str) -> RunRow:
         """:meth:`get_row` for the loop: a shared store is read on a worker thread, as a
         round trip to its server the loop must not wait for."""
-        row = self._row_in_memory(run_id)
-        if row is None and self.inbox is not None:
-            row = await self.loop.run_in_executor(None, self.store.get_run, run_id)
-            if row is None:
-                raise RunNotFound(run_id, self.store.path)
-        return row or self.get_row(run_id)
+        if self.inbox is None:
+            return self.get_row(run_id)
+        row = self._row_in_memory(run_id) or await self.loop.run_in_executor(
+            None, self.store.get_run, run_id)
+        if row is None:
+            raise RunNotFound(run_id, self.store.path)
+        return row
 
     def _row_in_memory(self, run_id: str) -> RunRow | None:
         run = self.runs.get(run_id)

@@ -47,12 +47,13 @@ def celery_worker(app: str, cwd: Path, broker: str, log: Path,
         [sys.executable, "-m", "celery", "-A", app, "worker", "--concurrency", "2",
          "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
         cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while "ready." not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            raise AssertionError(f"the Celery worker did not start:\n{log.read_text()}")
-        time.sleep(0.1)
+    try:
+        until(lambda: "ready." in log.read_text() or proc.poll() is not None,
+              "the Celery worker to start", timeout=90)
+        assert proc.poll() is None, f"the Celery worker did not start:\n{log.read_text()}"
+    except AssertionError:
+        stop(proc)
+        raise
     return proc
 
 
