@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,16 @@ def test_an_unfinished_history_replays_up_to_where_it_would_go_live(store: Path)
     verdict = pw.Replayer([hist_gather]).replay(str(HISTORIES / "gather_waiting.json"))
     assert verdict.ok
     assert verdict.detail == "matches its history; live it would go on with: wait event:go#1"
+
+
+def test_a_history_that_ends_before_the_first_step_leaves_no_work_behind(store: Path) -> None:
+    with warnings.catch_warnings(record=True) as caught:  # the step the body starts past the
+        warnings.simplefilter("always")  # end is closed, not left as a never-awaited coroutine
+        verdict = pw.Replayer([hist_pipeline]).replay(HISTORIES / "pipeline_started.json")
+        gc.collect()
+    assert verdict.ok, verdict.detail
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert executed == []
 
 
 def test_an_edited_workflow_fails_with_the_exact_diff(store: Path,
