@@ -31,6 +31,22 @@ def is_frame(value: Any) -> bool:
     return kind.__name__ == "DataFrame" and kind.__module__.partition(".")[0] == "pandas"
 
 
+def too_big(run_id: str, step_id: str, frame: Any) -> bool:
+    """Whether ``frame`` has more rows than a table is written for (logged when so)."""
+    if len(frame) <= ROW_LIMIT:
+        return False
+    _log.warning("the frame of step %s of run %r has %d rows, over the %d a table is written "
+                 "for: SQL cannot read it (the step's result keeps it whole)", step_id, run_id,
+                 len(frame), ROW_LIMIT)
+    return True
+
+
+def not_written(run_id: str, step_id: str, why: Exception) -> None:
+    """Log that the frame of ``step_id`` got no table, and why."""
+    _log.warning("the frame of step %s of run %r could not be written as a table (%s): SQL "
+                 "cannot read it (the step's result keeps it whole)", step_id, run_id, why)
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -44,19 +60,14 @@ def write(cur: duckdb.DuckDBPyConnection, frames: Iterable[tuple[str, str, Any]]
     """Write each ``(run_id, step_id, frame)`` as its table, one statement each; a frame
     that cannot be written is logged and left to its event."""
     for run_id, step_id, frame in frames:
-        where = f"the frame of step {step_id} of run {run_id!r}"
-        if len(frame) > ROW_LIMIT:
-            _log.warning("%s has %d rows, over the %d a table is written for: SQL cannot "
-                         "read it (the step's result keeps it whole)", where, len(frame),
-                         ROW_LIMIT)
+        if too_big(run_id, step_id, frame):
             continue
         try:
             cur.register("pw_frame_in", frame)
             cur.execute(f"CREATE OR REPLACE TABLE {table_name(run_id, step_id)} AS "
                         "SELECT * FROM pw_frame_in")
         except Exception as exc:  # a column DuckDB cannot take: the table is what is lost
-            _log.warning("%s could not be written as a table (%s): SQL cannot read it (the "
-                         "step's result keeps it whole)", where, exc)
+            not_written(run_id, step_id, exc)
         finally:
             with contextlib.suppress(duckdb.Error):
                 cur.unregister("pw_frame_in")

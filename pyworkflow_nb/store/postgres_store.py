@@ -3,7 +3,7 @@ server that many processes can share.
 
 A batch is one transaction; the keys (a run's events unique by ``(run_id, seq)``, a run by its
 id) make a second writer of the same run fail instead of interleaving. DataFrames that steps
-return are kept as their encoded results only (the DuckDB store also writes them as tables).
+return are also written as tables (see ``pg_frames``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import InvalidInput, StoreError
 from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
-from . import user_sql
+from . import pg_frames, user_sql
 from .base import Batch, DefinitionRow, EventRow, InboxRow, RunRow, ScheduleRow
 from .pg_connection import ReadOnlyPgConnection
 from .sql_rows import (
@@ -44,7 +44,7 @@ __all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 
 log = logging.getLogger("pyworkflow_nb")
 
-SCHEMA_VERSION = 6  # the DuckDB store's: the same tables and views
+SCHEMA_VERSION = 7  # the DuckDB store's: the same tables and views
 PG_REVISION = 3  # PostgreSQL-only additions on top of it (1: leases, 2: inbox, 3: roles)
 INBOX_CHANNEL = "pyworkflow_nb_inbox"  # NOTIFY channel: a message was posted (payload: run id)
 RUNS_CHANNEL = "pyworkflow_nb_runs"  # NOTIFY channel: a run was left for workers (run id)
@@ -154,6 +154,8 @@ class PostgresStore:
             with self._lock, self._con.transaction():
                 cur = self._con.cursor()
                 self._check_leases(cur, batch)
+                if batch.frames:
+                    pg_frames.write(self._con, batch.frames)
                 if batch.events:
                     cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s)",
                                     [(r, s, timestamp(t), ty, st, a, d)
@@ -486,6 +488,7 @@ class PostgresStore:
                 f"DELETE FROM runs WHERE {' AND '.join(clauses)} RETURNING run_id",
                 params).fetchall()]
             self._con.execute("DELETE FROM events WHERE run_id = ANY(%s)", [ids])
+            pg_frames.drop(self._con.cursor(), ids)
         return ids
 
     def archive_attempt(self, run_id: str, archive_id: str) -> None:
@@ -510,6 +513,7 @@ class PostgresStore:
                 "starts_with(parent_run_id, %(old)s || '/') "
                 "THEN %(new)s || substr(parent_run_id, length(%(old)s) + 1) "
                 f"ELSE parent_run_id END WHERE {mine}", params)
+            pg_frames.rename(self._con.cursor(), run_id, archive_id)
 
     # -- reads the client makes ---------------------------------------------------------------
 

@@ -1,6 +1,6 @@
--- pyworkflow_nb store, schema version 6 (2 added the schedules table, 3 the events index,
+-- pyworkflow_nb store, schema version 7 (2 added the schedules table, 3 the events index,
 -- 4 runs.continued_from, 5 runs.forked_from and runs.attempt_of, 6 the pw_frames schema with
--- the frames view and the step_frame macro).
+-- the frames view and the step_frame macro, 7 frames.table_name).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -137,7 +137,8 @@ FROM events
 WHERE type LIKE 'wait.%'
 GROUP BY run_id, step;
 
--- version 6: DataFrames that steps return, one table each, named "<run_id>/<step_id>"
+-- version 6: DataFrames that steps return, one table each, named "<run_id>/<step_id>" (7:
+-- the frames view names it in table_name)
 -- (names of workflows and steps hold no '/', so the last '/' splits the two)
 CREATE SCHEMA IF NOT EXISTS pw_frames;
 
@@ -146,7 +147,8 @@ SELECT
     left(table_name, length(table_name) - strpos(reverse(table_name), '/')) AS run_id,
     right(table_name, strpos(reverse(table_name), '/') - 1)                 AS step_id,
     estimated_size                                                         AS rows,
-    column_count                                                           AS columns
+    column_count                                                           AS columns,
+    'pw_frames."' || replace(table_name, '"', '""') || '"'                AS table_name
 FROM duckdb_tables()
 WHERE schema_name = 'pw_frames' AND database_name = current_database();
 

@@ -1,4 +1,4 @@
--- pyworkflow_nb store on PostgreSQL, schema version 6: the tables, columns and views of
+-- pyworkflow_nb store on PostgreSQL, schema version 7: the tables, columns and views of
 -- schema.sql (the DuckDB store's), so queries port between the two. Keys make concurrent
 -- writers safe: a run's events are unique by (run_id, seq), a run by its id.
 
@@ -161,3 +161,21 @@ SELECT
 FROM events
 WHERE type LIKE 'wait.%'
 GROUP BY run_id, step;
+
+-- version 7: DataFrames that steps return, one table each: pw_frames.f<id>, where frame_tables
+-- maps (run_id, step_id) to the id (PostgreSQL names are at most 63 bytes, too short for
+-- "<run_id>/<step_id>" as the DuckDB store names them)
+CREATE SCHEMA IF NOT EXISTS pw_frames;
+
+CREATE TABLE IF NOT EXISTS frame_tables (
+    id      BIGSERIAL PRIMARY KEY,
+    run_id  TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    rows    BIGINT NOT NULL,
+    columns INTEGER NOT NULL,
+    UNIQUE (run_id, step_id)
+);
+
+CREATE OR REPLACE VIEW frames AS
+SELECT run_id, step_id, rows, columns, 'pw_frames.f' || id AS table_name
+FROM frame_tables;

@@ -46,6 +46,7 @@ def test_every_python_block_of_the_readme_runs_in_order(tmp_path: Path,
     assert shown("pw.Replayer([pipeline]).replay(handle)").startswith("True")
     assert "600" in shown("%%workflow squares")  # 10 * (0 + 10 + 20 + 30)
     assert "242.5\n[('eu', 162.0), ('us', 80.5)]" in shown("def load_sales")
+    assert "[('eu', 162.0), ('us', 80.5)]" in shown("SELECT table_name FROM frames")
     assert "{'greeting': 'Hello, world!', 'length': 5}" in shown("class GreeterWorkflow:")
     assert "{'request': 'new laptop', 'approved': True, 'by': 'ana'}\napproved by ana" in \
         shown("class ApprovalWorkflow:")

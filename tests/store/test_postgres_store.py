@@ -242,6 +242,25 @@ def test_refusals_name_the_problem(server: str) -> None:
     assert "hunter2" not in str(info.value) and "***" in str(info.value)
 
 
+def test_a_version_6_store_gains_frames_when_opened(server: str) -> None:
+    url = fresh_database(server)
+    PostgresStore(url).close()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("DROP VIEW frames")
+        con.execute("DROP TABLE frame_tables")
+        con.execute("DROP SCHEMA pw_frames")
+        con.execute("UPDATE pw_meta SET value = '6' WHERE key = 'schema_version'")
+    store = PostgresStore(url)
+    try:
+        assert store.meta("schema_version") == "7"
+        assert store.sql("SELECT run_id, step_id, rows, columns, table_name FROM frames"
+                         ).fetchall() == []
+        assert store.sql("SELECT count(*) FROM information_schema.schemata "
+                         "WHERE schema_name = 'pw_frames'").fetchall() == [(1,)]
+    finally:
+        store.close()
+
+
 def test_user_sql_is_read_only_and_takes_the_duckdb_placeholders(recorded: DuckDBStore,
                                                                  server: str) -> None:
     store = PostgresStore(fresh_database(server))
