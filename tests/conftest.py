@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from pg_server import fresh_database, postgres
+from pg_server import postgres
+from stores import configure_store
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.definitions import registry
@@ -56,27 +57,11 @@ def pg_server() -> Iterator[str]:
         yield url
 
 
-def _fresh_store(request: pytest.FixtureRequest, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> str:
-    """A new store of the kind the test is parametrised with, configured: its setting."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PYWORKFLOW_NB_STORE", raising=False)
-    if request.param == "duckdb":
-        url = str(tmp_path / "store.duckdb")
-    elif "store" in request.fixturenames or "vstore" in request.fixturenames:
-        pytest.skip("the test reopens its store as a DuckDB file")
-    else:
-        pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]' (test extras)")
-        url = fresh_database(request.getfixturevalue("pg_server"))
-    pw.configure(store=url, durability="sync")
-    return url
-
-
 @pytest.fixture(params=["duckdb", "postgresql"])
 def any_client(request: pytest.FixtureRequest, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[pw.SyncClient]:
     """A sync client on a fresh store of each kind: a DuckDB file, a PostgreSQL database."""
-    _fresh_store(request, tmp_path, monkeypatch)
+    configure_store(request, request.param, tmp_path, monkeypatch)
     yield pw.SyncClient()
     pw.shutdown()
     runtime.config = Config()
@@ -87,7 +72,7 @@ def any_vstore(request: pytest.FixtureRequest, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh store of each kind on a virtual clock at 2025-01-01 UTC (as ``vstore``); its
     setting. Closed and back to real time after."""
-    url = _fresh_store(request, tmp_path, monkeypatch)
+    url = configure_store(request, request.param, tmp_path, monkeypatch)
     pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
     yield url
     pw.shutdown()

@@ -20,6 +20,12 @@ from pyworkflow_nb.engine.metrics import STEP_DURATION, EngineMetrics
 ATTEMPTS: dict[str, int] = {}
 
 
+@pytest.fixture(autouse=True)
+def _first_attempts_fail_again() -> None:
+    """Each test (on each store) starts with no attempts counted."""
+    ATTEMPTS.clear()
+
+
 @pw.step(max_retries=2, retry_delay=0)
 def flaky_fetch(key: str) -> str:
     ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,8 @@ order: list[str] = []
 
 
 @pytest.fixture
-def vclock(vstore: Path) -> None:
-    """The shared virtual-clock store (its clock starts at START), with ``order`` cleared."""
+def vclock(vclient: pw.SyncClient) -> None:
+    """A virtual-clock store of each kind (its clock starts at START), with ``order`` cleared."""
     order.clear()
 
 
@@ -70,8 +69,8 @@ def test_three_day_sleep_takes_milliseconds(vclock):
     c.skip("3d")
     assert time.perf_counter() - began < 2
     assert handle.result() == [T0 + d * 86400 for d in (1, 2, 3)]
-    fired = pw.sql("SELECT epoch(ts) FROM events WHERE run_id = ? AND type = 'timer.fired' "
-                   "ORDER BY seq", [handle.run_id]).fetchall()
+    fired = pw.sql("SELECT extract(epoch FROM ts)::float8 FROM events WHERE run_id = ? "
+                   "AND type = 'timer.fired' ORDER BY seq", [handle.run_id]).fetchall()
     assert [t for (t,) in fired] == [T0 + d * 86400 for d in (1, 2, 3)]
 
 
@@ -94,8 +93,8 @@ def test_retry_delays_use_virtual_time(vclock):
     assert len(attempts) == 1 and handle.status() == "sleeping"
     c.skip("2h")
     assert handle.result() == "ok" and len(attempts) == 3
-    started = pw.sql("SELECT epoch(ts) FROM events WHERE run_id = ? AND type = 'step.started' "
-                     "ORDER BY seq", [handle.run_id]).fetchall()
+    started = pw.sql("SELECT extract(epoch FROM ts)::float8 FROM events WHERE run_id = ? "
+                     "AND type = 'step.started' ORDER BY seq", [handle.run_id]).fetchall()
     assert [t for (t,) in started] == [T0, T0 + 3600, T0 + 7200]
 
 
