@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..history import vocabulary as ev
 from ..store import EventRow, RunRow
+from . import collector
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -98,8 +99,9 @@ class Dormancy:
         that fire together (a schedule's hour, a skip) would otherwise cost a query each."""
         due, self._due = [r for r in self._due if r in self.runs], []
         histories = self.engine.store.load_histories(due) if due else {}
-        for run_id in due:
-            self._rebuild(run_id, histories.get(run_id, []))
+        with collector.paused():
+            for run_id in due:
+                self._rebuild(run_id, histories.get(run_id, []))
 
     def wake(self, run_id: str) -> Run | None:
         """Rebuild a dormant run by replaying its history; ``None`` if it is not dormant."""

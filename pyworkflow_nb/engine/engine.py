@@ -33,6 +33,7 @@ from ..history import vocabulary as ev
 from ..serde import decode, decode_error, encode
 from ..store import DefinitionRow, EventRow, EventStore, RunRow, SharedStore, Writer
 from ..store.writer import Durability
+from . import collector
 from .clock import Clock
 from .dormancy import Dormancy
 from .ending import Ending
@@ -343,9 +344,10 @@ class Engine:
         try:
             await self.writer.flush()
             if not self._loaded:
-                self.adopt_stored(
-                    self.store.unfinished_histories() if self.leases is None
-                    else self.leases.claim(CLAIM_BATCH if self.worker else None))
+                with collector.paused():  # the rows read are as many objects to keep
+                    self.adopt_stored(
+                        self.store.unfinished_histories() if self.leases is None
+                        else self.leases.claim(CLAIM_BATCH if self.worker else None))
             self._loaded = True
         finally:
             self._recovery.set_result(None)
@@ -363,18 +365,19 @@ class Engine:
     def adopt_stored(self, histories: list[tuple[RunRow, list[EventRow]]]) -> None:
         """Resume runs read from the store (recovered, or taken over from a process that
         stopped), each from its history; runs this engine already holds are skipped."""
-        for row, events in histories:
-            if row.run_id in self.runs or row.run_id in self.dormancy.runs:
-                continue
-            run = Run.from_store(self, row, events)
-            run.recovered = True
-            self.runs[row.run_id] = run
-            self.metrics.recovered(row.workflow)
-            workflow = self.registry.workflow(row.workflow)
-            if workflow is None:
-                run.set_status(ev.WAITING_FOR_DEFINITION)
-            else:
-                self._resume(run, workflow)
+        with collector.paused():
+            for row, events in histories:
+                if row.run_id in self.runs or row.run_id in self.dormancy.runs:
+                    continue
+                run = Run.from_store(self, row, events)
+                run.recovered = True
+                self.runs[row.run_id] = run
+                self.metrics.recovered(row.workflow)
+                workflow = self.registry.workflow(row.workflow)
+                if workflow is None:
+                    run.set_status(ev.WAITING_FOR_DEFINITION)
+                else:
+                    self._resume(run, workflow)
         if histories and self.inbox is not None:
             self.inbox.drain_soon()  # messages sent while no process held them
 

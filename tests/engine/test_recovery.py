@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -56,6 +57,22 @@ def test_completed_steps_are_not_rerun(store: Path, client: pw.SyncClient) -> No
     resumed.send_event("go", 3)
     assert resumed.result(timeout=5) == 6
     assert executed == ["work1", "work2", "work3"]
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_recovery_leaves_the_garbage_collector_as_it_found_it(
+        store: Path, client: pw.SyncClient, collecting: bool) -> None:
+    # recovery pauses automatic collection while it rebuilds runs (see engine/collector.py)
+    handle = client.start(two_then_wait)
+    wait_status(handle, "waiting")
+    pw.shutdown()
+    if not collecting:
+        gc.disable()
+    try:
+        [resumed] = _restart(store)
+        assert resumed.status() == "waiting" and gc.isenabled() is collecting
+    finally:
+        gc.enable()
 
 
 @pw.workflow
