@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +81,8 @@ class _ReplayRun(Run):
     def _check_ended(self) -> None:
         pass  # the ending stays in ``_ending``; nothing is recorded
 
-    def _spawn(self, p: Pending, coro: Coroutine[Any, Any, None]) -> None:
-        coro.close()  # work the body starts past the history's end: offline, none is done
+    def start_or_hold(self, p: Pending) -> None:
+        pass  # a command past the history's end: listed by _go_live, never carried out
 
 
 def replay_history(workflow: Workflow, events: list[EventRow]) -> ReplayVerdict:

@@ -195,3 +195,10 @@ async def hist_dormant(x: int) -> int:
     y = await hist_a(x)
     await pw.sleep("2h")
     return await hist_b2(y)
+
+
+@pw.workflow
+async def hist_approval(request: str) -> str:
+    """Waits for an event before anything else (approval_started.json ends before the wait)."""
+    by = await pw.wait_for_event("approve", timeout="1d")
+    return f"{request} approved by {by}"

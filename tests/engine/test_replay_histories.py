@@ -16,6 +16,7 @@ from replay_workflows import (
     HistGenerator,
     executed,
     hist_a,
+    hist_approval,
     hist_b,
     hist_b2,
     hist_charge,
@@ -64,12 +65,31 @@ def test_an_unfinished_history_replays_up_to_where_it_would_go_live(store: Path)
 
 def test_a_history_that_ends_before_the_first_step_leaves_no_work_behind(store: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:  # the step the body starts past the
-        warnings.simplefilter("always")  # end is closed, not left as a never-awaited coroutine
+        warnings.simplefilter("always")  # end is noted, not left as a never-awaited coroutine
         verdict = pw.Replayer([hist_pipeline]).replay(HISTORIES / "pipeline_started.json")
         gc.collect()
     assert verdict.ok, verdict.detail
     assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
     assert executed == []
+
+
+@pytest.mark.parametrize(("history", "workflow", "first"), [
+    ("pipeline_started", hist_pipeline, "step hist_flaky#1"),
+    ("shielded_started", hist_shielded, "timer sleep#1"),
+    ("approval_started", hist_approval, "wait event:approve#1"),
+])
+def test_a_history_cut_before_the_first_command_names_that_command(
+        store: Path, history: str, workflow: Any, first: str) -> None:
+    # the first activation issues it with nothing to match: offline it is listed, not started
+    verdict = pw.Replayer([workflow]).replay(HISTORIES / f"{history}.json")
+    assert verdict.ok, verdict.detail
+    assert verdict.detail == f"matches its history; live it would go on with: {first}"
+    assert executed == [] and _event_count() == 0
+
+
+def test_a_run_that_waited_first_replays_to_its_result(store: Path) -> None:
+    verdict = pw.Replayer([hist_approval]).replay(HISTORIES / "approval_completed.json")
+    assert verdict.ok and verdict.detail == "matches its history and ends completed"
 
 
 def test_an_edited_workflow_fails_with_the_exact_diff(store: Path,

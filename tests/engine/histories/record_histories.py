@@ -7,6 +7,7 @@ exports its history. Re-record only when the history format or a workflow change
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -18,6 +19,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from replay_workflows import (  # noqa: E402
     HistCloudflare,
+    hist_approval,
     hist_child_retry,
     hist_dormant,
     hist_gather,
@@ -77,6 +79,7 @@ def main() -> None:
         kid.export_history(HERE / "child_retried.json")
         record_dormant(c)
         record_front_ends(c)
+        record_first_commands(c)
         pw.shutdown()
         pw.use_real_clock()
     print(f"wrote histories in {HERE}")
@@ -125,6 +128,21 @@ def record_dormant(c: pw.SyncClient) -> None:
     dormant.export_history(HERE / "dormant_woken.json")
 
 
+def record_first_commands(c: pw.SyncClient) -> None:
+    """A run that waits for an event first; then three histories cut right after
+    ``workflow.started``, before the first command (a step, a timer, a wait) was recorded."""
+    approval = c.start(hist_approval, "laptop", run_id="approval-1")
+    approval.send_event("approve", "ana")
+    assert approval.result() == "laptop approved by ana"
+    approval.export_history(HERE / "approval_completed.json")
+    for whole, cut in (("pipeline_completed", "pipeline_started"),
+                       ("shielded_cancelled", "shielded_started"),
+                       ("approval_completed", "approval_started")):
+        history = json.loads((HERE / f"{whole}.json").read_text())
+        history["events"] = history["events"][:1]
+        (HERE / f"{cut}.json").write_text(json.dumps(history, indent=1) + "\n")
+
+
 def record_only(record: Callable[[pw.SyncClient], None], what: str) -> None:
     """Re-record one group of histories (``python record_histories.py front-ends|dormant``)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +155,8 @@ def record_only(record: Callable[[pw.SyncClient], None], what: str) -> None:
 
 
 if __name__ == "__main__":
-    groups = {"front-ends": record_front_ends, "dormant": record_dormant}
+    groups = {"front-ends": record_front_ends, "dormant": record_dormant,
+              "first-commands": record_first_commands}
     if sys.argv[1:] and sys.argv[1] in groups:
         record_only(groups[sys.argv[1]], sys.argv[1])
     else:
