@@ -76,7 +76,8 @@ class History:
             kind, _, what = type_.partition(".")
             if kind not in ev.COMMAND_FAMILIES or step is None:
                 continue
-            data = ev.parse(data_text)
+            # a step's recorded arguments play no part in replay: not decoded
+            data = {} if type_ == ev.STEP_STARTED else ev.parse(data_text)
             cmd = history.commands.get((kind, step))
             if cmd is None:
                 cmd = Command(kind, step, len(history.order))
