@@ -1,7 +1,8 @@
 """``pw.copy_store(source, target)``: a store's histories into another store, either kind.
 
-Runs, their events, the recorded definitions and the schedules go from a DuckDB file to a
-PostgreSQL database or back (or between two of a kind), in one transaction: to take a
+Runs, their events, the recorded definitions, the schedules and the tables of the DataFrames
+steps returned go from a DuckDB file to a PostgreSQL database or back (or between two of a
+kind), in one transaction: to take a
 production incident's runs into a notebook and replay them there, or a notebook's runs to a
 shared server. The target may already hold other runs; one it already holds is refused, and
 then nothing is copied.
@@ -9,6 +10,7 @@ then nothing is copied.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -31,18 +33,19 @@ class CopyReport:
     events: int
     definitions: int
     schedules: int
+    frames: int  # DataFrame tables (the ``frames`` view)
 
     def __str__(self) -> str:
         return (f"copied {self.runs} runs ({self.events} events), {self.definitions} "
-                f"definitions and {self.schedules} schedules from {self.source} to "
-                f"{self.target}")
+                f"definitions, {self.schedules} schedules and {self.frames} frames from "
+                f"{self.source} to {self.target}")
 
     __repr__ = __str__
 
 
 def copy_store(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> CopyReport:
-    """Copy every run, event, definition and schedule of ``source`` into ``target`` (a DuckDB
-    path or a ``postgresql://`` URL each), atomically."""
+    """Copy every run, event, definition, schedule and frame table of ``source`` into
+    ``target`` (a DuckDB path or a ``postgresql://`` URL each), atomically."""
     src_name, dst_name = os.fspath(source), os.fspath(target)
     if src_name == dst_name:
         raise InvalidInput(f"copy_store: the source and the target are both {src_name!r}")
@@ -65,7 +68,7 @@ def copy_store(source: str | os.PathLike[str], target: str | os.PathLike[str]) -
 
 
 def _copy(src: DuckDBStore | PostgresStore,
-          dst: DuckDBStore | PostgresStore) -> tuple[int, int, int, int]:
+          dst: DuckDBStore | PostgresStore) -> tuple[int, int, int, int, int]:
     runs = {r.run_id: r for r in src.list_runs(limit=None)}
     ids = sorted(set(src.history_ids()) | set(runs))
     held = sorted((set(dst.history_ids()) | {r.run_id for r in dst.list_runs(limit=None)})
@@ -81,6 +84,24 @@ def _copy(src: DuckDBStore | PostgresStore,
     histories = src.load_histories(ids)
     batch = Batch(events=[e for run_id in ids for e in histories.get(run_id, [])],
                   new_runs={run_id: row.snapshot() for run_id, row in runs.items()},
-                  definitions=definitions, schedules=schedules)
+                  definitions=definitions, schedules=schedules, frames=_frames(src))
     dst.commit(batch)
-    return len(runs), len(batch.events), len(definitions), len(schedules)
+    return len(runs), len(batch.events), len(definitions), len(schedules), len(batch.frames)
+
+
+def _frames(src: DuckDBStore | PostgresStore) -> list[tuple[str, str, Any]]:
+    """The source's frame tables as DataFrames, for the target to write as its own tables
+    (their rows as SQL reads them: the steps' exact results travel in their events)."""
+    listed = src.sql("SELECT run_id, step_id, table_name FROM frames "
+                     "ORDER BY run_id, step_id").fetchall()
+    if not listed:
+        return []
+    try:
+        import pandas  # noqa: F401  (what .df() needs)
+    except ImportError:
+        logging.getLogger("pyworkflow_nb.frames").warning(
+            "copy_store: pandas is not installed, so the %d frame tables of %s were not "
+            "copied (the steps' results were): pip install pandas", len(listed), src.path)
+        return []
+    return [(run_id, step_id, src.sql(f"SELECT * FROM {table}").df())
+            for run_id, step_id, table in listed]

@@ -296,3 +296,12 @@ class EventStore(Protocol):
 
     def close(self) -> None:
         """Close the store."""
+
+
+def not_upgraded(path: str, version: int, current: int) -> str:
+    """Why a store opened read-only cannot be read: it needs creating or upgrading first."""
+    if not version:
+        return f"{path} is not initialised and was opened read-only."
+    return (f"{path} was written by an older pyworkflow_nb (store schema version {version}; "
+            f"this one uses {current}) and was opened read-only: open it once for writing "
+            "(without read_only=True) to upgrade it in place, then read it.")

@@ -28,7 +28,7 @@ import duckdb
 from ..errors import StoreError, StoreLockedError
 from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
 from . import frames, user_sql
-from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow
+from .base import Batch, DefinitionRow, EventRow, RunRow, ScheduleRow, not_upgraded
 from .journal import Journal, journal_path, peek
 from .sql_rows import (
     RUN_COLUMNS,
@@ -133,7 +133,7 @@ class DuckDBStore:
         if version == SCHEMA_VERSION:
             return
         if self.read_only:
-            raise StoreError(f"{self.path} is not initialised and was opened read-only.")
+            raise StoreError(not_upgraded(self.path, version, SCHEMA_VERSION))
         script = resources.files(__package__).joinpath("schema.sql").read_text()
         self._con.execute("BEGIN")
         try:

@@ -24,7 +24,15 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import InvalidInput, StoreError
 from ..history.vocabulary import CHILD_STARTED, TERMINAL_STATUSES
 from . import pg_frames, user_sql
-from .base import Batch, DefinitionRow, EventRow, InboxRow, RunRow, ScheduleRow
+from .base import (
+    Batch,
+    DefinitionRow,
+    EventRow,
+    InboxRow,
+    RunRow,
+    ScheduleRow,
+    not_upgraded,
+)
 from .pg_connection import ReadOnlyPgConnection
 from .sql_rows import (
     RUN_COLUMNS,
@@ -128,8 +136,8 @@ class PostgresStore:
                     f"store (it has tables {', '.join(sorted(tables)[:5])}); pyworkflow_nb "
                     "leaves it untouched. Point the store at a new database.")
             if self.read_only:
-                raise StoreError(f"{self.path} is not initialised and was opened "
-                                 "read-only.")
+                raise StoreError(not_upgraded(self.path, int(row[0]) if row else 0,
+                                             SCHEMA_VERSION))
             script = resources.files(__package__).joinpath("schema_pg.sql").read_text()
             with self._con.transaction():
                 self._con.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from pg_server import fresh_database
 
@@ -250,6 +251,9 @@ def test_a_version_6_store_gains_frames_when_opened(server: str) -> None:
         con.execute("DROP TABLE frame_tables")
         con.execute("DROP SCHEMA pw_frames")
         con.execute("UPDATE pw_meta SET value = '6' WHERE key = 'schema_version'")
+    with pytest.raises(pw.StoreError, match=r"older pyworkflow_nb \(store schema version 6; "
+                       r"this one uses 7\).*open it once for writing"):
+        PostgresStore(url, read_only=True)
     store = PostgresStore(url)
     try:
         assert store.meta("schema_version") == "7"
@@ -416,6 +420,48 @@ def test_copy_store_takes_histories_to_postgresql_and_back(recorded: DuckDBStore
         held.close()
     with pytest.raises(pw.InvalidInput, match="the source and the target are both"):
         pw.copy_store(url, url)
+
+
+@pw.step
+def pg_sales() -> pd.DataFrame:
+    return pd.DataFrame({"region": ["eu", "us", "eu"], "amount": [120.0, 80.5, 42.0],
+                         "tier": pd.Categorical(["gold", "basic", "gold"])})
+
+
+@pw.workflow
+async def pg_sales_report() -> int:
+    return len(await pg_sales())
+
+
+def test_copy_store_takes_frame_tables_along_both_ways(pg_server: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    source, back, url = tmp_path / "frames.duckdb", tmp_path / "back.duckdb", \
+        fresh_database(pg_server)
+    pw.configure(store=str(source))
+    try:
+        handle = pw.SyncClient().start(pg_sales_report)
+        assert handle.result(timeout=10) == 3
+    finally:
+        pw.shutdown()
+        runtime.config = Config()
+    there = pw.copy_store(source, url)
+    assert there.frames == 1 and ", 0 schedules and 1 frames from " in str(there)
+    assert pw.copy_store(url, back).frames == 1
+
+    def sales(store: Any) -> list[tuple[Any, ...]]:
+        try:
+            [(table,)] = store.sql("SELECT table_name FROM frames WHERE run_id = ? AND "
+                                   "step_id = 'pg_sales#1'", [handle.run_id]).fetchall()
+            return [tuple(row) for row in store.sql(
+                f"SELECT region, amount, tier FROM {table} ORDER BY amount").fetchall()]
+        finally:
+            store.close()
+
+    expected = [("eu", 42.0, "gold"), ("us", 80.5, "basic"), ("eu", 120.0, "gold")]
+    assert sales(DuckDBStore(source, read_only=True)) == expected
+    assert sales(PostgresStore(url, read_only=True)) == expected
+    assert sales(DuckDBStore(back, read_only=True)) == expected
 
 
 def test_copy_store_refuses_to_write_into_the_store_the_engine_has_open(

@@ -216,6 +216,21 @@ def test_a_version_2_store_gains_the_events_index(tmp_path: Path) -> None:
     store.close()
 
 
+def test_an_older_store_opened_read_only_says_to_open_it_for_writing_once(
+        tmp_path: Path) -> None:
+    path = tmp_path / "v6.duckdb"
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE pw_meta SET value = '6' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(pw.StoreError, match=r"written by an older pyworkflow_nb \(store schema "
+                       r"version 6; this one uses \d+\).*open it once for writing"):
+        DuckDBStore(path, read_only=True)
+    store = DuckDBStore(path)  # as the message says: then it reads
+    store.close()
+    DuckDBStore(path, read_only=True).close()
+
+
 def test_a_version_4_store_gains_forked_from_and_attempt_of_and_keeps_its_runs(
         tmp_path: Path) -> None:
     path = tmp_path / "v4.duckdb"
