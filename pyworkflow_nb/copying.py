@@ -2,10 +2,9 @@
 
 Runs, their events, the recorded definitions, the schedules and the tables of the DataFrames
 steps returned go from a DuckDB file to a PostgreSQL database or back (or between two of a
-kind), in one transaction: to take a
-production incident's runs into a notebook and replay them there, or a notebook's runs to a
-shared server. The target may already hold other runs; one it already holds is refused, and
-then nothing is copied.
+kind), in one transaction: to take a production incident's runs into a notebook and replay
+them there, or a notebook's runs to a shared server. The target may already hold other runs;
+one it already holds is refused, and then nothing is copied.
 """
 
 from __future__ import annotations

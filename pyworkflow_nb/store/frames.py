@@ -6,7 +6,7 @@ histories), and is also written as the table ``pw_frames."<run_id>/<step_id>"``.
 a copy for SQL: written just before the commit holding the step's result, in a statement of
 its own, so a frame DuckDB cannot hold (or one over :data:`ROW_LIMIT` rows) costs its table,
 never the run or the store. The ``frames`` view lists them; ``step_frame(run_id, step_id)``
-reads one.
+reads one. :mod:`.pg_frames` is the PostgreSQL side; the limits and warnings are shared.
 """
 
 from __future__ import annotations

@@ -20,11 +20,6 @@ NAME_BYTES = 63  # PostgreSQL's longest identifier
 
 _INTEGERS = {1: "smallint", 2: "smallint", 4: "integer", 8: "bigint"}
 _UNSIGNED = {1: "smallint", 2: "integer", 4: "bigint", 8: "numeric"}
-
-
-def _decimal(value: Any) -> Decimal:
-    return Decimal(int(value))
-
 _INFERRED: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     # what pandas.api.types.infer_dtype says of a column of Python objects: its type here
     "string": ("text", str),
@@ -38,6 +33,15 @@ _INFERRED: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "timedelta": ("interval", None),
     "bytes": ("bytea", bytes),
 }
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(int(value))
+
+
+def _no_complex(series: Any) -> TypeError:
+    return TypeError(f"column {series.name!r} holds complex numbers, which PostgreSQL has no "
+                     "type for")
 
 
 def table_of(frame_id: int) -> str:
@@ -64,12 +68,11 @@ def _column(series: Any) -> tuple[str, Callable[[Any], Any] | None]:
     if kind == "f":
         return ("real" if dtype.itemsize == 4 else "double precision"), float
     if kind == "c":
-        raise TypeError(f"column {series.name!r} holds complex numbers, which PostgreSQL has "
-                        "no type for")
+        raise _no_complex(series)
     if kind == "M":
         return ("timestamptz" if getattr(dtype, "tz", None) else "timestamp"), None
     if kind == "m":
-        return "interval", pd.Timedelta.to_pytimedelta  # a timedelta's text, as PG reads it
+        return "interval", pd.Timedelta.to_pytimedelta  # what psycopg's dumper takes
     inferred = pd.api.types.infer_dtype(series, skipna=True)
     if inferred in ("datetime", "datetime64"):
         values = series.dropna()
@@ -80,8 +83,7 @@ def _column(series: Any) -> tuple[str, Callable[[Any], Any] | None]:
         fits = values.empty or (min(values) >= -2**63 and max(values) < 2**63)
         return ("bigint", int) if fits else ("numeric", _decimal)
     if inferred == "complex":
-        raise TypeError(f"column {series.name!r} holds complex numbers, which PostgreSQL has "
-                        "no type for")
+        raise _no_complex(series)
     return _INFERRED.get(inferred, ("text", str))  # other objects become their text
 
 
@@ -110,16 +112,16 @@ def _definition(frame: Any) -> tuple[list[str], list[str], list[list[Any]]]:
     types, values = [], []
     for position in range(len(names)):
         series = frame.iloc[:, position]
-        kind, convert = _column(series)
-        types.append(kind)
+        pg_type, convert = _column(series)
+        types.append(pg_type)
         values.append(_values(series, convert))
     return [_quoted(name) for name in names], types, values
 
 
-def write(con: Any, frames_: Iterable[tuple[str, str, Any]]) -> None:
+def write(con: Any, batch_frames: Iterable[tuple[str, str, Any]]) -> None:
     """Write each ``(run_id, step_id, frame)`` as its table, inside the caller's transaction,
     each in a savepoint; a frame that cannot be written is logged and left to its event."""
-    for run_id, step_id, frame in frames_:
+    for run_id, step_id, frame in batch_frames:
         if frames.too_big(run_id, step_id, frame):
             continue
         try:

@@ -1,7 +1,6 @@
 """The engine's behaviour tests run on both stores: each test that asks for ``client`` or
 ``vclient`` (and not for the DuckDB file itself, ``store`` or ``vstore``) runs once on a DuckDB
-file and once on a PostgreSQL database. ``@pytest.mark.duckdb_only("why")`` keeps a test on
-DuckDB alone."""
+file and once on a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ KINDS = ["duckdb", "postgresql"]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = set(metafunc.fixturenames)
     chosen = {"store", "vstore", "any_client", "any_vstore"}  # the test picks its store itself
-    if names & {"client", "vclient"} and not names & chosen and \
-            metafunc.definition.get_closest_marker("duckdb_only") is None:
+    if names & {"client", "vclient"} and not names & chosen:
         metafunc.parametrize("store_kind", KINDS, indirect=True)
 
 
