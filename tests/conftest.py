@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from pg_server import postgres
-from stores import configure_store
+from stores import KINDS, VIRTUAL_START, store_of_kind
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.definitions import registry
@@ -33,7 +32,7 @@ def vstore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "s.duckdb"
     pw.configure(store=str(path), durability="sync")
-    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
+    pw.use_virtual_clock(VIRTUAL_START)
     yield path
     pw.shutdown()
     pw.use_real_clock()
@@ -57,27 +56,21 @@ def pg_server() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
+@pytest.fixture(params=KINDS)
 def any_client(request: pytest.FixtureRequest, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[pw.SyncClient]:
     """A sync client on a fresh store of each kind: a DuckDB file, a PostgreSQL database."""
-    configure_store(request, request.param, tmp_path, monkeypatch)
-    yield pw.SyncClient()
-    pw.shutdown()
-    runtime.config = Config()
+    with store_of_kind(request, request.param, tmp_path, monkeypatch):
+        yield pw.SyncClient()
 
 
-@pytest.fixture(params=["duckdb", "postgresql"])
+@pytest.fixture(params=KINDS)
 def any_vstore(request: pytest.FixtureRequest, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh store of each kind on a virtual clock at 2025-01-01 UTC (as ``vstore``); its
     setting. Closed and back to real time after."""
-    url = configure_store(request, request.param, tmp_path, monkeypatch)
-    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    yield url
-    pw.shutdown()
-    pw.use_real_clock()
-    runtime.config = Config()
+    with store_of_kind(request, request.param, tmp_path, monkeypatch, virtual=True) as url:
+        yield url
 
 
 @pytest.fixture

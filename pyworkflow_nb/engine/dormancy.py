@@ -98,8 +98,8 @@ class Dormancy:
         """Rebuild the runs whose timers fired, reading their histories in one query: timers
         that fire together (a schedule's hour, a skip) would otherwise cost a query each."""
         due, self._due = [r for r in self._due if r in self.runs], []
-        histories = self.engine.store.load_histories(due) if due else {}
-        with collector.paused():
+        with collector.paused():  # as at recovery: the rows read are as many objects to keep
+            histories = self.engine.store.load_histories(due) if due else {}
             for run_id in due:
                 self._rebuild(run_id, histories.get(run_id, []))
 

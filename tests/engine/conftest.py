@@ -5,16 +5,12 @@ file and once on a PostgreSQL database."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from stores import configure_store
+from stores import KINDS, store_of_kind
 
 import pyworkflow_nb as pw
-from pyworkflow_nb.runtime import Config, runtime
-
-KINDS = ["duckdb", "postgresql"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -30,29 +26,24 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "duckdb")
 
 
+def _client_on(request: pytest.FixtureRequest, kind: str, duckdb_fixture: str, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch, virtual: bool) -> Iterator[pw.SyncClient]:
+    """A client on the DuckDB file ``duckdb_fixture`` gives, or on a PostgreSQL database."""
+    if kind == "duckdb":
+        request.getfixturevalue(duckdb_fixture)
+        yield pw.SyncClient()
+        return
+    with store_of_kind(request, kind, tmp_path, monkeypatch, virtual=virtual):
+        yield pw.SyncClient()
+
+
 @pytest.fixture
 def client(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[pw.SyncClient]:
-    if store_kind == "duckdb":
-        request.getfixturevalue("store")
-        yield pw.SyncClient()
-        return
-    configure_store(request, store_kind, tmp_path, monkeypatch)
-    yield pw.SyncClient()
-    pw.shutdown()
-    runtime.config = Config()
+    yield from _client_on(request, store_kind, "store", tmp_path, monkeypatch, virtual=False)
 
 
 @pytest.fixture
 def vclient(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[pw.SyncClient]:
-    if store_kind == "duckdb":
-        request.getfixturevalue("vstore")
-        yield pw.SyncClient()
-        return
-    configure_store(request, store_kind, tmp_path, monkeypatch)
-    pw.use_virtual_clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    yield pw.SyncClient()
-    pw.shutdown()
-    pw.use_real_clock()
-    runtime.config = Config()
+    yield from _client_on(request, store_kind, "vstore", tmp_path, monkeypatch, virtual=True)
