@@ -69,9 +69,9 @@ class History:
     @classmethod
     def from_events(cls, rows: list[EventRow]) -> History:
         history = cls()
-        for _run_id, seq, ts, type_, step, attempt, data_text in _forget_retried(rows):
-            history.last_seq = max(history.last_seq, seq)
-            if history._fold_message(seq, ts, type_, step, data_text):
+        kept = _forget_retried(rows)
+        for _run_id, seq, ts, type_, step, attempt, data_text in kept:
+            if type_ in _MESSAGES and history._fold_message(seq, ts, type_, step, data_text):
                 continue
             kind, _, what = type_.partition(".")
             if kind not in ev.COMMAND_FAMILIES or step is None:
@@ -86,7 +86,7 @@ class History:
             if _apply(cmd, what, attempt, data):
                 history.outcomes.append(Outcome(seq, ts, cmd))
         if rows:
-            history.last_seq = max(history.last_seq, rows[-1][1])
+            history.last_seq = max(max(row[1] for row in kept), rows[-1][1])
         return history
 
     def _fold_message(self, seq: int, ts: float, type_: str, step: str | None,
@@ -118,6 +118,13 @@ class History:
         else:
             return type_ == ev.UPDATE_REJECTED  # rejected updates left no mark on the run
         return True
+
+
+# the event types _fold_message takes: checked first, as most events are a command's
+_MESSAGES = frozenset({
+    ev.WORKFLOW_STARTED, ev.WORKFLOW_CANCEL_REQUESTED, ev.WORKFLOW_PAUSED, ev.WORKFLOW_RESUMED,
+    ev.PATCH_RECORDED, ev.SIGNAL_RECEIVED, ev.UPDATE_ACCEPTED, ev.UPDATE_COMPLETED,
+    ev.UPDATE_FAILED, ev.EVENT_RECEIVED, ev.UPDATE_REJECTED})
 
 
 def _args(data: dict[str, Any]) -> list[Any]:

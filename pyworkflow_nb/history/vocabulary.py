@@ -182,8 +182,13 @@ def _object(**fields: str) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+# encoders made once: json.dumps with options builds a new encoder on every call
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_STEP_INPUT = json.JSONEncoder(ensure_ascii=False, default=lambda o: {"repr": repr(o)[:200]})
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def workflow_started(workflow: str, version: str | None, parent_run_id: str | None,
@@ -245,8 +250,7 @@ def update_failed(error: dict[str, Any]) -> str:
 
 def step_started(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """The step's arguments for display: what JSON cannot hold is shown by its repr."""
-    return json.dumps({"input": {"args": args, "kwargs": kwargs}}, ensure_ascii=False,
-                      default=lambda o: {"repr": repr(o)[:200]})
+    return _STEP_INPUT.encode({"input": {"args": args, "kwargs": kwargs}})
 
 
 def step_failed(error: dict[str, Any], retry_at: float | None, final: bool) -> str:

@@ -90,11 +90,11 @@ class DuckDBStore:
         self._position = 0  # the last journal record DuckDB holds
         self._appended = 0  # the last journal record appended
         try:
-            self._migrate()
+            meta = self._migrate()
             if self.path != ":memory:":
-                self._position = int(self.meta(_POSITION) or 0)
+                self._position = int(meta.get(_POSITION) or 0)
                 if not read_only:
-                    self._journal = self._open_journal()
+                    self._journal = self._open_journal(meta.get(_STORE_ID))
                 elif self._unfed_journal():
                     self._con.close()
                     self._fold_journal()
@@ -105,12 +105,12 @@ class DuckDBStore:
 
     # -- opening -------------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> dict[str, str]:
+        """Bring the schema up to date; returns ``pw_meta`` as it then is."""
         with contextlib.suppress(duckdb.CatalogException):  # a current store: one lookup
-            row = self._con.execute(
-                "SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
-            if row is not None and int(row[0]) == SCHEMA_VERSION:
-                return
+            meta = self._read_meta()
+            if int(meta.get("schema_version", -1)) == SCHEMA_VERSION:
+                return meta
         tables = {t for (t,) in self._con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()}
@@ -131,7 +131,7 @@ class DuckDBStore:
                 f"pyworkflow_nb understands ({SCHEMA_VERSION}); upgrade pyworkflow_nb."
             )
         if version == SCHEMA_VERSION:
-            return
+            return self._read_meta()
         if self.read_only:
             raise StoreError(not_upgraded(self.path, version, SCHEMA_VERSION))
         script = resources.files(__package__).joinpath("schema.sql").read_text()
@@ -145,10 +145,13 @@ class DuckDBStore:
         except BaseException:
             self._con.execute("ROLLBACK")
             raise
+        return self._read_meta()
 
-    def _open_journal(self) -> Journal:
+    def _read_meta(self) -> dict[str, str]:
+        return dict(self._con.execute("SELECT key, value FROM pw_meta").fetchall())
+
+    def _open_journal(self, store_id: str | None) -> Journal:
         """Open the journal, feeding DuckDB the records it lacks (a crash left them)."""
-        store_id = self.meta(_STORE_ID)
         if store_id is None:
             store_id = uuid.uuid4().hex
             self._con.execute("INSERT INTO pw_meta VALUES (?, ?), (?, '0')",
