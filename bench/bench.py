@@ -298,8 +298,19 @@ def build_table(data: dict[str, dict[str, object]]) -> tuple[list[list[str]], li
             f"internal-queue poller (about 1 s) that picks up recovered runs; end to end "
             f"was {dbos['replay_end_to_end']:.0f} ms."
         )
+    rss = next(i for i, r in enumerate(table) if r[0] == _label("rss"))
     for col, side in [(2, "pw-sync"), (3, "pw-relaxed")]:
         res = cast(dict[str, float], data[side].get("results", {}))
+        if "replay_open" in res:
+            table[replay][col] += " " + note(
+                f"{side} replay = opening the store ({res['replay_open']:.0f} ms, of which "
+                f"DuckDB's connect is about 25 ms even for :memory:) + recovering the run up "
+                f"to its wait ({res['replay'] - res['replay_open']:.0f} ms).")
+        if "rss_anon" in res:
+            table[rss][col] += " " + note(
+                f"{side} resident at the end: {res['rss_anon']:.0f} MB anonymous memory, and "
+                f"{res['rss_duckdb_lib']:.0f} MB of pages of DuckDB's library file (read-only "
+                f"code, shared between processes).")
         if res.get("replay_handles", 1) == 0:
             table[replay][col] += " " + note(
                 f"{side}: recover() returned no handles after {res['replay_recover_call']:.0f} "

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pyworkflow_nb as pw
+from pyworkflow_nb.runtime import runtime
 
 REPLAY_STEPS = 1000
 
@@ -104,6 +105,8 @@ def replay_measure(workdir: Path, mode: str) -> dict[str, float]:
     sure the figure covers the whole replay even if it does not.
     """
     run_id = (workdir / "run_id").read_text()
+    opened: list[float] = []  # when the store is open and the engine starts recovering
+    runtime.on_start.append(lambda _engine: opened.append(time.perf_counter()))
     t0 = time.perf_counter()
     open_side(workdir, mode)
     client = pw.SyncClient()
@@ -118,6 +121,7 @@ def replay_measure(workdir: Path, mode: str) -> dict[str, float]:
     at_wait = time.perf_counter()
     return {
         "replay": (at_wait - t0) * 1000,
+        "replay_open": (opened[0] - t0) * 1000,
         "replay_recover_call": (recovered - t0) * 1000,
         "replay_handles": float(len(handles)),
     }
@@ -139,8 +143,28 @@ def sync_many_measure(workdir: Path, mode: str, counts: dict[str, int]) -> dict[
     one_round(min(n, 20))  # warm-up
     rate = statistics.median(one_round(n) for _ in range(counts["many_reps"]))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    parts = resident_parts()
     pw.shutdown()
-    return {"many_sync": rate, "rss": rss_mb}
+    return {"many_sync": rate, "rss": rss_mb, **parts}
+
+
+def resident_parts() -> dict[str, float]:
+    """Resident memory now (MB; Linux only): anonymous, and pages of DuckDB's library file."""
+    try:
+        smaps = Path("/proc/self/smaps").read_text()
+    except OSError:
+        return {}
+    anon = duckdb_lib = 0
+    mapping = ""
+    for line in smaps.splitlines():
+        field, _, rest = line.partition(":")
+        if not field[:1].isupper():  # a mapping's header: address range, ..., path
+            mapping = line.split()[-1] if len(line.split()) > 5 else ""
+        elif field == "Anonymous":
+            anon += int(rest.split()[0])
+        elif field == "Rss" and "_duckdb" in mapping:
+            duckdb_lib += int(rest.split()[0])
+    return {"rss_anon": anon / 1024, "rss_duckdb_lib": duckdb_lib / 1024}
 
 
 def recovery_measure(workdir: Path, mode: str, counts: dict[str, int]) -> dict[str, float]:
