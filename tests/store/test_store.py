@@ -188,6 +188,22 @@ def test_unfinished_histories_of_many_runs_come_back_whole_and_in_order(
     store.close()
 
 
+@pytest.mark.parametrize("count", [3, LISTED_RUNS + 6], ids=["named", "joined"])
+def test_histories_of_chosen_runs_come_back_by_run_and_in_order(tmp_path: Path,
+                                                                count: int) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    ids = [f"r{i:03}" for i in range(count + 2)]
+    store.commit(Batch(events=[_event(r, s) for s in (2, 3, 1) for r in reversed(ids)]))
+    chosen = [*ids[1:count], "never-ran"]  # one run left out, one the store never held
+    histories = store.load_histories(chosen)
+    assert sorted(histories) == sorted(ids[1:count])
+    assert all([(e[0], e[1]) for e in events] == [(r, 1), (r, 2), (r, 3)]
+               for r, events in histories.items())
+    assert histories[ids[1]][0] == _event(ids[1], 1)
+    assert store.load_histories([]) == {}
+    store.close()
+
+
 def test_one_runs_history_is_an_index_lookup(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "s.duckdb")
     store.commit(Batch(events=[_event(f"r{i}", s) for i in range(500) for s in (1, 2)]))
