@@ -29,7 +29,8 @@ def _reset_calls() -> None:
 @pw.step(max_retries=3, retry_delay="exponential")
 async def fetch(i: int) -> int:
     calls.append(f"fetch{i}")
-    await asyncio.sleep(0.001 * (3 - i))  # finish in reverse order
+    await asyncio.sleep(0.03 * (3 - i))  # finish in reverse order, 30 ms apart (a loaded
+    # machine turned 1 ms apart around)
     return i * 10
 
 
