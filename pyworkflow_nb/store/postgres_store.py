@@ -52,7 +52,7 @@ __all__ = ["PostgresStore", "Rows", "is_postgres_url"]
 
 log = logging.getLogger("pyworkflow_nb")
 
-SCHEMA_VERSION = 7  # the DuckDB store's: the same tables and views
+SCHEMA_VERSION = 7  # the DuckDB store's tables and views (its 8 changed a view for DuckDB only)
 PG_REVISION = 3  # PostgreSQL-only additions on top of it (1: leases, 2: inbox, 3: roles)
 INBOX_CHANNEL = "pyworkflow_nb_inbox"  # NOTIFY channel: a message was posted (payload: run id)
 RUNS_CHANNEL = "pyworkflow_nb_runs"  # NOTIFY channel: a run was left for workers (run id)

@@ -1,6 +1,7 @@
--- pyworkflow_nb store, schema version 7 (2 added the schedules table, 3 the events index,
+-- pyworkflow_nb store, schema version 8 (2 added the schedules table, 3 the events index,
 -- 4 runs.continued_from, 5 runs.forked_from and runs.attempt_of, 6 the pw_frames schema with
--- the frames view and the step_frame macro, 7 frames.table_name).
+-- the frames view and the step_frame macro, 7 frames.table_name, 8 the steps view reads one
+-- run through the events index).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -75,6 +76,11 @@ CREATE TABLE IF NOT EXISTS schedules (
     updated_at   TIMESTAMP NOT NULL
 );
 
+-- The steps view picks its events with HAVING, not WHERE (version 8): DuckDB reads through
+-- the events index only when a query's one filter on the table is run_id = ..., so
+-- "FROM steps WHERE run_id = ?" stays a lookup in a store of any size. The event family is
+-- part of the group, since a step and a timer may share an id. Timers and waits keep their
+-- WHERE: their events are few, so that filter skips most of the table when all runs are read.
 CREATE OR REPLACE VIEW steps AS
 SELECT
     run_id,
@@ -98,8 +104,8 @@ SELECT
          THEN arg_max(data -> 'error', seq) FILTER (WHERE type = 'step.failed')
     END                                                         AS error
 FROM events
-WHERE type LIKE 'step.%'
-GROUP BY run_id, step;
+GROUP BY run_id, step, split_part(type, '.', 1)
+HAVING bool_and(starts_with(type, 'step.'));
 
 CREATE OR REPLACE VIEW timers AS
 SELECT

@@ -15,6 +15,7 @@ from waiting import wait_status
 
 import pyworkflow_nb as pw
 from pyworkflow_nb.store import frames
+from pyworkflow_nb.store.duckdb_store import SCHEMA_VERSION
 
 ORDERS = pd.DataFrame({
     "order_id": [101, 102, 103],
@@ -121,7 +122,7 @@ def test_a_version_5_store_gains_frames_when_opened(tmp_path: Path) -> None:
         assert pw.sql("SELECT count(*) FROM step_frame(?, 'load_orders')",
                       [h.run_id]).fetchall() == [(3,)]
         assert pw.sql("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchall() == [
-            ("7",)]
+            (str(SCHEMA_VERSION),)]
         assert pw.sql("SELECT table_name FROM frames WHERE run_id = ? AND step_id = ?",
                       [h.run_id, "load_orders#1"]).fetchall() == [
             (f'pw_frames."{h.run_id}/load_orders#1"',)]

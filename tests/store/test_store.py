@@ -207,10 +207,7 @@ def test_histories_of_chosen_runs_come_back_by_run_and_in_order(tmp_path: Path,
 def test_one_runs_history_is_an_index_lookup(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "s.duckdb")
     store.commit(Batch(events=[_event(f"r{i}", s) for i in range(500) for s in (1, 2)]))
-    # DuckDB picks the index when it runs the query: only EXPLAIN ANALYZE shows it
-    [(_, plan)] = store.sql(
-        "EXPLAIN ANALYZE SELECT * FROM events WHERE run_id = 'r7' ORDER BY seq").fetchall()
-    assert "Index Scan" in plan
+    assert "Index Scan" in _plan(store, "SELECT * FROM events WHERE run_id = 'r7' ORDER BY seq")
     assert [e[1] for e in store.load_events("r7")] == [1, 2]
     store.close()
 
@@ -229,6 +226,55 @@ def test_a_version_2_store_gains_the_events_index(tmp_path: Path) -> None:
     assert store.load_events("old") == [_event("old", 1)]
     assert store.sql("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchall() == [
         (str(SCHEMA_VERSION),)]
+    store.close()
+
+
+def _plan(store: DuckDBStore, query: str) -> str:
+    # DuckDB picks the index when it runs the query: only EXPLAIN ANALYZE shows it
+    [(_, plan)] = store.sql(f"EXPLAIN ANALYZE {query}").fetchall()
+    return str(plan)
+
+
+def test_one_runs_steps_are_an_index_lookup(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    kinds = ["workflow.started", "step.started", "timer.started", "wait.started"]
+    store.commit(Batch(events=[_event(f"r{i}", s, kind) for i in range(500)
+                               for s, kind in enumerate(kinds, 1)]))
+    assert "Index Scan" in _plan(store, "SELECT * FROM steps WHERE run_id = 'r7'")
+    assert "Index Scan" in _plan(
+        store, "SELECT * FROM steps WHERE run_id = 'r7' AND status = 'running'")
+    store.close()
+
+
+def test_a_step_and_a_timer_with_the_same_id_stay_apart(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    store.commit(Batch(events=[
+        ("r", 1, 1.0, "step.started", "nap#1", 1, "{}"),
+        ("r", 2, 2.0, "step.completed", "nap#1", 1, '{"result": 1}'),
+        ("r", 3, 3.0, "timer.started", "nap#1", None, '{"until": 9.0}'),
+        ("r", 4, 9.0, "timer.fired", "nap#1", None, "{}")]))
+    assert store.sql("SELECT step_id, status, result FROM steps").fetchall() == [
+        ("nap#1", "completed", "1")]
+    assert store.sql("SELECT timer_id, status FROM timers").fetchall() == [("nap#1", "fired")]
+    assert store.sql("SELECT count(*) FROM waits").fetchall() == [(0,)]
+    store.close()
+
+
+def test_a_version_7_store_gets_views_that_read_one_run_through_the_index(
+        tmp_path: Path) -> None:
+    path = tmp_path / "v7.duckdb"
+    store = DuckDBStore(path)
+    store.commit(Batch(events=[_event(f"r{i}", s) for i in range(500) for s in (1, 2)]))
+    store.close()
+    con = duckdb.connect(str(path))  # version 7 picked a view's events with WHERE
+    con.execute("CREATE OR REPLACE VIEW steps AS SELECT run_id, step AS step_id FROM events "
+                "WHERE type LIKE 'step.%' GROUP BY run_id, step")
+    con.execute("UPDATE pw_meta SET value = '7' WHERE key = 'schema_version'")
+    con.close()
+    store = DuckDBStore(path)
+    assert "Index Scan" in _plan(store, "SELECT * FROM steps WHERE run_id = 'r7'")
+    assert store.sql("SELECT step_id, status FROM steps WHERE run_id = 'r7'").fetchall() == [
+        ("s#1", "running")]
     store.close()
 
 
