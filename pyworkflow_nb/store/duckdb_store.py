@@ -46,8 +46,8 @@ from .sql_rows import (
 
 # 2: the schedules table; 3: the index on events(run_id); 4: runs.continued_from; 5:
 # runs.forked_from and runs.attempt_of; 6: the pw_frames schema; 7: frames.table_name; 8: the
-# steps view reads one run through that index. Older stores upgrade in place: schema.sql only
-# adds objects and replaces views.
+# index on runs(run_id), and a steps view that reads one run through the events index. Older
+# stores upgrade in place: schema.sql only adds objects and replaces views.
 SCHEMA_VERSION = 8
 _RUN_SELECT = ", ".join(f"epoch({c}) AS {c}" if c in RUN_TIMES else c for c in RUN_COLUMNS)
 _RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_MUTABLE)} "

@@ -1,7 +1,7 @@
 -- pyworkflow_nb store, schema version 8 (2 added the schedules table, 3 the events index,
 -- 4 runs.continued_from, 5 runs.forked_from and runs.attempt_of, 6 the pw_frames schema with
--- the frames view and the step_frame macro, 7 frames.table_name, 8 the steps view reads one
--- run through the events index).
+-- the frames view and the step_frame macro, 7 frames.table_name, 8 the runs index and a steps
+-- view that reads one run through the events index).
 -- Tables are written only by the engine's single writer; the views are public API.
 
 CREATE TABLE IF NOT EXISTS pw_meta (
@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS runs (
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS continued_from VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS forked_from VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS attempt_of VARCHAR;
+
+-- version 8: one run's row is a point lookup too (a start with a chosen run_id looks it up).
+-- DuckDB adds columns to an indexed table but cannot drop or change one: a migration that must
+-- would drop this index first.
+CREATE INDEX IF NOT EXISTS runs_id ON runs (run_id);
 
 CREATE TABLE IF NOT EXISTS events (
     run_id  VARCHAR NOT NULL,

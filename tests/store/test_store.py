@@ -222,7 +222,8 @@ def test_a_version_2_store_gains_the_events_index(tmp_path: Path) -> None:
     con.execute("UPDATE pw_meta SET value = '2' WHERE key = 'schema_version'")
     con.close()
     store = DuckDBStore(path)
-    assert store.sql("SELECT index_name FROM duckdb_indexes()").fetchall() == [("events_run",)]
+    assert sorted(store.sql("SELECT index_name FROM duckdb_indexes()").fetchall()) == [
+        ("events_run",), ("runs_id",)]
     assert store.load_events("old") == [_event("old", 1)]
     assert store.sql("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchall() == [
         (str(SCHEMA_VERSION),)]
@@ -233,6 +234,15 @@ def _plan(store: DuckDBStore, query: str) -> str:
     # DuckDB picks the index when it runs the query: only EXPLAIN ANALYZE shows it
     [(_, plan)] = store.sql(f"EXPLAIN ANALYZE {query}").fetchall()
     return str(plan)
+
+
+def test_one_runs_row_is_an_index_lookup(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    store.commit(Batch(new_runs={f"r{i}": _run(f"r{i}", "completed", float(i))
+                                 for i in range(500)}))
+    assert "Index Scan" in _plan(store, "SELECT * FROM runs WHERE run_id = 'r7'")
+    assert store.get_run("r7") == RunRow(*_run("r7", "completed", 7.0))
+    store.close()
 
 
 def test_one_runs_steps_are_an_index_lookup(tmp_path: Path) -> None:
@@ -299,6 +309,7 @@ def test_a_version_4_store_gains_forked_from_and_attempt_of_and_keeps_its_runs(
     store = DuckDBStore(path)
     store.close()
     con = duckdb.connect(str(path))  # what a version-4 store looks like: no forked_from yet
+    con.execute("DROP INDEX runs_id")  # (nor the runs index of version 8)
     con.execute("ALTER TABLE runs DROP COLUMN attempt_of")
     con.execute("ALTER TABLE runs DROP COLUMN forked_from")
     con.execute("INSERT INTO runs (run_id, workflow, status, created_at, updated_at) "
