@@ -35,10 +35,11 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS continued_from VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS forked_from VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS attempt_of VARCHAR;
 
--- version 8: one run's row is a point lookup too (a start with a chosen run_id looks it up).
--- DuckDB adds columns to an indexed table but cannot drop or change one: a migration that must
--- would drop this index first.
+-- version 8: one run's row is a point lookup too (a start with a chosen run_id looks it up,
+-- one with an idempotency key looks that up). DuckDB adds columns to an indexed table but
+-- cannot drop or change one: a migration that must would drop these indexes first.
 CREATE INDEX IF NOT EXISTS runs_id ON runs (run_id);
+CREATE INDEX IF NOT EXISTS runs_key ON runs (idempotency_key);
 
 CREATE TABLE IF NOT EXISTS events (
     run_id  VARCHAR NOT NULL,

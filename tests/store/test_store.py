@@ -223,7 +223,7 @@ def test_a_version_2_store_gains_the_events_index(tmp_path: Path) -> None:
     con.close()
     store = DuckDBStore(path)
     assert sorted(store.sql("SELECT index_name FROM duckdb_indexes()").fetchall()) == [
-        ("events_run",), ("runs_id",)]
+        ("events_run",), ("runs_id",), ("runs_key",)]
     assert store.load_events("old") == [_event("old", 1)]
     assert store.sql("SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchall() == [
         (str(SCHEMA_VERSION),)]
@@ -242,6 +242,22 @@ def test_one_runs_row_is_an_index_lookup(tmp_path: Path) -> None:
                                  for i in range(500)}))
     assert "Index Scan" in _plan(store, "SELECT * FROM runs WHERE run_id = 'r7'")
     assert store.get_run("r7") == RunRow(*_run("r7", "completed", 7.0))
+    store.close()
+
+
+def test_a_run_is_found_by_its_idempotency_key_through_the_index(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    rows = {f"r{i}": RunRow(f"r{i}", "wf" if i % 2 else "other", "v1", "completed",
+                            idempotency_key=f"k{i // 2}", created_at=float(i),
+                            updated_at=float(i)).snapshot() for i in range(500)}
+    store.commit(Batch(new_runs=rows))
+    found = store.find_run("wf", "k3")  # r6 (other) and r7 (wf) share the key
+    assert found is not None and found.run_id == "r7"
+    assert store.find_run("other", "k3").run_id == "r6"  # type: ignore[union-attr]
+    assert store.find_run("wf", "no-such-key") is None
+    assert "Index Scan" in _plan(
+        store, "WITH keyed AS MATERIALIZED (SELECT * FROM runs WHERE idempotency_key = 'k3') "
+               "SELECT * FROM keyed WHERE workflow = 'wf'")
     store.close()
 
 
@@ -309,7 +325,8 @@ def test_a_version_4_store_gains_forked_from_and_attempt_of_and_keeps_its_runs(
     store = DuckDBStore(path)
     store.close()
     con = duckdb.connect(str(path))  # what a version-4 store looks like: no forked_from yet
-    con.execute("DROP INDEX runs_id")  # (nor the runs index of version 8)
+    con.execute("DROP INDEX runs_id")  # (nor the runs indexes of version 8)
+    con.execute("DROP INDEX runs_key")
     con.execute("ALTER TABLE runs DROP COLUMN attempt_of")
     con.execute("ALTER TABLE runs DROP COLUMN forked_from")
     con.execute("INSERT INTO runs (run_id, workflow, status, created_at, updated_at) "
