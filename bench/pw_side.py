@@ -159,7 +159,8 @@ def resident_parts() -> dict[str, float]:
     for line in smaps.splitlines():
         field, _, rest = line.partition(":")
         if not field[:1].isupper():  # a mapping's header: address range, ..., path
-            mapping = line.split()[-1] if len(line.split()) > 5 else ""
+            words = line.split()
+            mapping = words[5] if len(words) > 5 else ""
         elif field == "Anonymous":
             anon += int(rest.split()[0])
         elif field == "Rss" and "_duckdb" in mapping:

@@ -85,8 +85,8 @@ class History:
                 history.order.append(cmd)
             if _apply(cmd, what, attempt, data):
                 history.outcomes.append(Outcome(seq, ts, cmd))
-        if rows:
-            history.last_seq = max(max(row[1] for row in kept), rows[-1][1])
+        if kept:  # (the last row is always kept)
+            history.last_seq = max(row[1] for row in kept)
         return history
 
     def _fold_message(self, seq: int, ts: float, type_: str, step: str | None,

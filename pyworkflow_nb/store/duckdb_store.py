@@ -56,6 +56,10 @@ _RUN_UPDATE = (f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_MUTABLE)} "
 _EVENT_SELECT = "run_id, seq, epoch(ts), type, step, attempt, data"
 _SCHEDULE_SELECT = ", ".join(
     f"epoch({c}) AS {c}" if c in SCHEDULE_TIMES else c for c in SCHEDULE_COLUMNS)
+# The key alone picks the rows to read, so DuckDB reads them through runs_key (with a second
+# condition on the table it would scan it).
+FIND_BY_KEY = ("WITH keyed AS MATERIALIZED (SELECT * FROM runs WHERE idempotency_key = ?) "
+               f"SELECT {_RUN_SELECT} FROM keyed WHERE workflow = ? ORDER BY created_at LIMIT 1")
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 #: Up to this many runs, reading their events names them: 2,002 events of one run read in 4 ms
 #: that way, against 18 ms through the join a subquery makes; 64 woken runs in a 1M-event store
@@ -110,10 +114,12 @@ class DuckDBStore:
 
     def _migrate(self) -> dict[str, str]:
         """Bring the schema up to date; returns ``pw_meta`` as it then is."""
+        meta: dict[str, str] = {}
         with contextlib.suppress(duckdb.CatalogException):  # a current store: one lookup
             meta = self._read_meta()
-            if int(meta.get("schema_version", -1)) == SCHEMA_VERSION:
-                return meta
+        version = int(meta.get("schema_version", 0))
+        if version == SCHEMA_VERSION:
+            return meta
         tables = {t for (t,) in self._con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()}
@@ -123,18 +129,11 @@ class DuckDBStore:
                 f"{', '.join(sorted(tables)[:5])}); pyworkflow_nb leaves it untouched. "
                 "Point pw.configure(store=...) at a new file or an existing store."
             )
-        version = 0
-        if tables:
-            row = self._con.execute(
-                "SELECT value FROM pw_meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has store schema version {version}, newer than this "
                 f"pyworkflow_nb understands ({SCHEMA_VERSION}); upgrade pyworkflow_nb."
             )
-        if version == SCHEMA_VERSION:
-            return self._read_meta()
         if self.read_only:
             raise StoreError(not_upgraded(self.path, version, SCHEMA_VERSION))
         script = resources.files(__package__).joinpath("schema.sql").read_text()
@@ -404,7 +403,7 @@ class DuckDBStore:
         if not run_ids:
             return {}
         if len(run_ids) <= LISTED_RUNS:
-            return self._events_of(f"IN ({', '.join('?' * len(run_ids))})", list(run_ids))
+            return self._events_of(_listed(len(run_ids)), list(run_ids))
         return self._events_of("IN (SELECT unnest(?))", [run_ids])
 
     def unfinished_histories(self) -> list[tuple[RunRow, list[EventRow]]]:
@@ -413,8 +412,7 @@ class DuckDBStore:
         if not runs:
             return []
         if len(runs) <= LISTED_RUNS:
-            ids: list[Any] = [run.run_id for run in runs]
-            events = self._events_of(f"IN ({', '.join('?' * len(ids))})", ids)
+            events = self._events_of(_listed(len(runs)), [run.run_id for run in runs])
         else:
             events = self._events_of(
                 f"IN (SELECT run_id FROM runs WHERE status NOT IN {TERMINAL})", [])
@@ -440,12 +438,7 @@ class DuckDBStore:
 
     def find_run(self, workflow: str, idempotency_key: str) -> RunRow | None:
         self.catch_up()
-        # the key alone picks the rows to read, so DuckDB reads them through runs_key (with a
-        # second condition on the table it would scan it)
-        row = self._cursor().execute(
-            "WITH keyed AS MATERIALIZED (SELECT * FROM runs WHERE idempotency_key = ?) "
-            f"SELECT {_RUN_SELECT} FROM keyed WHERE workflow = ? ORDER BY created_at LIMIT 1",
-            [idempotency_key, workflow]).fetchone()
+        row = self._cursor().execute(FIND_BY_KEY, [idempotency_key, workflow]).fetchone()
         return None if row is None else RunRow(*row)
 
     def list_runs(self, *, workflow: str | None = None, status: str | None = None,
@@ -629,6 +622,11 @@ class DuckDBStore:
         if self._holder_file is not None:
             with contextlib.suppress(OSError):
                 self._holder_file.unlink()
+
+
+def _listed(count: int) -> str:
+    """``IN (?, ?, ...)`` for ``count`` values."""
+    return f"IN ({', '.join('?' * count)})"
 
 
 def _holder_path(path: str) -> Path:
